@@ -1,0 +1,344 @@
+"""DiffusionGemma in plain PyTorch: one set of weights, two modes.
+
+- encoder mode (`encode`): causal attention over the prompt (or a committed canvas); writes the KV cache.
+- denoiser mode (`denoise`): the canvas attends bidirectionally to itself and to the cache, never writing it;
+  its input embeddings pass through the self-conditioning MLP fed with the previous step's soft prediction.
+
+Notable features (see ../shared/research/diffusiongemma.md section 3):
+sliding layers (window W, own head dim and KV heads, full RoPE) and full layers (K=V, proportional partial RoPE);
+q/k RMSNorm with weights, v RMSNorm without; attention scale 1.0; an MoE block per layer (router on the raw
+residual, fused gate_up/down experts, a dense MLP beside them, seven norms) whose output is scaled by
+`layer_scalar`; tied LM head; logits soft-capped in float32.
+Denoiser sliding-window semantics follow the transformers reference: every canvas query sees the last W-1
+cached tokens plus the whole canvas.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.cache import KVCache
+from engine.config import GenerationConfig, TextConfig
+
+
+class RMSNorm(nn.Module):
+    """x * (mean(x^2) + eps)^-1/2 in float32, times a plain weight (not 1 + w)."""
+
+    def __init__(self, dim: int, eps: float, with_scale: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim)) if with_scale else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.pow(h.pow(2).mean(-1, keepdim=True) + self.eps, -0.5)
+        if self.weight is not None:
+            h = h * self.weight.float()
+        return h.type_as(x)
+
+
+def gated_mlp(x: torch.Tensor, gate: nn.Linear, up: nn.Linear, down: nn.Linear) -> torch.Tensor:
+    return down(F.gelu(gate(x), approximate="tanh") * up(x))
+
+
+def rope_inv_freq(head_dim: int, theta: float, rotary_fraction: float, sliding: bool) -> torch.Tensor:
+    """Inverse frequencies for head_dim/2 pairs. Full layers use "proportional" RoPE: only the first
+    int(fraction * head_dim / 2) pairs rotate (exponent over the whole head_dim), the rest get frequency 0."""
+    if sliding:
+        dim = int(head_dim * rotary_fraction)
+        return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+    rotated = int(rotary_fraction * head_dim // 2)
+    inv = 1.0 / (theta ** (torch.arange(0, 2 * rotated, 2, dtype=torch.float) / head_dim))
+    return torch.cat([inv, torch.zeros(head_dim // 2 - rotated)])
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """NeoX split-half rotation; x [B, T, H, D], cos/sin [B or 1, T, D]."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos[:, :, None] + rotated * sin[:, :, None]
+
+
+class Attention(nn.Module):
+    def __init__(self, config: TextConfig, layer: int):
+        super().__init__()
+        g = config.layer(layer)
+        self.sliding, self.head_dim, self.num_heads, self.num_kv = g.sliding, g.head_dim, config.num_attention_heads, g.num_kv_heads
+        h = config.hidden_size
+        self.q_proj = nn.Linear(h, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(h, self.num_kv * self.head_dim, bias=False)
+        # Full layers have no v_proj: V is the raw K projection (K=V), normalised separately.
+        self.v_proj = nn.Linear(h, self.num_kv * self.head_dim, bias=False) if g.sliding else None
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, h, bias=False)
+        self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+        self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+        self.v_norm = RMSNorm(self.head_dim, config.rms_norm_eps, with_scale=False)
+
+    def kv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (normed, rotated) and values (normed) as [B, KV, T, D]."""
+        B, T, _ = x.shape
+        k_raw = self.k_proj(x).view(B, T, self.num_kv, self.head_dim)
+        v_raw = self.v_proj(x).view(B, T, self.num_kv, self.head_dim) if self.v_proj is not None else k_raw
+        k = apply_rope(self.k_norm(k_raw), cos, sin).transpose(1, 2)
+        v = self.v_norm(v_raw).transpose(1, 2)
+        return k, v
+
+    def query(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)
+        return apply_rope(self.q_norm(q), cos, sin).transpose(1, 2)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, _, T, _ = q.shape
+        if k.shape[0] != B:  # several canvases (hypotheses) reading one prompt's cache
+            k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
+        groups = self.num_heads // self.num_kv
+        if groups > 1:
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+
+
+class Router(nn.Module):
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.top_k = config.top_k_experts
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, with_scale=False)
+        self.proj = nn.Linear(config.hidden_size, config.num_experts, bias=False)
+        self.scale = nn.Parameter(torch.ones(config.hidden_size))
+        self.per_expert_scale = nn.Parameter(torch.ones(config.num_experts))
+        self.root = config.hidden_size**-0.5
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k expert indices and weights for [N, H] residual states (softmax over all experts, renormalised)."""
+        probs = torch.softmax(self.proj(self.norm(x) * self.scale * self.root), dim=-1, dtype=torch.float32)
+        weights, index = torch.topk(probs, self.top_k, dim=-1)
+        weights = weights / weights.sum(-1, keepdim=True)
+        return weights * self.per_expert_scale[index], index
+
+
+class Experts(nn.Module):
+    """Fused expert weights as stored in the checkpoint: gate_up_proj [E, 2I, H] (gate rows first), down_proj [E, H, I]."""
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        E, I, H = config.num_experts, config.moe_intermediate_size, config.hidden_size
+        self.gate_up_proj = nn.Parameter(torch.empty(E, 2 * I, H))
+        self.down_proj = nn.Parameter(torch.empty(E, H, I))
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Tokens grouped by expert (sorted once), one matmul pair per expert that has tokens."""
+        N, K = index.shape
+        flat = index.reshape(-1)
+        order = torch.argsort(flat, stable=True)
+        counts = torch.bincount(flat, minlength=self.gate_up_proj.shape[0]).tolist()
+        token = order // K
+        out = torch.zeros_like(x)
+        start = 0
+        for e, n in enumerate(counts):
+            if n == 0:
+                continue
+            sel = order[start : start + n]
+            rows = token[start : start + n]
+            start += n
+            gate, up = F.linear(x[rows], self.gate_up_proj[e]).chunk(2, dim=-1)
+            y = F.linear(F.gelu(gate, approximate="tanh") * up, self.down_proj[e])
+            y = y * weights.reshape(-1)[sel, None].to(y.dtype)
+            out = out.index_add(0, rows, y.to(out.dtype))
+        return out
+
+
+class Layer(nn.Module):
+    def __init__(self, config: TextConfig, layer: int):
+        super().__init__()
+        h, eps = config.hidden_size, config.rms_norm_eps
+        self.self_attn = Attention(config, layer)
+        self.mlp = nn.Module()
+        self.mlp.gate_proj = nn.Linear(h, config.intermediate_size, bias=False)
+        self.mlp.up_proj = nn.Linear(h, config.intermediate_size, bias=False)
+        self.mlp.down_proj = nn.Linear(config.intermediate_size, h, bias=False)
+        self.router = Router(config)
+        self.experts = Experts(config)
+        self.input_layernorm = RMSNorm(h, eps)
+        self.post_attention_layernorm = RMSNorm(h, eps)
+        self.pre_feedforward_layernorm = RMSNorm(h, eps)  # dense MLP in
+        self.post_feedforward_layernorm_1 = RMSNorm(h, eps)  # dense MLP out
+        self.pre_feedforward_layernorm_2 = RMSNorm(h, eps)  # experts in
+        self.post_feedforward_layernorm_2 = RMSNorm(h, eps)  # experts out
+        self.post_feedforward_layernorm = RMSNorm(h, eps)  # sum out
+        self.register_buffer("layer_scalar", torch.ones(1))
+
+    def feed_forward(self, r: torch.Tensor) -> torch.Tensor:
+        dense = self.post_feedforward_layernorm_1(
+            gated_mlp(self.pre_feedforward_layernorm(r), self.mlp.gate_proj, self.mlp.up_proj, self.mlp.down_proj)
+        )
+        flat = r.reshape(-1, r.shape[-1])
+        weights, index = self.router(flat)  # routed on the raw residual, not the normed one
+        moe = self.experts(self.pre_feedforward_layernorm_2(flat), weights, index).reshape(r.shape)
+        moe = self.post_feedforward_layernorm_2(moe)
+        # layer_scalar scales the whole residual stream, not just the block's output.
+        return (r + self.post_feedforward_layernorm(dense + moe)) * self.layer_scalar
+
+
+class SelfConditioning(nn.Module):
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.pre_norm = RMSNorm(h, config.rms_norm_eps)
+        self.post_norm = RMSNorm(h, config.rms_norm_eps, with_scale=False)
+        self.gate_proj = nn.Linear(h, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(h, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, h, bias=False)
+
+    def forward(self, embeds: torch.Tensor, soft: torch.Tensor | None) -> torch.Tensor:
+        if soft is None:  # first step: the MLP of zeros is exactly zero (no biases)
+            return self.post_norm(embeds)
+        normed = self.pre_norm(soft)
+        return self.post_norm(embeds + gated_mlp(normed, self.gate_proj, self.up_proj, self.down_proj))
+
+
+class DiffusionGemma(nn.Module):
+    """The text model. Parameter names match the checkpoint's `model.decoder.*` tensors minus that prefix."""
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Layer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_conditioning = SelfConditioning(config)
+        self.init_rope()
+        # Filled by the loader from the checkpoint's files.
+        self.generation = GenerationConfig(eos_token_ids=(config.eos_token_id,))
+        self.canvas_length = 256
+        self.tokenizer = None
+        self.extra: dict = {}  # config.json's "dcopilot" section (prompt format of models we train)
+        self.path = None
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        return self.generation.eos_token_ids
+
+    def init_rope(self, device: torch.device | str | None = None) -> None:
+        """(Re)build the non-persistent RoPE tables; needed after building on the meta device."""
+        self._inv_freq = {}
+        for i in range(self.config.num_hidden_layers):
+            g = self.config.layer(i)
+            key = (g.sliding, g.head_dim)
+            if key not in self._inv_freq:
+                self._inv_freq[key] = rope_inv_freq(g.head_dim, g.rope_theta, g.rotary_fraction, g.sliding).to(device)
+
+    # -- shared pieces ----------------------------------------------------------------------------------
+    @property
+    def embed_scale(self) -> torch.Tensor:
+        # sqrt(hidden) rounded to the weight dtype, as the reference does (53.0 in bf16 for hidden 2816).
+        w = self.embed_tokens.weight
+        return torch.tensor(self.config.hidden_size**0.5, device=w.device).to(w.dtype)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embed_tokens(ids) * self.embed_scale
+
+    def rope(self, positions: torch.Tensor, dtype: torch.dtype) -> dict:
+        tables = {}
+        for key, inv in self._inv_freq.items():
+            freqs = positions[None, :, None].float() * inv.to(positions.device)[None, None, :]
+            emb = torch.cat([freqs, freqs], dim=-1)
+            tables[key] = (emb.cos().to(dtype), emb.sin().to(dtype))
+        return tables
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        cap = self.config.final_logit_softcapping
+        logits = F.linear(self.norm(hidden), self.embed_tokens.weight).float()
+        return torch.tanh(logits / cap) * cap
+
+    # -- encoder mode -----------------------------------------------------------------------------------
+    def encode(self, ids: torch.Tensor, cache: KVCache | None = None) -> KVCache:
+        """Causal forward over ids [B, T] appended after `cache` (a new cache if None); writes K/V, returns the cache."""
+        cache = cache if cache is not None else KVCache(self.config)
+        self._causal(ids, cache, want_hidden=False)
+        return cache
+
+    def encode_logits(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Next-token logits of a causal forward (the autoregressive warm-start objective for training)."""
+        cache = cache if cache is not None else KVCache(self.config)
+        return self.logits(self._causal(ids, cache, want_hidden=True))
+
+    def _causal(self, ids: torch.Tensor, cache: KVCache, want_hidden: bool) -> torch.Tensor | None:
+        T = ids.shape[1]
+        pos = torch.arange(cache.length, cache.length + T, device=ids.device)
+        x = self.embed(ids)
+        rope = self.rope(pos, x.dtype)
+        masks = {}
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            cos, sin = rope[(attn.sliding, attn.head_dim)]
+            h = layer.input_layernorm(x)
+            k, v, start = cache.extend(i, *attn.kv(h, cos, sin))
+            if i == last and not want_hidden:
+                break  # only its K/V matter to later steps; skip the rest of the last layer
+            key = (attn.sliding, start)
+            if key not in masks:
+                masks[key] = self._causal_mask(pos, start, k.shape[2], attn.sliding)
+            out = attn.attend(attn.query(h, cos, sin), k, v, masks[key])
+            x = layer.feed_forward(x + layer.post_attention_layernorm(out))
+        cache.advance(T)
+        return x if want_hidden else None
+
+    def _causal_mask(self, pos: torch.Tensor, start: int, n_keys: int, sliding: bool) -> torch.Tensor:
+        key_pos = torch.arange(start, start + n_keys, device=pos.device)
+        allowed = key_pos[None, :] <= pos[:, None]
+        if sliding:
+            allowed &= key_pos[None, :] > pos[:, None] - self.config.sliding_window
+        return allowed
+
+    # -- denoiser mode ----------------------------------------------------------------------------------
+    def denoise(
+        self,
+        canvas: torch.Tensor,
+        cache: KVCache,
+        self_conditioning_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Soft-capped float32 logits [B, L, V] for canvas [B, L] read against `cache` (not modified).
+
+        `self_conditioning_logits` are the previous step's (temperature-scaled) logits [B, L, V]."""
+        L = canvas.shape[1]
+        pos = torch.arange(cache.length, cache.length + L, device=canvas.device)
+        x = self.embed(canvas)
+        soft = None
+        if self_conditioning_logits is not None:
+            w = self.embed_tokens.weight
+            probs = torch.softmax(self_conditioning_logits, dim=-1, dtype=torch.float32).to(w.dtype)
+            soft = (probs @ w) * self.embed_scale.to(x.dtype)
+        x = self.self_conditioning(x, soft)
+        rope = self.rope(pos, x.dtype)
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            cos, sin = rope[(attn.sliding, attn.head_dim)]
+            h = layer.input_layernorm(x)
+            k, v = attn.kv(h, cos, sin)
+            ck, cv = cache.context(i)
+            if ck is not None:
+                if ck.shape[0] != k.shape[0]:
+                    ck, cv = ck.expand(k.shape[0], -1, -1, -1), cv.expand(k.shape[0], -1, -1, -1)
+                k, v = torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2)
+            out = attn.attend(attn.query(h, cos, sin), k, v, None)
+            x = layer.feed_forward(x + layer.post_attention_layernorm(out))
+        return self.logits(x)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def init_weights(model: DiffusionGemma, std: float = 0.02, generator: torch.Generator | None = None) -> None:
+    """Random initialisation for training from scratch (norms 1, matrices N(0, std), layer_scalar 1)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                p.normal_(0.0, std, generator=generator)
+            else:
+                p.fill_(1.0)
+        for layer in model.layers:
+            layer.layer_scalar.fill_(1.0)
