@@ -74,11 +74,14 @@ class TextConfig:
             layer_types[-1] = FULL
             global_head_dim = d.get("global_head_dim")
             global_kv = d.get("num_global_key_value_heads")
-            # save_pretrained writes the full-layer geometry as per_layer_config instead of global_* keys.
-            for layer_idx, override in (d.get("per_layer_config") or {}).items():
-                if layer_types[int(layer_idx)] == FULL:
-                    global_head_dim = override.get("head_dim", global_head_dim)
-                    global_kv = override.get("num_key_value_heads", global_kv)
+            # save_pretrained writes the full-layer geometry as per_layer_config instead of global_* keys, and
+            # leaves out an override equal to the base value.
+            per_layer = d.get("per_layer_config")
+            if per_layer:
+                for layer_idx, override in per_layer.items():
+                    if layer_types[int(layer_idx)] == FULL:
+                        global_head_dim = override.get("head_dim", d["head_dim"])
+                        global_kv = override.get("num_key_value_heads", d["num_key_value_heads"])
             return cls(
                 vocab_size=int(d["vocab_size"]),
                 hidden_size=int(d["hidden_size"]),

@@ -111,3 +111,9 @@ def _write_tokenizer(out: Path, vocab_size: int) -> None:
 @pytest.fixture(scope="session")
 def reference_checkpoint(tmp_path_factory) -> Path:
     return make_reference_checkpoint(tmp_path_factory.mktemp("ref"))
+
+
+@pytest.fixture
+def checkpoint_factory(tmp_path):
+    """make_reference_checkpoint bound to this test's tmp_path (import-free: several folders have a conftest)."""
+    return lambda **kw: make_reference_checkpoint(tmp_path, **kw)

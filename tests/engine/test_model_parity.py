@@ -130,3 +130,13 @@ def test_sliding_cache_keeps_bounded_rows(pair):
     for i, sliding in enumerate(cache.sliding):
         rows = cache.keys[i].shape[2]
         assert rows == (ours.config.sliding_window - 1 + 4 if sliding else 40)
+
+
+def test_full_layers_with_the_base_head_dim(checkpoint_factory):
+    """save_pretrained omits a per-layer head_dim equal to the base one; it must not fall back to 512."""
+    path = checkpoint_factory(global_head_dim=8)
+    ref = DiffusionGemmaForBlockDiffusion.from_pretrained(path, dtype=torch.float32).eval()
+    ours = load_model(path)
+    prompt, canvas = torch.tensor([[2, 40, 41, 42, 43, 44, 45, 46, 47, 48]]), torch.tensor([[9, 8, 7, 6, 5, 4]])
+    with torch.no_grad():
+        close(ours.denoise(canvas, ours.encode(prompt)), ref(input_ids=prompt, decoder_input_ids=canvas).logits)

@@ -1,0 +1,163 @@
+"""The sampler loop on a real (tiny, random) model: seeds, pinning, seed canvases, canvas lengths, hypotheses
+sharing one cache, cancellation and stats."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from engine import load_model
+from engine.sampler import Cancelled, generate, sample
+
+
+@pytest.fixture(scope="module")
+def model(reference_checkpoint):
+    return load_model(reference_checkpoint, device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def cache(model):
+    prompt = torch.randint(5, 128, (1, 19), generator=torch.Generator().manual_seed(0))
+    return model.encode(prompt)
+
+
+def _gen(model, **kw):
+    return dataclasses.replace(model.generation, **{"max_denoising_steps": 8, **kw})
+
+
+class Recorder:
+    """Wraps the real model's denoise to record the canvases it was given."""
+
+    def __init__(self, model):
+        self.model, self.canvases = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def denoise(self, canvas, cache, self_conditioning_logits=None):
+        self.canvases.append(canvas.clone())
+        return self.model.denoise(canvas, cache, self_conditioning_logits=self_conditioning_logits)
+
+
+def test_same_seed_same_tokens_other_seed_other_tokens(model, cache):
+    run = lambda s: sample(model, cache, 6, 2, generation=_gen(model), generator=torch.Generator().manual_seed(s))  # noqa: E731
+    a, b, c = run(1), run(1), run(2)
+    assert a.tokens.shape == (2, 6) and a.tokens.dtype == torch.long
+    assert torch.equal(a.tokens, b.tokens)
+    assert not torch.equal(a.tokens, c.tokens)
+    assert 0 <= int(a.tokens.min()) and int(a.tokens.max()) < model.config.vocab_size
+
+
+def test_cache_is_not_modified_by_sampling(model, cache):
+    length, keys = cache.length, [k if k is None else k.clone() for k in cache.keys]
+    sample(model, cache, 6, 3, generation=_gen(model), generator=torch.Generator().manual_seed(0))
+    assert cache.length == length
+    assert all(torch.equal(a, b) for a, b in zip(keys, cache.keys) if a is not None)
+
+
+def test_pinned_positions_hold_the_seed_on_every_step(model, cache):
+    seed = torch.tensor([[7, 8, 9, 10, 11, 12, 13, 14]])
+    pinned = torch.tensor([[False, False, False, False, False, True, True, True]])
+    rec = Recorder(model)
+    result = sample(rec, cache, 8, 3, seed_canvas=seed, pinned=pinned, generation=_gen(model),
+                    generator=torch.Generator().manual_seed(3))
+    assert rec.canvases and torch.equal(rec.canvases[0], seed.expand(3, 8))  # starts from the seed
+    for canvas in rec.canvases:
+        assert torch.equal(canvas[:, 5:], seed[:, 5:].expand(3, 3))
+    assert torch.equal(result.tokens[:, 5:], seed[:, 5:].expand(3, 3))
+    # free positions do move (the seed is only a starting point for them)
+    assert any(not torch.equal(c[:, :5], seed[:, :5].expand(3, 5)) for c in rec.canvases[1:])
+    # pinned positions never count as accepted: at most 5 free positions per row
+    assert all(0 < n <= 3 * 5 for n in result.stats.accepted_per_step)
+
+
+def test_seed_canvas_without_pins_is_only_the_start(model, cache):
+    seed = torch.full((1, 6), 42)
+    rec = Recorder(model)
+    sample(rec, cache, 6, 1, seed_canvas=seed, generation=_gen(model), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(rec.canvases[0], seed)
+    assert not torch.equal(rec.canvases[-1], seed)
+
+
+@pytest.mark.parametrize("length", [1, 3, 6, 10])
+def test_canvas_lengths_other_than_the_models(model, cache, length):
+    rec = Recorder(model)
+    result = sample(rec, cache, length, 2, generation=_gen(model), generator=torch.Generator().manual_seed(length))
+    assert result.tokens.shape == (2, length)
+    assert all(c.shape == (2, length) for c in rec.canvases)
+
+
+def test_hypotheses_share_a_batch_one_cache(model):
+    """B canvases on a batch-1 cache see what B canvases on B copies of the prompt's cache see."""
+    prompt = torch.randint(5, 128, (1, 12), generator=torch.Generator().manual_seed(4))
+    shared = model.encode(prompt)
+    copies = model.encode(prompt.expand(3, -1))
+    canvas = torch.randint(0, 128, (3, 6), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(model.denoise(canvas, shared), model.denoise(canvas, copies), rtol=1e-5, atol=1e-5)
+    result = sample(model, shared, 6, 3, generation=_gen(model), generator=torch.Generator().manual_seed(9))
+    assert shared.batch == 1 and result.tokens.shape == (3, 6)
+    assert len({tuple(r) for r in result.tokens.tolist()}) > 1  # rows are independent draws
+
+
+def test_stats_report_steps_and_acceptances(model, cache):
+    result = sample(model, cache, 6, 2, generation=_gen(model, max_denoising_steps=5),
+                    generator=torch.Generator().manual_seed(0))
+    stats = result.stats
+    assert stats.steps == 5 and not stats.cancelled and stats.seconds > 0
+    assert len(stats.accepted_per_step) == 5
+    assert all(2 <= n <= 12 for n in stats.accepted_per_step)  # >= 1 per row, <= every position
+
+
+def test_early_stop_ends_before_the_step_budget(model, cache):
+    gen = _gen(model, max_denoising_steps=30, stability_threshold=0, confidence_threshold=10.0)
+    result = sample(model, cache, 6, 2, generation=gen, generator=torch.Generator().manual_seed(0))
+    assert result.stats.steps == 1  # stability off and every entropy below 10 nats: done after one step
+
+
+def test_cancel_stops_between_steps(model, cache):
+    rec = Recorder(model)
+    polls = []
+
+    def cancel():
+        polls.append(len(rec.canvases))
+        return len(rec.canvases) >= 2
+
+    with pytest.raises(Cancelled) as info:
+        sample(rec, cache, 6, 1, generation=_gen(model), generator=torch.Generator().manual_seed(0), cancel=cancel)
+    assert len(rec.canvases) == 2 and polls == [0, 1, 2]
+    assert info.value.stats.cancelled and info.value.stats.steps == 2
+
+
+def test_cancel_before_any_step(model, cache):
+    rec = Recorder(model)
+    with pytest.raises(Cancelled):
+        sample(rec, cache, 6, 1, generation=_gen(model), cancel=lambda: True)
+    assert rec.canvases == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pinned": torch.ones(1, 6, dtype=torch.bool)}, "seed_canvas"),
+        ({"seed_canvas": torch.full((1, 6), 5), "pinned": torch.ones(1, 6, dtype=torch.bool)}, "every position"),
+        ({"seed_canvas": torch.full((1, 6), 128)}, "seed_canvas ids"),
+        ({"seed_canvas": torch.full((1, 6), -1)}, "seed_canvas ids"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(model, cache, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sample(model, cache, 6, 1, generation=_gen(model), **kwargs)
+
+
+def test_generate_commits_canvases_into_the_cache(model):
+    prompt = torch.randint(5, 128, (2, 9), generator=torch.Generator().manual_seed(1))
+    cache = model.encode(prompt)
+    gen = _gen(model, eos_token_ids=())  # no stop ids: always three canvases
+    result = generate(model, prompt, 13, generation=gen, generator=torch.Generator().manual_seed(0), cache=cache)
+    assert result.tokens.shape == (2, 18) and len(result.stats) == 3
+    assert cache.length == 9 + 12  # the last canvas is returned, not committed
+
+
+def test_generate_rejects_nonpositive_lengths(model):
+    with pytest.raises(ValueError):
+        generate(model, torch.tensor([[5, 6]]), 0)
