@@ -1,0 +1,50 @@
+"""`dcopilot serve`: build the real completion service and run the language server on stdio or TCP.
+
+The model loads on its worker thread after `initialized`; the server answers `initialize` at once. TCP binds
+127.0.0.1 only. `DCOPILOT_TEST_SERVICE=module:factory` (undocumented, for tests/lsp) swaps the engine backend
+for a deterministic one so protocol tests can assert exact suggestions; the headline tests use the real one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+from copilot.service import EngineBackend, EngineService
+from lsp.server import ServerOptions, build
+from lsp.settings import Settings
+from lsp.transport import serve_stdio, serve_tcp
+
+log = logging.getLogger("dcopilot.daemon")
+
+
+def make_service(config) -> EngineService:
+    spec = os.environ.get("DCOPILOT_TEST_SERVICE", "")
+    if spec:
+        module, _, name = spec.partition(":")
+        log.warning("test service %s in use: suggestions do not come from the model", spec)
+        return getattr(importlib.import_module(module), name or "make")(config)
+    return EngineService(EngineBackend(config))
+
+
+def settings_from(config) -> Settings:
+    c = config.completion
+    return Settings(debounce_ms=c.debounce_ms, max_tokens=c.max_tokens, hypotheses=c.hypotheses, multiline=c.multiline)
+
+
+def serve_main(config, tcp_port: int | None = None) -> int:
+    options = ServerOptions(trace=config.server.trace)
+    server = build(make_service(config), options, settings_from(config))
+    if tcp_port is None:
+        return serve_stdio(server)
+    return serve_tcp(server, tcp_port, host="127.0.0.1")
+
+
+if __name__ == "__main__":  # `python -m copilot.daemon`: the same server without the CLI
+    from copilot import logs
+    from copilot.config import load_config
+
+    cfg = load_config()
+    logs.setup(cfg.server.log_level, cfg.server.log_file, cfg.server.trace)
+    raise SystemExit(serve_main(cfg))

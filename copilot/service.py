@@ -1,0 +1,194 @@
+"""The real `CompletionService`: the engine's infill and edit calls, run on the model worker thread.
+
+`EngineService` is engine-agnostic glue (worker, async bridge, errors -> empty results); `EngineBackend` is
+the engine: `engine.loader.load_model`, `engine.infill.complete`, `engine.edit.rewrite`. Tests give
+`EngineService` a deterministic backend (tests/lsp/det_backend.py) to drive the same worker, cancellation
+and error paths without a model.
+
+torch is imported on the worker thread when the model loads, never on the event loop's import path, so
+the server answers `initialize` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from copilot.worker import Progress, Worker
+from lsp.service import (
+    Cancelled,
+    CompletionRequest,
+    EditRequest,
+    EditResult,
+    ServiceStatus,
+    Suggestion,
+    TextEdit,
+)
+
+log = logging.getLogger("dcopilot.service")
+
+Cancel = Callable[[], bool]
+
+
+class Backend(Protocol):
+    def load(self, progress: Progress) -> Any: ...
+
+    def describe(self, model: Any) -> tuple[str, str]: ...
+
+    def complete(self, model: Any, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]: ...
+
+    def edit(self, model: Any, req: EditRequest, cancel: Cancel) -> EditResult: ...
+
+
+class EngineService:
+    """CompletionService over one model worker thread."""
+
+    def __init__(self, backend: Backend, max_pending: int = 8):
+        self.backend = backend
+        self.worker = Worker(backend.load, backend.describe, max_pending=max_pending)
+
+    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+        self.worker.start(on_status)
+
+    def status(self) -> ServiceStatus:
+        return self.worker.status()
+
+    def cancel(self, request_key: str) -> None:
+        self.worker.cancel(request_key)
+
+    def close(self) -> None:
+        self.worker.close()
+
+    async def complete(self, req: CompletionRequest) -> list[Suggestion]:
+        if self.worker.status().state != "ready":
+            return []  # loading or failed: the status notification says why
+        return await self._run(req.key, lambda model, cancel: self.backend.complete(model, req, cancel), [])
+
+    async def edit(self, req: EditRequest) -> EditResult:
+        status = self.worker.status()
+        if status.state != "ready":
+            return EditResult(edits=[], message=f"model not ready: {status.message}")
+        return await self._run(
+            req.key,
+            lambda model, cancel: self.backend.edit(model, req, cancel),
+            EditResult(edits=[], message="model error"),
+        )
+
+    async def _run(self, key: str, fn, on_error):
+        job = self.worker.submit(key, fn)
+        try:
+            return await asyncio.wrap_future(job.future)
+        except asyncio.CancelledError:
+            job.cancel()  # the request was cancelled: stop the engine at its next denoising step
+            raise
+        except Cancelled:
+            raise
+        except Exception as exc:  # OOM, a bad checkpoint, a bug: this request gets nothing, the server lives
+            log.warning("model request failed: %s: %s", type(exc).__name__, exc)
+            if isinstance(on_error, EditResult):
+                return EditResult(edits=[], message=f"model error: {type(exc).__name__}: {exc}")
+            return on_error
+
+
+class EngineBackend:
+    """engine.* behind the Backend protocol, configured by copilot.config.Config."""
+
+    def __init__(self, config, prefix_cache_bytes: int = 512 << 20):
+        self.config = config
+        self.prefix_cache_bytes = prefix_cache_bytes
+        self.prefix = None  # engine.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
+
+    def load(self, progress: Progress):
+        progress(0.05, "importing the engine")
+        from engine.loader import load_model
+
+        m = self.config.model
+        progress(0.2, f"loading {m.path or 'the embedded model'}")
+        model = load_model(
+            m.path or None,
+            device=m.device,
+            dtype=None if m.dtype == "auto" else m.dtype,
+            quantize=None if m.quantize == "none" else m.quantize,
+        )
+        from engine.prefix_cache import PrefixCache
+
+        self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
+        progress(1.0, "model loaded")
+        return model
+
+    def describe(self, model) -> tuple[str, str]:
+        device = ""
+        try:
+            device = str(next(model.parameters()).device)
+        except Exception:
+            pass
+        return str(getattr(model, "path", "")), device
+
+    def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:
+        from engine.infill import InfillRequest, complete
+
+        c, m = self.config.completion, self.config.model
+        infill = InfillRequest(
+            text=req.text,
+            cursor=req.offset,
+            language=req.language_id,
+            path=req.path,
+            max_tokens=req.max_tokens,
+            multiline=req.multiline,
+            layout=c.layout,
+            hypotheses=req.hypotheses,
+            context_tokens=c.context_tokens,
+            prompt_format=m.prompt_format,
+            seed=c.seed,
+            max_candidates=req.candidates,
+        )
+        with _out_of_memory_as_error():
+            candidates = complete(model, infill, cancel=cancel, encoder=self.prefix.encode)
+        return [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in candidates[: req.candidates]]
+
+    def edit(self, model, req: EditRequest, cancel: Cancel) -> EditResult:
+        from engine.edit import EditRequest as EngineEdit
+        from engine.edit import EditTooLong, rewrite
+
+        c, m = self.config.completion, self.config.model
+        if req.start >= req.end:
+            return EditResult(edits=[], message="empty selection")
+        engine_req = EngineEdit(
+            text=req.text,
+            start=req.start,
+            end=req.end,
+            instruction=req.instruction,
+            language=req.language_id,
+            path=req.path,
+            renoise=self.config.edit.renoise,
+            layout=c.layout,
+            prompt_format=m.prompt_format,
+            context_tokens=c.context_tokens,
+            seed=c.seed,
+        )
+        try:
+            with _out_of_memory_as_error():
+                result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode)
+        except EditTooLong as exc:
+            return EditResult(edits=[], message=str(exc))
+        edits = [TextEdit(start=e.start, end=e.end, new_text=e.text) for e in result.edits]
+        return EditResult(edits=edits, message="" if edits else "the model kept the selection as it is")
+
+
+class _out_of_memory_as_error:
+    """CUDA OOM frees the allocator cache and surfaces as a RuntimeError: this request fails, the next may not."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and kind.__name__ == "OutOfMemoryError":
+            import torch
+
+            torch.cuda.empty_cache()
+            raise RuntimeError(
+                "out of GPU memory; try a smaller max_tokens, fewer hypotheses or quantize = nf4"
+            ) from exc
+        return False

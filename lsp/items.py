@@ -1,0 +1,77 @@
+"""Suggestions (code-point offsets of a snapshot) -> LSP items, ranges and edits in the negotiated encoding.
+
+Pure functions of a `Snapshot` and service structs, table-tested in tests/lsp/test_lsp_units.py.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from lsp.documents import Snapshot
+from lsp.protocol import CMD_ACCEPTED
+from lsp.service import Suggestion, TextEdit
+
+CLOSERS = set(")]}>\"'`;,: \t")  # what editors auto-insert right of the cursor (and harmless punctuation)
+
+
+def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
+    """Replace to the end of the line when the rest of the line is auto-closed text the suggestion repeats.
+
+    With `foo(|)` and suggestion `a, b)`, inserting would give `foo(a, b))`; replacing `)` as well keeps one.
+    """
+    if s.end != s.start or s.start != snap.offset:
+        return s
+    line_end = snap.line_end(snap.offset)
+    rest = snap.text[snap.offset : line_end]
+    if not rest or not set(rest) <= CLOSERS:
+        return s
+    first_line = s.text.split("\n", 1)[0].rstrip("\r")
+    if "\n" in s.text or not first_line.rstrip().endswith(rest.rstrip()) or not rest.strip():
+        return s
+    return Suggestion(text=s.text, start=s.start, end=line_end, score=s.score)
+
+
+def lsp_range(snap: Snapshot, start: int, end: int) -> types.Range:
+    (l1, c1), (l2, c2) = snap.position(start), snap.position(end)
+    return types.Range(start=types.Position(line=l1, character=c1), end=types.Position(line=l2, character=c2))
+
+
+def single_line(snap: Snapshot, s: Suggestion) -> Suggestion | None:
+    """Inline and completion ranges must stay on one line; clip the end to the start's line or drop."""
+    line_end = snap.line_end(s.start)
+    if s.end <= line_end:
+        return s
+    return None
+
+
+def accepted_command(suggestion_id: str) -> types.Command:
+    return types.Command(title="dcopilot: suggestion accepted", command=CMD_ACCEPTED, arguments=[{"id": suggestion_id}])
+
+
+def inline_item(snap: Snapshot, s: Suggestion, suggestion_id: str) -> types.InlineCompletionItem:
+    return types.InlineCompletionItem(
+        insert_text=s.text,
+        range=lsp_range(snap, s.start, s.end),
+        command=accepted_command(suggestion_id),
+    )
+
+
+def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int) -> types.CompletionItem:
+    first = s.text.lstrip().split("\n", 1)[0]
+    label = (first[:60] + "…") if len(first) > 60 else (first or s.text.strip()[:60] or "⏎")
+    return types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Snippet,
+        detail="AI suggestion (dcopilot)",
+        label_details=types.CompletionItemLabelDetails(description="dcopilot AI"),
+        documentation=s.text,  # a plain string: every client can show it
+        sort_text=f"~dcopilot{rank:02d}",  # after the language server's own items
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=lsp_range(snap, s.start, s.end), new_text=s.text),
+        data={"dcopilot": suggestion_id},
+        command=accepted_command(suggestion_id),
+    )
+
+
+def text_edits(snap: Snapshot, edits: list[TextEdit]) -> list[types.TextEdit]:
+    return [types.TextEdit(range=lsp_range(snap, e.start, e.end), new_text=e.new_text) for e in edits]

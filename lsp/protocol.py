@@ -1,0 +1,124 @@
+"""Custom `dcopilot/*` messages: msgspec structs with the camelCase names clients send.
+
+Standard LSP messages use lsprotocol types directly (lsp.server); only what LSP lacks lives here:
+acceptance telemetry (recorded locally, never sent anywhere), statistics, status and previewable in-line
+edits. Client params arrive as plain JSON objects and are decoded with `decode`, so a malformed message
+fails with InvalidParams naming the field instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import msgspec
+
+DID_SHOW = "dcopilot/didShowCompletion"
+DID_ACCEPT = "dcopilot/didAcceptCompletion"
+DID_REJECT = "dcopilot/didRejectCompletion"
+STATS = "dcopilot/stats"
+STATUS = "dcopilot/status"
+INLINE_EDIT = "dcopilot/inlineEdit"
+
+# workspace/executeCommand names
+CMD_REWRITE = "dcopilot.rewrite"  # args: [{textDocument, range, instruction?}]
+CMD_REWRITE_INSTRUCTION = "dcopilot.rewriteWithInstruction"  # same; the client asks the user for `instruction`
+CMD_ACCEPTED = "dcopilot.acceptedCompletion"  # args: [{id}]; attached to every inline item as its `command`
+
+
+class _Message(msgspec.Struct, frozen=True, rename="camel", kw_only=True, omit_defaults=True):
+    pass
+
+
+class Position(_Message):
+    line: int
+    character: int
+
+
+class Range(_Message):
+    start: Position
+    end: Position
+
+
+class DocumentRef(_Message):
+    uri: str
+    version: int | None = None  # when given, the request is refused if the document moved on
+
+
+class CompletionEvent(_Message):
+    """didShow / didReject: which suggestion (the `id` in its item's command arguments)."""
+
+    id: str
+
+
+class AcceptEvent(_Message):
+    id: str
+    accepted_length: int | None = None  # partial accept: code units of insertText taken (None = all of it)
+
+
+class InlineEditParams(_Message):
+    text_document: DocumentRef
+    range: Range
+    instruction: str = ""
+
+
+class WireTextEdit(_Message):
+    range: Range
+    new_text: str
+
+
+class InlineEditResult(_Message):
+    text_document: DocumentRef  # version the edits apply to
+    edits: list[WireTextEdit]
+    message: str = ""
+
+
+class Percentiles(_Message, omit_defaults=False):
+    count: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
+class Stats(_Message, omit_defaults=False):
+    requests: int = 0  # inline + completion requests answered
+    answered_from_cache: int = 0
+    cancelled: int = 0  # superseded or $/cancelRequest
+    stale: int = 0  # results dropped because the document changed under them
+    empty: int = 0
+    shown: int = 0
+    accepted: int = 0
+    partially_accepted: int = 0
+    rejected: int = 0
+    accepted_chars: int = 0
+    acceptance_rate: float | None = None  # accepted / shown
+    cache_hit_rate: float | None = None
+    latency: Percentiles = Percentiles()  # request to response, all answered requests
+    overhead: Percentiles = Percentiles()  # same, minus debounce and model time
+    model: Percentiles = Percentiles()  # worker time (queue + denoising) per model request
+    engine_runs: int = 0
+    engine_cancelled: int = 0
+
+
+class Status(_Message, omit_defaults=False):
+    state: Literal["loading", "ready", "error"]
+    message: str = ""
+    model: str = ""
+    device: str = ""
+    progress: float | None = None
+
+
+T = TypeVar("T")
+
+
+def decode(params: object, type_: type[T]) -> T:
+    """Params as pygls hands them over (plain dicts, or attrs objects for known methods) -> a struct."""
+    if hasattr(params, "__attrs_attrs__"):
+        from lsprotocol import converters
+
+        params = converters.get_converter().unstructure(params)
+    return msgspec.convert(params, type_)
+
+
+def encode(message: msgspec.Struct) -> object:
+    """A struct -> JSON-ready builtins (pygls serialises dicts, not msgspec structs)."""
+    return msgspec.to_builtins(message)

@@ -1,0 +1,40 @@
+"""Client settings: `initializationOptions` and `workspace/didChangeConfiguration`, applied live.
+
+The field names are the camelCase keys editors send. Settings may arrive bare or under a "dcopilot" key.
+An invalid value is reported (the caller shows it) and the previous settings stay in force; unknown keys are
+ignored so an older server works with a newer editor plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    enable: bool = True  # answer completion requests at all
+    debounce_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 75  # base debounce; adapts to typing speed
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64  # canvas budget per suggestion
+    hypotheses: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3  # length hypotheses per request
+    multiline: Literal["auto", "always", "never"] = "auto"
+    candidates: Annotated[int, msgspec.Meta(ge=1, le=8)] = 3  # suggestions on an invoked (manual) trigger
+    speculative: bool = False  # after a suggestion is shown, precompute the one that follows its acceptance
+    # textDocument/completion items: "auto" = only for clients that do not support inline completion
+    completion_items: Literal["auto", "always", "never"] = "auto"
+
+
+def update(current: Settings, raw: object) -> tuple[Settings, str | None]:
+    """`current` with the keys in `raw` applied; on a bad value, `current` unchanged and the reason."""
+    if raw is None:
+        return current, None
+    if isinstance(raw, dict) and isinstance(raw.get("dcopilot"), dict):
+        raw = raw["dcopilot"]
+    if not isinstance(raw, dict):
+        return current, f"settings must be an object, got {type(raw).__name__}"
+    merged = {**msgspec.to_builtins(current), **raw}
+    known = {f.encode_name for f in msgspec.structs.fields(Settings)}
+    try:
+        return msgspec.convert({k: v for k, v in merged.items() if k in known}, Settings), None
+    except msgspec.ValidationError as exc:
+        return current, f"invalid dcopilot setting: {exc}"

@@ -1,0 +1,214 @@
+"""The real service: `dcopilot serve` with the engine backend (real safetensors, tokenizer, sampler, worker).
+
+Runs against a tiny random checkpoint written by the engine's own writer (its text is random, so the tests
+check protocol invariants, not content) and, when it is installed, the embedded model
+(engine/embedded/model.safetensors). Also: missing weights leave a working server that says why.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED = ROOT / "engine" / "embedded" / "model.safetensors"
+INLINE = "textDocument/inlineCompletion"
+DOC = (
+    "import os\n\n\ndef read_config(path):\n    with open(path) as f:\n        data = f.read()\n    return \n"
+    '\n# 数据 😀 café\nname = "😀"\n'
+)
+POSITIONS = [(6, 11), (3, 16), (5, 8), (8, 5), (9, 8), (9, 9), (10, 0), (4, 4), (0, 9), (6, 4)]
+CAPS = {
+    "window": {"workDoneProgress": True},
+    "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}}},
+}
+
+
+def utf16(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def clamp(line: str, character: int) -> int:
+    """The UTF-16 column a position lands on: the last character boundary at or before it."""
+    return max(utf16(line[:i]) for i in range(len(line) + 1) if utf16(line[:i]) <= character)
+
+
+@pytest.fixture(scope="module", params=["tiny", "embedded"])
+def server(request, tiny_checkpoint):
+    import lsp_support
+    from rawclient import RawClient
+
+    if request.param == "embedded" and not EMBEDDED.exists():
+        pytest.skip("the embedded model is not installed (engine/embedded/model.safetensors)")
+    env = {"DCOPILOT_MODEL_DEVICE": "cpu"}
+    if request.param == "tiny":
+        env["DCOPILOT_MODEL_PATH"] = str(tiny_checkpoint)
+    client = RawClient(lsp_support.SERVE, lsp_support.server_env(deterministic=False, **env))
+    client.init_reply = client.initialize(options={"candidates": 2}, caps=CAPS)
+    client.ready = client.wait_status("ready", timeout=240)
+    yield client
+    client.close()
+
+
+def open_doc(server, uri: str, text: str = DOC, version: int = 1) -> None:
+    server.notify(
+        "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}}
+    )
+
+
+def complete(server, uri: str, line: int, character: int, trigger: int = 1) -> dict:
+    return server.request(
+        INLINE,
+        {
+            "textDocument": {"uri": uri},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": trigger},
+        },
+        timeout=120,
+    )
+
+
+def test_initialize_answers_before_the_model_is_loaded(server):
+    assert "inlineCompletionProvider" in server.init_reply["result"]["capabilities"]
+    order = [
+        m.get("id") == server.init_reply["id"] or (m.get("method") == "dcopilot/status" and m["params"]["state"])
+        for m in server.log
+    ]
+    assert order.index(True) < order.index("ready")
+    server.wait_for(lambda m: m.get("method") == "$/progress" and m["params"]["value"]["kind"] == "end")
+    progress = [m["params"]["value"]["kind"] for m in server.log if m.get("method") == "$/progress"]
+    assert progress[0] == "begin" and progress[-1] == "end"
+    assert server.ready["device"] == "cpu" and server.ready["model"]
+
+
+def test_completions_at_many_positions(server):
+    uri = "file:///work/model_positions.py"
+    open_doc(server, uri)
+    lines = DOC.split("\n")
+    for line, character in POSITIONS:
+        reply = complete(server, uri, line, character)
+        clamped = clamp(lines[min(line, len(lines) - 1)], character)
+        for item in reply["result"]["items"]:
+            start, end = item["range"]["start"], item["range"]["end"]
+            assert start == {"line": min(line, len(lines) - 1), "character": clamped}
+            assert end["line"] == start["line"] and end["character"] >= start["character"]
+            assert isinstance(item["insertText"], str) and item["insertText"]
+
+
+def _first_suggestion(server, uri):
+    for line, character in POSITIONS:
+        items = complete(server, uri, line, character)["result"]["items"]
+        usable = [
+            i
+            for i in items
+            if i["insertText"][:1].isprintable() and i["insertText"][:1] not in "\r\n" and len(i["insertText"]) > 1
+        ]
+        if usable:
+            return line, character, usable[0]
+    pytest.skip("the model offered nothing usable for typing-through at these positions")
+
+
+def test_typing_through_a_real_suggestion(server):
+    uri = "file:///work/model_typed.py"
+    open_doc(server, uri)
+    line, character, item = _first_suggestion(server, uri)
+    before = server.request("dcopilot/stats", None)["result"]
+    typed = item["insertText"][0]
+    pos = {"line": line, "character": character}
+    server.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": {"start": pos, "end": pos}, "text": typed}],
+        },
+    )
+    items = complete(server, uri, line, character + utf16(typed))["result"]["items"]
+    after = server.request("dcopilot/stats", None)["result"]
+    assert item["insertText"][1:] in [i["insertText"] for i in items]
+    assert after["answeredFromCache"] == before["answeredFromCache"] + 1
+    assert after["engineRuns"] == before["engineRuns"]
+
+
+def test_cancel_request_stops_the_engine(server):
+    uri = "file:///work/model_cancel.py"
+    open_doc(server, uri)
+    before = server.request("dcopilot/stats", None)["result"]
+    rid = server.request_id()
+    server.send(
+        {
+            "jsonrpc": "2.0",
+            "id": rid,
+            "method": INLINE,
+            "params": {
+                "textDocument": {"uri": uri},
+                "position": {"line": 6, "character": 11},
+                "context": {"triggerKind": 1},
+            },
+        }
+    )
+    server.notify("$/cancelRequest", {"id": rid})
+    reply = server.wait(rid, timeout=120)
+    if "result" in reply:
+        pytest.skip("the model answered before the cancellation arrived")
+    assert reply["error"]["code"] == -32800
+    time.sleep(0.5)
+    after = server.request("dcopilot/stats", None)["result"]
+    assert after["engineRuns"] == before["engineRuns"]  # the cancelled request never ran to completion
+
+
+def test_code_action_edit_is_versioned(server):
+    uri = "file:///work/model_edit.py"
+    open_doc(server, uri, version=9)
+    selection = {"start": {"line": 3, "character": 0}, "end": {"line": 6, "character": 11}}
+    actions = server.request(
+        "textDocument/codeAction", {"textDocument": {"uri": uri}, "range": selection, "context": {"diagnostics": []}}
+    )["result"]
+    resolved = server.request("codeAction/resolve", actions[0], timeout=240)["result"]
+    if resolved.get("edit") is None:
+        assert resolved["disabled"]["reason"]
+        return
+    (change,) = resolved["edit"]["documentChanges"]
+    assert change["textDocument"] == {"uri": uri, "version": 9}
+    for e in change["edits"]:
+        assert (3, 0) <= (e["range"]["start"]["line"], e["range"]["start"]["character"])
+        assert (e["range"]["end"]["line"], e["range"]["end"]["character"]) <= (6, 11)
+
+
+def test_missing_weights_leave_a_working_server(raw_server, tmp_path):
+    server = raw_server(deterministic=False, DCOPILOT_MODEL_PATH=str(tmp_path / "no-such-checkpoint"))
+    server.initialize()
+    status = server.wait_status("error", timeout=240)
+    assert "no-such-checkpoint" in status["message"]
+    shown = server.wait_for(lambda m: m.get("method") == "window/showMessage" and m["params"]["type"] == 1, timeout=10)
+    assert "no-such-checkpoint" in shown["params"]["message"]
+    uri = "file:///work/no_model.py"
+    open_doc(server, uri)
+    assert complete(server, uri, 6, 11)["result"]["items"] == []
+    edit = {
+        "textDocument": {"uri": uri},
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}},
+    }
+    assert server.request("dcopilot/inlineEdit", edit)["error"]["code"] == -32803
+    assert server.request("dcopilot/stats", None)["result"]["requests"] == 1
+
+
+def test_cancel_mid_run_stops_the_real_sampler(raw_server, slow_checkpoint):
+    server = raw_server(deterministic=False, DCOPILOT_MODEL_PATH=str(slow_checkpoint), DCOPILOT_MODEL_DEVICE="cpu")
+    server.initialize(options={"candidates": 1, "hypotheses": 1})
+    server.wait_status("ready", timeout=240)
+    uri = "file:///work/model_slow.py"
+    open_doc(server, uri)
+    rid = server.request_id()
+    params = {"textDocument": {"uri": uri}, "position": {"line": 6, "character": 11}, "context": {"triggerKind": 1}}
+    server.send({"jsonrpc": "2.0", "id": rid, "method": INLINE, "params": params})
+    time.sleep(1.5)  # 5,000 steps take far longer: the sampler is mid-run now
+    server.notify("$/cancelRequest", {"id": rid})
+    reply = server.wait(rid, timeout=120)
+    assert reply["error"]["code"] == -32800
+    for _ in range(100):
+        stats = server.request("dcopilot/stats", None)["result"]
+        if stats["engineCancelled"]:
+            break
+        time.sleep(0.05)
+    # the sampler raised engine.sampler.Cancelled between steps; it never ran to the end
+    assert stats["engineCancelled"] == 1 and stats["engineRuns"] == 0
