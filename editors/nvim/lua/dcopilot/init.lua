@@ -1,0 +1,220 @@
+--- dcopilot for Neovim: `require('dcopilot').setup(opts)` starts `dcopilot serve` through vim.lsp for
+--- the configured filetypes and shows its inline completions as ghost text. The modules, one concern
+--- each: config (options), server (the LSP client), ghost (own extmarks, Neovim < 0.12), native
+--- (vim.lsp.inline_completion, Neovim >= 0.12), rewrite (in-line edits), health (:checkhealth).
+local config = require('dcopilot.config')
+local server = require('dcopilot.server')
+
+local M = {}
+
+---@type dcopilot.Options?
+M.options = nil
+
+local renderer ---@type table  ghost or native
+
+--- Whether `bufnr` is a buffer to serve (enable/disable only pause requests; they do not detach).
+local function wanted(bufnr)
+  if vim.bo[bufnr].buftype ~= '' then
+    return false
+  end
+  local ft = vim.bo[bufnr].filetype
+  local opts = assert(M.options)
+  if vim.tbl_contains(opts.exclude_filetypes, ft) then
+    return false
+  end
+  return vim.tbl_contains(opts.filetypes, '*') or vim.tbl_contains(opts.filetypes, ft)
+end
+
+--- Attach `bufnr` (default: current) to the server and start showing suggestions there.
+---@param bufnr integer?
+function M.attach(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if not M.options or not wanted(bufnr) then
+    return
+  end
+  if not server.attach(bufnr, M.options) then
+    return
+  end
+  renderer.attach(bufnr, M.options)
+  if M.renderer() == 'native' and (vim.g.dcopilot_enabled == false or vim.b[bufnr].dcopilot_enabled == false) then
+    renderer.set_enabled(false, bufnr)
+  end
+end
+
+local function map_keys(keymaps)
+  -- <expr> mappings so that the key keeps its usual meaning when there is nothing to accept. The
+  -- buffer cannot be edited while an <expr> mapping runs, so the edit happens right after.
+  local function expr(lhs, how, desc)
+    if not lhs then
+      return
+    end
+    local key = vim.api.nvim_replace_termcodes(lhs, true, true, true)
+    vim.keymap.set('i', lhs, function()
+      local bufnr = vim.api.nvim_get_current_buf()
+      if M.renderer() == 'native' then
+        if how == 'dismiss' then
+          vim.schedule(function() M.dismiss(bufnr) end)
+          return ''
+        end
+        return M.accept(bufnr, how) and '' or key -- core schedules its own edit
+      end
+      if M.current(bufnr) == nil then
+        return key
+      end
+      vim.schedule(function()
+        if how == 'dismiss' then
+          M.dismiss(bufnr)
+        else
+          M.accept(bufnr, how)
+        end
+      end)
+      return ''
+    end, { expr = true, desc = 'dcopilot: ' .. desc })
+  end
+  local function cmd(lhs, fn, desc)
+    if lhs then
+      vim.keymap.set('i', lhs, function()
+        fn(vim.api.nvim_get_current_buf())
+      end, { desc = 'dcopilot: ' .. desc })
+    end
+  end
+  expr(keymaps.accept, 'all', 'accept suggestion')
+  expr(keymaps.accept_word, 'word', 'accept next word')
+  expr(keymaps.accept_line, 'line', 'accept next line')
+  expr(keymaps.dismiss, 'dismiss', 'dismiss suggestion')
+  cmd(keymaps.next, function(b) M.cycle(b, 1) end, 'next suggestion')
+  cmd(keymaps.prev, function(b) M.cycle(b, -1) end, 'previous suggestion')
+  cmd(keymaps.trigger, function(b) M.trigger(b) end, 'suggest now')
+end
+
+--- Validate `opts`, then attach to matching buffers now and on every FileType.
+---@param opts dcopilot.Options|table|nil
+function M.setup(opts)
+  M.options = config.build(opts)
+  local native = require('dcopilot.native')
+  renderer = (M.options.native == 'auto' and native.available()) and native or require('dcopilot.ghost')
+  vim.api.nvim_set_hl(0, 'DcopilotSuggestion', { link = 'Comment', default = true })
+  vim.api.nvim_set_hl(0, 'DcopilotSuggestionMore', { link = 'NonText', default = true })
+  map_keys(M.options.keymaps)
+  local group = vim.api.nvim_create_augroup('dcopilot', { clear = true })
+  vim.api.nvim_create_autocmd('FileType', {
+    group = group,
+    callback = function(args)
+      M.attach(args.buf)
+    end,
+  })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.bo[bufnr].filetype ~= '' then
+      M.attach(bufnr)
+    end
+  end
+end
+
+--- Which renderer is in use: 'native' (vim.lsp.inline_completion) or 'ghost' (the plugin's own).
+function M.renderer()
+  return renderer == require('dcopilot.native') and 'native' or 'ghost'
+end
+
+---@param bufnr integer?
+---@param how 'all'|'word'|'line'|nil
+---@return boolean accepted
+function M.accept(bufnr, how)
+  return renderer ~= nil and renderer.accept(bufnr or 0, how or 'all')
+end
+
+---@param bufnr integer?
+function M.dismiss(bufnr)
+  return renderer ~= nil and renderer.dismiss(bufnr or 0)
+end
+
+---@param bufnr integer?
+---@param step integer? +1 next, -1 previous
+function M.cycle(bufnr, step)
+  if renderer then
+    renderer.cycle(bufnr or 0, step or 1)
+  end
+end
+
+--- Ask for a suggestion at the cursor now (an "invoked" request: the server may offer several).
+---@param bufnr integer?
+function M.trigger(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if M.renderer() == 'native' then
+    return renderer.trigger(bufnr)
+  end
+  local g = require('dcopilot.ghost').get(bufnr)
+  if g then
+    require('dcopilot.ghost').request(g, require('dcopilot.protocol').trigger_invoked)
+  end
+end
+
+--- The suggestion text still to come at the cursor, or nil (own renderer only).
+---@param bufnr integer?
+---@return string?
+function M.current(bufnr)
+  return renderer ~= nil and renderer.current(bufnr or 0) or nil
+end
+
+--- Turn suggestions on or off: for one buffer (`bufnr`, 0 = current) or, with nil, everywhere.
+---@param enable boolean
+---@param bufnr integer?
+function M.enable(enable, bufnr)
+  bufnr = bufnr == 0 and vim.api.nvim_get_current_buf() or bufnr
+  if bufnr then
+    vim.b[bufnr].dcopilot_enabled = enable
+  else
+    vim.g.dcopilot_enabled = enable
+  end
+  if M.renderer() == 'native' then
+    renderer.set_enabled(enable, bufnr)
+  elseif not enable and renderer then
+    renderer.dismiss(bufnr or vim.api.nvim_get_current_buf())
+  end
+end
+
+--- Rewrite lines [line1, line2] (or an exact charwise selection) with an optional instruction.
+---@param sel {line1: integer, line2: integer, col1: integer?, col2: integer?}
+---@param instruction string?
+---@param done fun(err: string?, applied: boolean, result: table?)?
+function M.rewrite(sel, instruction, done)
+  require('dcopilot.rewrite').run(0, sel, instruction, done)
+end
+
+--- The server's latest state: { state = 'loading'|'ready'|'busy'|'error'|'stopped', message, progress }.
+function M.status()
+  return server.status
+end
+
+--- A short statusline string, e.g. "dcopilot: loading 40%".
+function M.statusline()
+  local s = server.status
+  if s.state == 'loading' and s.progress then
+    return ('dcopilot: loading %d%%'):format(math.floor(s.progress * 100 + 0.5))
+  end
+  return 'dcopilot: ' .. s.state
+end
+
+--- Usage statistics from the server, shown in a floating window.
+function M.stats()
+  local client = server.client()
+  if not client then
+    vim.notify('dcopilot: server not running', vim.log.levels.WARN)
+    return
+  end
+  client:request(require('dcopilot.protocol').stats, {}, function(err, result)
+    if err then
+      vim.notify('dcopilot stats: ' .. (err.message or tostring(err)), vim.log.levels.ERROR)
+      return
+    end
+    local lines = vim.split(vim.inspect(result), '\n')
+    vim.lsp.util.open_floating_preview(lines, 'lua', { title = 'dcopilot stats', border = 'rounded' })
+  end)
+end
+
+function M.restart()
+  if M.options then
+    server.restart(M.options)
+  end
+end
+
+return M
