@@ -56,9 +56,21 @@ def inline_item(snap: Snapshot, s: Suggestion, suggestion_id: str) -> types.Inli
     )
 
 
+def word_start(snap: Snapshot, offset: int) -> int:
+    """Start of the identifier characters right before `offset` (on its line); `offset` when there are none."""
+    start = offset
+    while start > 0 and (snap.text[start - 1].isalnum() or snap.text[start - 1] == "_"):
+        start -= 1
+    return start
+
+
 def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int) -> types.CompletionItem:
-    first = s.text.lstrip().split("\n", 1)[0]
-    label = (first[:60] + "…") if len(first) > 60 else (first or s.text.strip()[:60] or "⏎")
+    # Menus filter items by the word already typed (eglot, Helix, Sublime): the edit starts at that word and
+    # repeats it, so `ret|` + `urn a` is the item `return a` replacing `ret`, and survives the filter.
+    start = word_start(snap, s.start)
+    new_text = snap.text[start : s.start] + s.text
+    first = new_text.lstrip().split("\n", 1)[0].rstrip("\r")
+    label = (first[:60] + "…") if len(first) > 60 else (first or new_text.strip()[:60] or "⏎")
     return types.CompletionItem(
         label=label,
         kind=types.CompletionItemKind.Snippet,
@@ -66,8 +78,9 @@ def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int
         label_details=types.CompletionItemLabelDetails(description="dcopilot AI"),
         documentation=s.text,  # a plain string: every client can show it
         sort_text=f"~dcopilot{rank:02d}",  # after the language server's own items
+        filter_text=new_text.split("\n", 1)[0].rstrip("\r"),
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=lsp_range(snap, s.start, s.end), new_text=s.text),
+        text_edit=types.TextEdit(range=lsp_range(snap, start, s.end), new_text=new_text),
         data={"dcopilot": suggestion_id},
         command=accepted_command(suggestion_id),
     )

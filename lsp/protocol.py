@@ -52,7 +52,9 @@ class CompletionEvent(_Message):
 
 class AcceptEvent(_Message):
     id: str
-    accepted_length: int | None = None  # partial accept: code units of insertText taken (None = all of it)
+    # Partial accept: how much of the item's insertText was taken, counted like a position's `character` in the
+    # negotiated position encoding (UTF-16 code units by default, UTF-8 bytes, or code points); None = all of it.
+    accepted_length: int | None = None
 
 
 class InlineEditParams(_Message):

@@ -133,7 +133,7 @@ class DcopilotServer(LanguageServer):
                 continue
             seen.add((s.text, s.start, s.end))
             sid = uuid.uuid4().hex[:12]
-            self.metrics.offered(sid, len(s.text))
+            self.metrics.offered(sid, s.text)
             self._shown[sid] = (req, s)
             while len(self._shown) > SHOWN_REMEMBERED:
                 self._shown.popitem(last=False)
@@ -444,7 +444,12 @@ def did_show(ls: DcopilotServer, params: Any) -> None:
 
 def did_accept(ls: DcopilotServer, params: Any) -> None:
     event = _decode(params, protocol.AcceptEvent)
-    ls.metrics.accepted(event.id, event.accepted_length)
+    length, text = event.accepted_length, ls.metrics.text(event.id)
+    if length is not None and text is not None:
+        # Counted in the negotiated position encoding (UTF-16 units in VS Code, bytes for utf-8), like a column;
+        # column_to_index clamps and works on any text, newlines included. Stats count code points.
+        length = enc.column_to_index(text, length, ls.encoding)
+    ls.metrics.accepted(event.id, length)
 
 
 def did_reject(ls: DcopilotServer, params: Any) -> None:

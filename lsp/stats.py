@@ -33,8 +33,9 @@ class Metrics:
         self.latency: deque[float] = deque(maxlen=window)
         self.overhead: deque[float] = deque(maxlen=window)
         self.model: deque[float] = deque(maxlen=window)
-        # suggestion id -> insertText length, so an accept without a length counts the whole suggestion
-        self._lengths: OrderedDict[str, int] = OrderedDict()
+        # suggestion id -> insertText, so an accept without a length counts the whole suggestion and a client's
+        # acceptedLength (in position-encoding units) can be converted to code points
+        self._texts: OrderedDict[str, str] = OrderedDict()
         self._remembered = remembered
 
     def add(self, key: str, n: int = 1) -> None:
@@ -49,13 +50,18 @@ class Metrics:
         if model:
             self.model.append(model)
 
-    def offered(self, suggestion_id: str, length: int) -> None:
-        self._lengths[suggestion_id] = length
-        while len(self._lengths) > self._remembered:
-            self._lengths.popitem(last=False)
+    def offered(self, suggestion_id: str, text: str) -> None:
+        self._texts[suggestion_id] = text
+        while len(self._texts) > self._remembered:
+            self._texts.popitem(last=False)
+
+    def text(self, suggestion_id: str) -> str | None:
+        return self._texts.get(suggestion_id)
 
     def accepted(self, suggestion_id: str, length: int | None) -> None:
-        full = self._lengths.get(suggestion_id)
+        """`length`: code points of the suggestion taken (None = all of it)."""
+        text = self._texts.get(suggestion_id)
+        full = None if text is None else len(text)
         taken = length if length is not None else (full or 0)
         partial = length is not None and full is not None and length < full
         self.counts["partial" if partial else "accepted"] += 1

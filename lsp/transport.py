@@ -30,6 +30,8 @@ log = logging.getLogger("dcopilot.lsp")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CONTENT_LENGTH = re.compile(rb"content-length:[ \t]*(\d+)", re.IGNORECASE)
+# Expected outcomes, not faults: the document moved on under an edit; a newer request superseded this one.
+EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
 
 
 class _Unusable:
@@ -63,6 +65,18 @@ class DcopilotProtocol(LanguageServerProtocol):
             _error_reply(self, message.id, JsonRpcInvalidRequest("server is shut down"))
             return
         super().handle_message(message)
+
+    def _send_handler_result(self, future, *, msg_id):
+        # pygls logs every JsonRpcException a handler raises at ERROR with a traceback, but ours are answers
+        # (ContentModified for a stale edit, RequestCancelled when superseded, ...): one line at debug/info.
+        exc = None if future.cancelled() else future.exception()
+        if not isinstance(exc, JsonRpcException):
+            super()._send_handler_result(future, msg_id=msg_id)
+            return
+        self._request_futures.pop(msg_id, None)
+        level = logging.DEBUG if exc.code in EXPECTED_ERRORS else logging.INFO
+        log.log(level, "request %s answered with error %d: %s", msg_id, exc.code, exc.message)
+        self._send_response(msg_id, error=exc.to_response_error())
 
     # The document store in DcopilotServer is the only copy of the text: forward without touching pygls'.
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)

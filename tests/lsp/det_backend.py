@@ -15,7 +15,7 @@ from lsp.service import Cancelled, EditResult, Suggestion, TextEdit
 
 STEPS = 4
 STEP_S = float(os.environ.get("DET_STEP_MS", "2")) / 1000
-WORDS = {"pri": "nt('hello')", "ret": "urn total", "foo(": "a, b)", "数据": "处理()", "x😀": " = 1"}
+WORDS = {"pri": "nt('hello')", "ret": "urn total", "foo(": "a, b)", "数据": "处理()", "x😀": " = 1", "emo": "ji = '😀😀'"}
 DEFAULT = "_value = compute(x)"
 
 

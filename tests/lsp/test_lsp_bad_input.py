@@ -115,6 +115,10 @@ def test_unknown_methods(server):
         ("dcopilot/inlineEdit", {"textDocument": {"uri": 3}, "range": {}}),
         ("workspace/executeCommand", {"command": "dcopilot.rewrite", "arguments": ["nonsense"]}),
         ("workspace/executeCommand", {"command": "no.such.command"}),
+        ("workspace/executeCommand", {"command": "dcopilot.acceptedCompletion"}),  # no arguments
+        ("codeAction/resolve", {"title": "Rewrite with dcopilot"}),  # no data
+        ("codeAction/resolve", {"title": "Rewrite with dcopilot", "data": [1]}),
+        ("dcopilot/inlineEdit", [1, 2]),
     ],
 )
 def test_invalid_params_get_invalid_params(server, method, params):
@@ -135,6 +139,16 @@ def test_bad_notifications_are_dropped_and_the_server_lives(server):
     server.notify(CHANGE, {"textDocument": {"uri": 5}})
     server.notify(OPEN, {"textDocument": {"uri": "file:///no-text.py"}})
     server.notify("dcopilot/didAcceptCompletion", {"acceptedLength": "all"})
+    uri = "file:///work/bad_accept.py"
+    open_doc(server, uri, "ret")
+    (item,) = server.request(INLINE, inline_params(uri, 0, 3))["result"]["items"]
+    sid = item["command"]["arguments"][0]["id"]
+    before = server.request("dcopilot/stats", None)["result"]["acceptedChars"]
+    for length in (-5, 2**40, None):  # converted from position units: clamped to the suggestion
+        server.notify("dcopilot/didAcceptCompletion", {"id": sid, "acceptedLength": length})
+    server.notify("dcopilot/didShowCompletion", {"id": 5})
+    after = server.request("dcopilot/stats", None)["result"]["acceptedChars"]
+    assert after - before == 2 * len(item["insertText"])
     alive(server)
 
 
@@ -156,7 +170,8 @@ def test_menu_items_for_a_client_without_inline_completion(server):
     open_doc(server, uri, "pri")
     params = {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 3}}
     (item,) = server.request("textDocument/completion", params)["result"]["items"]
-    assert item["textEdit"]["newText"] == "nt('hello')" and item["labelDetails"]["description"] == "dcopilot AI"
+    assert item["textEdit"]["newText"] == "print('hello')" and item["labelDetails"]["description"] == "dcopilot AI"
+    assert item["textEdit"]["range"]["start"] == {"line": 0, "character": 0}
 
 
 def test_positions_past_end_of_line_and_document(server):
@@ -364,3 +379,24 @@ def test_document_text_reaches_the_log_only_when_tracing(tmp_path, trace):
     logged = (tmp_path / "stderr.log").read_text(errors="replace")
     assert "DEBUG" in logged or "INFO" in logged  # the log was really written at a verbose level
     assert (secret in logged) == trace
+
+
+def test_a_stale_edit_is_logged_in_one_line_not_as_an_error(tmp_path):
+    """ContentModified is an expected answer (the user typed on): no ERROR line, no traceback in the log."""
+    import lsp_support
+    from rawclient import RawClient
+
+    with open(tmp_path / "stderr.log", "wb") as log:
+        client = RawClient(lsp_support.SERVE, lsp_support.server_env(DCOPILOT_SERVER_LOG_LEVEL="debug"), stderr=log)
+        client.initialize()
+        client.wait_status("ready")
+        uri = "file:///work/stale_log.py"
+        open_doc(client, uri, "foo = 1\n", version=3)
+        whole_line = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 7}}
+        reply = client.request("dcopilot/inlineEdit", {"textDocument": {"uri": uri, "version": 2}, "range": whole_line})
+        assert reply["error"]["code"] == -32801
+        assert client.close() == 0
+    logged = (tmp_path / "stderr.log").read_text(errors="replace")
+    assert "Traceback" not in logged and " ERROR " not in logged, logged[-3000:]
+    (line,) = [x for x in logged.splitlines() if "-32801" in x]
+    assert " DEBUG " in line and "version" in line

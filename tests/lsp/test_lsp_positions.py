@@ -107,3 +107,21 @@ def test_incremental_edits_in_the_negotiated_encoding(server):
     assert item["insertText"] == WORDS["x😀"]
     (item,) = complete(server, uri, 0, units("😀x", e))
     assert item["range"]["start"] == {"line": 0, "character": units("😀x", e)}
+
+
+def test_partial_accept_length_is_counted_in_the_negotiated_encoding(server):
+    """`acceptedLength` counts like a position's character (UTF-16 units in VS Code, bytes in Neovim's utf-8);
+    the stats count code points, so a partial accept over an emoji must not be over-counted."""
+    uri = f"file:///work/positions_accept_{server.encoding}.py"
+    server.notify(
+        "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "emo"}}
+    )
+    (item,) = complete(server, uri, 0, 3)
+    assert item["insertText"] == WORDS["emo"]
+    sid = item["command"]["arguments"][0]["id"]
+    before = server.request("dcopilot/stats", None)["result"]
+    taken = "ji = '😀"  # the emoji is 2 UTF-16 units and 4 UTF-8 bytes
+    server.notify("dcopilot/didAcceptCompletion", {"id": sid, "acceptedLength": units(taken, server.encoding)})
+    after = server.request("dcopilot/stats", None)["result"]
+    assert after["partiallyAccepted"] - before["partiallyAccepted"] == 1
+    assert after["acceptedChars"] - before["acceptedChars"] == len(taken)

@@ -304,7 +304,9 @@ async def test_completion_fallback_items(client: LanguageClient):
         types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 7))
     )
     (item,) = result.items
-    assert item.text_edit.new_text == "nt('hello')" and item.text_edit.range == rng(0, 7, 0, 7)
+    # The edit replaces the typed `pri`, so clients that filter by the typed word keep the item.
+    assert item.text_edit.new_text == "print('hello')" and item.text_edit.range == rng(0, 4, 0, 7)
+    assert item.label == item.filter_text == "print('hello')"
     assert item.label_details.description == "dcopilot AI" and "AI" in item.detail
     assert result.is_incomplete
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"completionItems": "auto"}))

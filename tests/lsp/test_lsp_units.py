@@ -238,6 +238,32 @@ def test_absorb_line_end(text, offset, suggestion, end):
     assert s.end == end
 
 
+@pytest.mark.parametrize(
+    "line, suggestion, encoding, new_text, label, start_col",
+    [
+        ("    ret", "urn a + b", "utf-16", "return a + b", "return a + b", 4),  # the typed word is replaced
+        ("    x = ", "_value = 1", "utf-16", "_value = 1", "_value = 1", 8),  # no word typed: insert at the cursor
+        ("foo(", "a, b)", "utf-16", "a, b)", "a, b)", 4),  # punctuation is not part of the word
+        ("x😀 = self.re", "sult", "utf-16", "result", "result", 11),  # the emoji is 2 UTF-16 units
+        ("x😀 = self.re", "sult", "utf-8", "result", "result", 13),  # ... and 4 UTF-8 bytes
+        ("x😀 = self.re", "sult", "utf-32", "result", "result", 10),
+        ("数据处", "理()", "utf-8", "数据处理()", "数据处理()", 0),  # non-ASCII identifier characters
+        ("    de", "f f(x):\n    pass", "utf-16", "def f(x):\n    pass", "def f(x):", 4),
+    ],
+)
+def test_completion_item_replaces_the_typed_word(line, suggestion, encoding, new_text, label, start_col):
+    text = "a = 1\n" + line
+    doc = Document("u", "py", 1, text)
+    snap = doc.snapshot(1, enc.length(line, encoding), encoding)
+    assert snap.offset == len(text)
+    item = items.completion_item(snap, Suggestion(text=suggestion, start=snap.offset, end=snap.offset), "id", 0)
+    assert item.text_edit.new_text == new_text and item.label == label
+    assert item.filter_text == label  # starts with the typed word, so a client's filter keeps it
+    end_col = enc.length(line, encoding)
+    assert (item.text_edit.range.start.line, item.text_edit.range.start.character) == (1, start_col)
+    assert (item.text_edit.range.end.line, item.text_edit.range.end.character) == (1, end_col)
+
+
 def test_settings_update_keeps_previous_on_error():
     s, problem = update(Settings(), {"dcopilot": {"debounceMs": 20, "unknownKey": 1}})
     assert problem is None and s.debounce_ms == 20
@@ -268,7 +294,7 @@ def test_percentiles_and_metrics():
     for t in (0.1, 0.2, 0.3, 0.4):
         m.answered(total=t, debounce=0.05, model=0.01, cached=False, empty=False)
     assert len(m.latency) == 3  # bounded
-    m.offered("s", 10)
+    m.offered("s", "0123456789")
     m.add("shown")
     m.accepted("s", 4)
     snap = m.snapshot()

@@ -18,6 +18,8 @@ export interface Range { start: Position; end: Position }
 export interface DocumentRef { uri: string; version?: number | null }
 
 export interface CompletionEvent { id: string }
+// acceptedLength: how much of insertText was taken, in the negotiated position encoding's units; the
+// language client offers only utf-16, so JS string lengths (UTF-16 code units) are right as they are.
 export interface AcceptEvent { id: string; acceptedLength?: number }
 
 export interface InlineEditParams { textDocument: DocumentRef; range: Range; instruction?: string }

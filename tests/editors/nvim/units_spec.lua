@@ -80,6 +80,14 @@ for _, file in ipairs(files) do
 end
 check('native renderer only on 0.12+', vim.fn.has('nvim-0.12') == 1, require('dcopilot.native').available())
 
+-- acceptedLength counts like a position's character in the negotiated encoding (docs/lsp.md)
+local protocol = require('dcopilot.protocol')
+local item = { command = { arguments = { { id = 's1' } } } }
+for _, c in ipairs({ { 'utf-8', 10 }, { 'utf-16', 8 }, { 'utf-32', 7 } }) do
+  local params = protocol.accept_params(item, "ji = '😀", c[1])
+  check('accept_params ' .. c[1], { id = 's1', acceptedLength = c[2] }, params)
+end
+
 if #failures > 0 then
   io.stderr:write(table.concat(failures, '\n') .. '\n')
   os.exit(1)
