@@ -21,6 +21,10 @@ from torch import nn
 
 from engine.cache import KVCache
 from engine.config import GenerationConfig, TextConfig
+from engine.fast import grouped_experts
+
+# One grouped matmul for all experts, no host sync; torch builds without it use the per-expert loop.
+GROUPED_MM = hasattr(torch, "_grouped_mm")
 
 
 class RMSNorm(nn.Module):
@@ -94,10 +98,7 @@ class Attention(nn.Module):
         B, _, T, _ = q.shape
         if k.shape[0] != B:  # several canvases (hypotheses) reading one prompt's cache
             k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
-        groups = self.num_heads // self.num_kv
-        if groups > 1:
-            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0, enable_gqa=self.num_heads != self.num_kv)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -129,7 +130,13 @@ class Experts(nn.Module):
         self.down_proj = nn.Parameter(torch.empty(E, H, I))
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Tokens grouped by expert (sorted once), one matmul pair per expert that has tokens."""
+        if GROUPED_MM:
+            return grouped_experts(x, weights, index, self.gate_up_proj, self.down_proj)
+        return self.forward_loop(x, weights, index)
+
+    def forward_loop(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Tokens grouped by expert (sorted once), one matmul pair per expert that has tokens; reads the
+        per-expert counts on the host, so it is the fallback for torch builds without grouped matmuls."""
         N, K = index.shape
         flat = index.reshape(-1)
         order = torch.argsort(flat, stable=True)
@@ -209,6 +216,7 @@ class DiffusionGemma(nn.Module):
         self.layers = nn.ModuleList(Layer(config, i) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.self_conditioning = SelfConditioning(config)
+        self._embed_scale: tuple = (None, 1.0)
         self.init_rope()
         # Filled by the loader from the checkpoint's files.
         self.generation = GenerationConfig(eos_token_ids=(config.eos_token_id,))
@@ -232,10 +240,13 @@ class DiffusionGemma(nn.Module):
 
     # -- shared pieces ----------------------------------------------------------------------------------
     @property
-    def embed_scale(self) -> torch.Tensor:
-        # sqrt(hidden) rounded to the weight dtype, as the reference does (53.0 in bf16 for hidden 2816).
-        w = self.embed_tokens.weight
-        return torch.tensor(self.config.hidden_size**0.5, device=w.device).to(w.dtype)
+    def embed_scale(self) -> float:
+        # sqrt(hidden) rounded to the weight dtype, as the reference does (53.0 in bf16 for hidden 2816); a Python
+        # float, so multiplying by it never copies a scalar to the device (a host sync on CUDA).
+        dtype = self.embed_tokens.weight.dtype
+        if self._embed_scale[0] is not dtype:
+            self._embed_scale = (dtype, torch.tensor(self.config.hidden_size**0.5).to(dtype).item())
+        return self._embed_scale[1]
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(ids) * self.embed_scale
@@ -311,7 +322,7 @@ class DiffusionGemma(nn.Module):
         if self_conditioning_logits is not None:
             w = self.embed_tokens.weight
             probs = torch.softmax(self_conditioning_logits, dim=-1, dtype=torch.float32).to(w.dtype)
-            soft = (probs @ w) * self.embed_scale.to(x.dtype)
+            soft = (probs @ w) * self.embed_scale
         x = self.self_conditioning(x, soft)
         rope = self.rope(pos, x.dtype)
         for i, layer in enumerate(self.layers):

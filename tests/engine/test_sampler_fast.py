@@ -1,13 +1,14 @@
 """engine.fast: the grouped expert matmul equals the per-expert loop, and the sampler accepts a drop-in denoise."""
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from engine import load_model
 from engine.fast import GroupedExperts, accelerate, grouped_experts
-from engine.quant import mix_experts
+from engine.model import Experts
 from engine.sampler import sample
 
 
@@ -19,7 +20,8 @@ def test_grouped_experts_equals_the_loop(n, k, e):
     index = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)])
     weights = torch.rand(n, k, generator=g)
     gate_up, down = torch.randn(e, 2 * i, h, generator=g) * 0.1, torch.randn(e, h, i, generator=g) * 0.1
-    expected = mix_experts(x, weights, index, gate_up, down)
+    # the model's own per-expert loop is the oracle (its forward only reads the two fused tensors)
+    expected = Experts.forward(SimpleNamespace(gate_up_proj=gate_up, down_proj=down), x, weights, index)
     torch.testing.assert_close(grouped_experts(x, weights, index, gate_up, down), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -47,3 +49,23 @@ def test_sample_uses_the_given_denoise(reference_checkpoint):
     a = sample(model, cache, 6, 2, denoise=denoise, generator=gen)
     b = sample(model, cache, 6, 2, generator=torch.Generator().manual_seed(0))
     assert len(calls) == a.stats.steps and torch.equal(a.tokens, b.tokens)
+
+
+def test_grouped_experts_gradients_equal_the_loop():
+    """Training can use the grouped path too: same gradients for inputs, routing weights and experts."""
+    g = torch.Generator().manual_seed(0)
+    n, k, e, h, i = 20, 2, 4, 16, 8
+    x = torch.randn(n, h, generator=g)
+    index = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)])
+    weights = torch.rand(n, k, generator=g)
+    gate_up, down = torch.randn(e, 2 * i, h, generator=g) * 0.1, torch.randn(e, h, i, generator=g) * 0.1
+
+    def grads(fn):
+        leaves = [t.clone().requires_grad_() for t in (x, weights, gate_up, down)]
+        fn(*leaves).square().sum().backward()
+        return [t.grad for t in leaves]
+
+    loop = grads(lambda x, w, gu, d: Experts.forward(SimpleNamespace(gate_up_proj=gu, down_proj=d), x, w, index))
+    grouped = grads(lambda x, w, gu, d: grouped_experts(x, w, index, gu, d))
+    for a, b in zip(grouped, loop):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -142,11 +142,25 @@ def test_cancel_before_any_step(model, cache):
         ({"seed_canvas": torch.full((1, 6), 5), "pinned": torch.ones(1, 6, dtype=torch.bool)}, "every position"),
         ({"seed_canvas": torch.full((1, 6), 128)}, "seed_canvas ids"),
         ({"seed_canvas": torch.full((1, 6), -1)}, "seed_canvas ids"),
+        ({"draw": "gumbel"}, "draw method"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(model, cache, kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample(model, cache, 6, 1, generation=_gen(model), **kwargs)
+
+
+@pytest.mark.parametrize("length, batch", [(0, 1), (6, 0)])
+def test_empty_canvas_is_rejected(model, cache, length, batch):
+    with pytest.raises(ValueError, match="positive"):
+        sample(model, cache, length, batch)
+
+
+@pytest.mark.parametrize("draw", ["race", "cdf"])
+def test_both_draw_methods_run_and_are_reproducible(model, cache, draw):
+    run = lambda: sample(model, cache, 6, 2, generation=_gen(model), draw=draw,  # noqa: E731
+                         generator=torch.Generator().manual_seed(4)).tokens
+    assert torch.equal(run(), run())
 
 
 def test_generate_commits_canvases_into_the_cache(model):
