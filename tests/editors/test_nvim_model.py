@@ -1,5 +1,7 @@
 """The Neovim plugin with the real embedded model behind `dcopilot serve` (no deterministic stand-in).
 
+The scenario (nvim/model_spec.lua) first asks the server at a few spots and drives the plugin at one where the
+model offers a suggestion, so a weak model does not make it flaky; no suggestion anywhere still fails it.
 Skipped until the embedded model is built (engine/embedded/model.safetensors)."""
 
 import json
@@ -14,6 +16,9 @@ MODEL = ROOT / "engine" / "embedded" / "model.safetensors"
 @pytest.mark.skipif(not MODEL.exists(), reason="embedded model not built yet (engine/embedded/model.safetensors)")
 @pytest.mark.timeout(320)
 def test_nvim_with_real_model(nvim, dcopilot_cmd, tmp_path):
-    env = {"DCOPILOT_TEST_CMD": json.dumps(dcopilot_cmd + ["serve", "--device", "cpu"]), "OMP_NUM_THREADS": "2"}
+    log = tmp_path / "serve.log"
+    serve = dcopilot_cmd + ["serve", "--device", "cpu", "--log-level", "debug", "--log-file", str(log)]
+    env = {"DCOPILOT_TEST_CMD": json.dumps(serve), "OMP_NUM_THREADS": "2"}
     outcome = run_scenario(nvim, HERE / "nvim" / "model_spec.lua", tmp_path, env, timeout=300)
-    assert outcome.ok, f"{outcome.error}\n{outcome.log}"
+    server_log = log.read_text(errors="replace")[-4000:] if log.exists() else "(no server log)"
+    assert outcome.ok, f"{outcome.error}\n{outcome.log}\nserver log (tail):\n{server_log}"

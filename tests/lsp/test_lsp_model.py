@@ -44,6 +44,7 @@ def server(request, tiny_checkpoint):
     if request.param == "tiny":
         env["DCOPILOT_MODEL_PATH"] = str(tiny_checkpoint)
     client = RawClient(lsp_support.SERVE, lsp_support.server_env(deterministic=False, **env))
+    client.kind = request.param
     client.init_reply = client.initialize(options={"candidates": 2}, caps=CAPS)
     client.ready = client.wait_status("ready", timeout=240)
     yield client
@@ -105,7 +106,9 @@ def _first_suggestion(server, uri):
         ]
         if usable:
             return line, character, usable[0]
-    pytest.skip("the model offered nothing usable for typing-through at these positions")
+    if server.kind == "embedded":  # the trained model offering nothing at any of these spots is a regression
+        pytest.fail(f"the embedded model offered nothing usable at any of {len(POSITIONS)} positions")
+    pytest.skip("the random tiny checkpoint offered nothing usable for typing-through at these positions")
 
 
 def test_typing_through_a_real_suggestion(server):
