@@ -81,7 +81,10 @@ class EngineService:
         try:
             return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
-            job.cancel()  # the request was cancelled: stop the engine at its next denoising step
+            # the request was cancelled: stop the engine at its next denoising step
+            never_ran = job.cancel()
+            log.debug("cancel %s: %s", key, "dropped from the queue before it ran" if never_ran else
+                      "the engine stops at its next step" if not job.future.done() else "it had already finished")
             raise
         except Cancelled:
             raise
@@ -127,7 +130,7 @@ class EngineBackend:
         return str(getattr(model, "path", "")), device
 
     def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:
-        from engine.infill import InfillRequest, complete
+        from engine.infill import InfillRequest, run_infill
 
         c, m = self.config.completion, self.config.model
         infill = InfillRequest(
@@ -145,8 +148,18 @@ class EngineBackend:
             max_candidates=req.candidates,
         )
         with _out_of_memory_as_error():
-            candidates = complete(model, infill, cancel=cancel, encoder=self.prefix.encode)
-        return [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in candidates[: req.candidates]]
+            result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode)
+        kept = result.candidates[: req.candidates]
+        out = [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in kept]
+        # Counts and reject reasons only: candidate text is document-like and stays out of the log.
+        rejected = ", ".join(f"{n} {why}" for why, n in sorted(result.rejected.items())) or "none"
+        log.debug(
+            "infill for %s: %.0f ms, %d steps, %d prompt tokens, %d hypotheses, rejected: %s; %d distinct -> %d "
+            "returned",
+            req.uri, result.seconds * 1000, result.steps, result.prompt_tokens, len(result.canvases), rejected,
+            len(result.candidates), len(out),
+        )
+        return out
 
     def edit(self, model, req: EditRequest, cancel: Cancel) -> EditResult:
         from engine.edit import EditRequest as EngineEdit

@@ -37,10 +37,12 @@ class Job:
     fn: Callable[[Any, Callable[[], bool]], Any]  # fn(model, cancel) -> result
     future: Future = field(default_factory=Future)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    queued: float = field(default_factory=time.perf_counter)
 
-    def cancel(self) -> None:
+    def cancel(self) -> bool:
+        """True when the job had not started (it never runs); False when running or done."""
         self.cancelled.set()
-        self.future.cancel()  # succeeds only while pending; a running job stops at its next step
+        return self.future.cancel()  # succeeds only while pending; a running job stops at its next step
 
 
 def is_cancellation(exc: BaseException) -> bool:
@@ -92,7 +94,9 @@ class Worker:
             self._cancel_locked(key)
             self._pending.append(job)
             while len(self._pending) > self.max_pending:
-                self._pending.popleft().cancel()
+                dropped = self._pending.popleft()
+                dropped.cancel()
+                log.debug("queue full: dropped the oldest pending job (%s) before it ran", dropped.key)
             self._wake.notify()
         return job
 
@@ -154,23 +158,31 @@ class Worker:
 
     def _run(self, job: Job) -> None:
         started = time.perf_counter()
+        waited = (started - job.queued) * 1000
         try:
             result = job.fn(self.model, job.cancelled.is_set)
         except BaseException as exc:
             self._counts["seconds"] += time.perf_counter() - started
             if is_cancellation(exc):
                 self._counts["cancelled"] += 1
+                log.debug(
+                    "engine stopped mid-run for %s after %.0f ms (queued %.0f ms)",
+                    job.key, (time.perf_counter() - started) * 1000, waited,
+                )
                 job.future.set_exception(Cancelled(str(exc)))
             else:
                 log.exception("model job failed")
                 job.future.set_exception(exc)
                 self._set_status(message=f"last request failed: {type(exc).__name__}: {exc}")
             return
-        self._counts["seconds"] += time.perf_counter() - started
+        ms = (time.perf_counter() - started) * 1000
+        self._counts["seconds"] += ms / 1000
         self._counts["runs"] += 1
         if job.cancelled.is_set():  # finished after its cancel arrived: the result is superseded anyway
+            log.debug("engine run for %s finished in %.0f ms after its cancel: result dropped", job.key, ms)
             job.future.set_exception(Cancelled("cancelled"))
         else:
+            log.debug("engine run for %s finished in %.0f ms (queued %.0f ms)", job.key, ms, waited)
             job.future.set_result(result)
 
 

@@ -18,11 +18,14 @@ Pure asyncio; knows nothing about LSP positions or pygls.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from lsp.service import CompletionRequest, CompletionService, Suggestion
+from lsp.service import Cancelled, CompletionRequest, CompletionService, Suggestion
+
+log = logging.getLogger("dcopilot.lsp")
 
 CACHE_WINDOW = 4096  # chars each side of the cursor that identify a context (the model sees about this much)
 MAX_TYPED = 256  # longest typed-through run looked for
@@ -36,6 +39,7 @@ class Outcome:
     cached: bool
     debounce: float  # seconds waited before calling the service
     model: float  # seconds inside the service (queue + denoising)
+    source: str = "model"  # where the suggestions came from, for the debug log: model, cache, typed-through, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,10 @@ class Scheduler:
     # -- cache -------------------------------------------------------------------------------------------------
 
     def lookup(self, req: CompletionRequest) -> list[Suggestion] | None:
+        return self._lookup(req)[0]
+
+    def _lookup(self, req: CompletionRequest) -> tuple[list[Suggestion] | None, str]:
+        """(suggestions, "cache" or "typed-through cache"), or (None, "") on a miss."""
         before, after = windows(req)
         entry = self._cache.get((req.uri, before, after))
         if entry is not None and entry.candidates >= req.candidates:
@@ -103,12 +111,12 @@ class Scheduler:
             return [
                 Suggestion(text=t, start=req.offset - lead, end=req.offset + tail, score=s)
                 for t, lead, tail, s in entry.items
-            ]
+            ], "cache"
         for key in reversed(self._recent.get(req.uri, ())):
             entry = self._cache.get(key)
             if entry is not None and (found := typed_through(entry, before, after, req.offset)):
-                return found
-        return None
+                return found, "typed-through cache"
+        return None, ""
 
     def store(self, req: CompletionRequest, suggestions: list[Suggestion]) -> None:
         if not suggestions:
@@ -131,29 +139,44 @@ class Scheduler:
 
     # -- requests ----------------------------------------------------------------------------------------------
 
-    async def complete(self, req: CompletionRequest, debounce: float = 0.0) -> Outcome:
-        """Answer `req`; raises asyncio.CancelledError when superseded (or lsp.service.Cancelled from the service)."""
+    async def complete(self, req: CompletionRequest, debounce: float = 0.0, tag: str = "") -> Outcome:
+        """Answer `req`; raises asyncio.CancelledError when superseded (or lsp.service.Cancelled from the service).
+        `tag` names the request in debug lines."""
         task = asyncio.current_task()
         self._supersede(req.key, task)
+        tag = tag or f"{req.uri} v{req.version}"
+        phase = "before the engine ran"
         try:
-            hit = self.lookup(req)
+            hit, where = self._lookup(req)
             if hit is not None:
-                return Outcome(hit, cached=True, debounce=0.0, model=0.0)
+                log.debug("%s served from the %s: %d suggestions, no model call", tag, where, len(hit))
+                return Outcome(hit, cached=True, debounce=0.0, model=0.0, source=where)
             joined = self._joinable(req)
             if joined is not None:
+                log.debug("%s joined the speculative run for this context", tag)
+                phase = "while joined to a speculative run (which goes on)"
                 start = time.monotonic()
                 suggestions = await asyncio.shield(joined)
-                return Outcome(suggestions, cached=False, debounce=0.0, model=time.monotonic() - start)
+                return Outcome(
+                    suggestions, cached=False, debounce=0.0, model=time.monotonic() - start, source="speculation"
+                )
             stale = self._speculative.pop(req.key, None)
             if stale is not None:
+                log.debug("%s cancels a speculative run for another context", tag)
                 stale[1].cancel()  # the user went elsewhere: free the worker for this request
             if debounce > 0:
+                log.debug("%s debounce %.0f ms", tag, debounce * 1000)
+                phase = "during the debounce wait (the engine never ran)"
                 await asyncio.sleep(debounce)
+            phase = "while queued or running in the engine (told to stop at its next step)"
             start = time.monotonic()
             suggestions = await self.service.complete(req)
             model = time.monotonic() - start
             self.store(req, suggestions)
             return Outcome(suggestions, cached=False, debounce=debounce, model=model)
+        except (asyncio.CancelledError, Cancelled):
+            log.debug("%s superseded or cancelled %s", tag, phase)
+            raise
         finally:
             if self._tasks.get(req.key) is task:
                 del self._tasks[req.key]

@@ -63,6 +63,7 @@ class DcopilotServer(LanguageServer):
         self._progress: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.roots: list[str] = []  # workspace folders as file system paths
+        self._numbered = 0  # request tags in debug lines ("c12"), so one request's lines can be followed
 
     def report_server_error(self, error, source):
         log.error("%s: %s", source.__name__, error)  # logged; never a popup per bad message
@@ -102,34 +103,53 @@ class DcopilotServer(LanguageServer):
             multiline=self.settings.multiline,
         )
 
+    def tag(self, prefix: str) -> str:
+        self._numbered += 1
+        return f"{prefix}{self._numbered}"
+
     async def suggest(
-        self, uri: str, position: types.Position, invoked: bool
+        self, uri: str, position: types.Position, invoked: bool, what: str = "completion"
     ) -> tuple[Snapshot, list[tuple[str, Suggestion]]]:
         """The shared path of inline and menu completion; [] when there is nothing to offer."""
         started = time.monotonic()
+        tag = self.tag("c")
         snap = self.snapshot(uri, position)
-        if snap is None or not self.settings.enable or self.service_status.state != "ready" or "\x00" in snap.text:
+        log.debug(
+            "%s %s %s v%s at %d:%d", tag, what, uri, None if snap is None else snap.version, position.line,
+            position.character,
+        )
+        idle = _why_idle(snap, self.settings.enable, self.service_status.state)
+        if idle:
             if snap is None:
                 log.info("completion for a document that is not open: %s", uri)
+            log.debug("%s empty: %s", tag, idle)
             self.metrics.answered(total=time.monotonic() - started, debounce=0, model=0, cached=False, empty=True)
             return snap, []  # type: ignore[return-value]
         req = self.completion_request(snap, self.settings.candidates if invoked else 1)
         debounce = 0.0 if invoked else self.scheduler.delay(uri, self.settings.debounce_ms / 1000)
         try:
-            outcome = await self.scheduler.complete(req, debounce)
+            outcome = await self.scheduler.complete(req, debounce, tag=tag)
         except (asyncio.CancelledError, Cancelled) as exc:
             self.metrics.add("cancelled")
             if isinstance(exc, Cancelled):
+                log.debug("%s cancelled: the engine stopped it (a newer request or shutdown)", tag)
                 raise JsonRpcRequestCancelled("superseded") from None
             raise
         fresh = self.docs.version(uri) == snap.version
         if not fresh:
             self.metrics.add("stale")  # computed for text that changed: cached, not returned
+            log.debug(
+                "%s result dropped: computed for v%d, the document is now at v%s (kept in the cache)",
+                tag, snap.version, self.docs.version(uri),
+            )
         chosen: list[tuple[str, Suggestion]] = []
         seen = set()
+        dropped = {"range past the line end": 0, "empty": 0, "duplicate": 0}
         for s in outcome.suggestions if fresh else ():
             s = items.single_line(snap, items.absorb_line_end(snap, s))
-            if s is None or not s.text or (s.text, s.start, s.end) in seen:
+            why = "range past the line end" if s is None else "empty" if not s.text else ""
+            if why or (s.text, s.start, s.end) in seen:
+                dropped[why or "duplicate"] += 1
                 continue
             seen.add((s.text, s.start, s.end))
             sid = uuid.uuid4().hex[:12]
@@ -142,6 +162,12 @@ class DcopilotServer(LanguageServer):
         self.metrics.answered(
             total=total, debounce=outcome.debounce, model=outcome.model, cached=outcome.cached, empty=not chosen
         )
+        if fresh:
+            log.debug(
+                "%s %s: %d from %s -> %d offered%s; %.0f ms (debounce %.0f, model %.0f)",
+                tag, "answered" if chosen else "empty", len(outcome.suggestions), outcome.source, len(chosen),
+                _counts(dropped), total * 1000, outcome.debounce * 1000, outcome.model * 1000,
+            )
         return snap, chosen
 
     async def rewrite(self, uri: str, rng: protocol.Range, instruction: str, version: int | None):
@@ -151,8 +177,15 @@ class DcopilotServer(LanguageServer):
             raise JsonRpcInvalidParams(f"document is not open: {uri}")
         if version is not None and version != doc.version:
             raise JsonRpcContentModified(f"document is at version {doc.version}, not {version}")
+        tag = self.tag("e")
+        log.debug(
+            "%s edit %s v%d %d:%d-%d:%d, instruction of %d chars", tag, uri, doc.version, rng.start.line,
+            rng.start.character, rng.end.line, rng.end.character, len(instruction),
+        )
         if self.service_status.state != "ready":
+            log.debug("%s refused: model %s", tag, self.service_status.state)
             raise not_ready(self.service_status)
+        started = time.monotonic()
         snap = doc.snapshot(rng.start.line, rng.start.character, self.encoding)
         start = snap.index(*doc.index(rng.start.line, rng.start.character, self.encoding))
         end = snap.index(*doc.index(rng.end.line, rng.end.character, self.encoding))
@@ -173,9 +206,17 @@ class DcopilotServer(LanguageServer):
         try:
             result = await self.service.edit(req)
         except Cancelled:
+            log.debug("%s cancelled: the engine stopped it", tag)
             raise JsonRpcRequestCancelled("edit cancelled") from None
+        except asyncio.CancelledError:
+            log.debug("%s cancelled by the client", tag)
+            raise
         if self.docs.version(uri) != snap.version:
+            log.debug("%s result dropped: computed for v%d, the document is now at v%s", tag, snap.version,
+                      self.docs.version(uri))
             raise JsonRpcContentModified("the document changed while the edit was computed")
+        log.debug("%s %d edits for %d selected chars in %.0f ms%s", tag, len(result.edits), end - start,
+                  (time.monotonic() - started) * 1000, "" if result.edits else f" ({result.message})")
         return snap.version, items.text_edits(snap, result.edits), result.message
 
     def workspace_edit(self, uri: str, version: int, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
@@ -245,6 +286,24 @@ class DcopilotServer(LanguageServer):
             if status.state != "loading":
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=status.message))
                 return
+
+
+def _why_idle(snap: Snapshot | None, enabled: bool, state: str) -> str:
+    """Why a completion request gets [] without asking the model ("" when it should ask)."""
+    if snap is None:
+        return "document not open"
+    if not enabled:
+        return "disabled in settings"
+    if state != "ready":
+        return f"model {state}"
+    if "\x00" in snap.text:
+        return "document contains NUL characters"
+    return ""
+
+
+def _counts(dropped: dict[str, int]) -> str:
+    shown = ", ".join(f"{n} {why}" for why, n in dropped.items() if n)
+    return f" (dropped: {shown})" if shown else ""
 
 
 def not_ready(status: ServiceStatus) -> JsonRpcException:
@@ -334,17 +393,22 @@ async def did_change_configuration(ls: DcopilotServer, params: types.DidChangeCo
 
 
 async def inline_completion(ls: DcopilotServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked)
+    kind = params.context.trigger_kind
+    invoked = kind == types.InlineCompletionTriggerKind.Invoked
+    what = f"inline completion ({getattr(kind, 'name', kind)})"
+    snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked, what)
     return types.InlineCompletionList(items=[items.inline_item(snap, s, sid) for sid, s in chosen])
 
 
 async def completion(ls: DcopilotServer, params: types.CompletionParams) -> types.CompletionList | None:
     mode = ls.settings.completion_items
     if mode == "never" or (mode == "auto" and ls.client_has("text_document.inline_completion")):
+        log.debug("menu completion %s: none (completionItems = %s)", params.text_document.uri, mode)
         return None  # the client shows inline suggestions: the same text in its menu would be noise
-    invoked = params.context is not None and params.context.trigger_kind == types.CompletionTriggerKind.Invoked
-    snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked)
+    kind = None if params.context is None else params.context.trigger_kind
+    invoked = kind == types.CompletionTriggerKind.Invoked
+    what = f"menu completion ({getattr(kind, 'name', kind)})"
+    snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked, what)
     return types.CompletionList(
         is_incomplete=True,  # ask again as the user types: the suggestion follows the cursor
         items=[items.completion_item(snap, s, sid, rank) for rank, (sid, s) in enumerate(chosen)],

@@ -8,7 +8,9 @@ so the client waits forever. Here:
 - `DcopilotProtocol` answers requests whose params do not validate with InvalidParams (-32602), answers
   requests after `shutdown` with InvalidRequest, and keeps document text out of pygls' workspace (the store
   in lsp.documents is the only copy and tolerates unknown documents).
-Stdio and TCP (loopback only) share the same reader.
+Stdio and TCP (loopback only) share the same reader. Once the client has gone (EOF on its input, or a write
+that fails with a broken pipe), replies that finish late are dropped with a debug line instead of pygls'
+ERROR and traceback per reply, and the process still exits 0.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -44,6 +47,21 @@ class _Unusable:
 
 
 class DcopilotProtocol(LanguageServerProtocol):
+    client_gone = False  # set on EOF or a broken pipe: from then on nothing is written
+
+    def client_left(self, why: str) -> None:
+        if not self.client_gone:
+            self.client_gone = True
+            log.debug("client gone (%s): late replies are dropped", why)
+
+    def _send_data(self, data):
+        if self.client_gone:
+            # A reply that finished after the editor quit: nobody reads it, and pygls would log an ERROR.
+            what = data.get("id", data.get("method")) if isinstance(data, dict) else getattr(data, "id", None)
+            log.debug("dropped a late message (%s): the client has gone", what)
+            return
+        super()._send_data(data)
+
     def structure_message(self, data: dict[str, Any]):
         if "jsonrpc" in data and "id" in data and _Unusable(data["id"], None, False).msg_id is None:
             error = JsonRpcInvalidRequest("id must be a string or a number")
@@ -139,6 +157,15 @@ def dispatch(proto: LanguageServerProtocol, body: bytes) -> None:
 
 async def read_messages(reader, proto: LanguageServerProtocol, stop) -> None:
     """The LSP base protocol: headers, a blank line, Content-Length bytes of JSON."""
+    try:
+        await _read_messages(reader, proto, stop)
+    finally:
+        # EOF (or the loop ends): requests still running must not write to a client that is no longer there.
+        if isinstance(proto, DcopilotProtocol):
+            proto.client_left("end of input")
+
+
+async def _read_messages(reader, proto: LanguageServerProtocol, stop) -> None:
     while not stop.is_set():
         length: int | None = None
         while True:
@@ -194,6 +221,40 @@ def quiet_pygls(trace: bool) -> None:
             logging.getLogger(name).addFilter(_HideArgs())
 
 
+class _GuardedWriter:
+    """pygls' writer, except that a write to a client that has gone marks it gone instead of raising: pygls
+    would log an ERROR with a traceback for it, and again for every reply after it."""
+
+    def __init__(self, inner, proto: DcopilotProtocol, on_broken=lambda: None):
+        self.inner = inner
+        self.proto = proto
+        self.on_broken = on_broken
+
+    def write(self, data: bytes):
+        try:
+            return self.inner.write(data)
+        except (BrokenPipeError, ConnectionResetError, ValueError) as exc:  # ValueError: the file is closed
+            self.proto.client_left(type(exc).__name__)
+            self.on_broken()
+            return None
+
+    def close(self):
+        try:
+            return self.inner.close()
+        except (OSError, ValueError):
+            return None
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null: the interpreter's final flush of stdout must not fail on the broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def serve_stdio(server) -> int:
     from pygls.io_ import StdinAsyncReader, StdoutWriter
 
@@ -201,7 +262,7 @@ def serve_stdio(server) -> int:
     server._stop_event = stop
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print() anywhere must not corrupt the LSP stream
-    server.protocol.set_writer(StdoutWriter(out))
+    server.protocol.set_writer(_GuardedWriter(StdoutWriter(out), server.protocol, _discard_stdout))
 
     async def main():
         await read_messages(StdinAsyncReader(sys.stdin.buffer, server.thread_pool), server.protocol, stop)
@@ -219,7 +280,7 @@ def serve_tcp(server, port: int, host: str = "127.0.0.1") -> int:
         done = asyncio.Event()
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-            server.protocol.set_writer(writer)  # type: ignore[arg-type]
+            server.protocol.set_writer(_GuardedWriter(writer, server.protocol))  # type: ignore[arg-type]
             try:
                 await read_messages(_StreamReader(reader), server.protocol, stop)
             finally:
