@@ -1,0 +1,151 @@
+"""`dcopilot complete` and `dcopilot edit`: one request against a file, without the LSP server.
+
+Lines and columns on the command line are 1-based (columns count code points); they become Python str offsets
+here, the unit engine/ works in. The file is only read: `edit` prints the change (a unified diff, or the edits as
+JSON) and leaves the file as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def offset_of(text: str, line: int, col: int) -> int:
+    """Offset of 1-based (line, col); lines end at \\n, \\r\\n or \\r like the CLI's checks; col may be one past
+    the end of the line (the cursor after its last character)."""
+    if line < 1 or col < 1:
+        raise ValueError("lines and columns start at 1")
+    start = 0
+    for _ in range(line - 1):
+        m = _BREAK.search(text, start)
+        if m is None:
+            raise ValueError(f"line {line} is past the end of the file")
+        start = m.end()
+    m = _BREAK.search(text, start)
+    end = m.start() if m else len(text)
+    if start + col - 1 > end:
+        raise ValueError(f"column {col} is past the end of line {line} ({end - start} characters)")
+    return start + col - 1
+
+
+def position_of(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, col) of an offset (inverse of offset_of)."""
+    head = text[:offset]
+    breaks = list(_BREAK.finditer(head))
+    line_start = breaks[-1].end() if breaks else 0
+    return len(breaks) + 1, offset - line_start + 1
+
+
+def _read(path: Path) -> str:
+    # newline="" keeps \r\n as is: offsets must index the file's real text.
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _load(config):
+    from engine.loader import load_model
+
+    m = config.model
+    return load_model(
+        m.path or None,
+        device=m.device,
+        dtype=None if m.dtype == "auto" else m.dtype,
+        quantize=None if m.quantize == "none" else m.quantize,
+    )
+
+
+def _language(path: Path) -> str:
+    return {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go", ".c": "c",
+            ".h": "c", ".cpp": "cpp", ".java": "java", ".lua": "lua", ".rb": "ruby", ".sh": "shellscript"}.get(
+        path.suffix.lower(), "")
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"dcopilot: {message}", file=sys.stderr)
+    return code
+
+
+def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
+    from engine.infill import InfillRequest, run_infill
+
+    path = Path(path)
+    try:
+        text = _read(path)
+        cursor = offset_of(text, line, col)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return _fail(f"{path}: {e}", 2)
+    try:
+        model = _load(config)
+    except Exception as e:  # the loader's errors are one-line messages
+        return _fail(f"cannot load the model: {e}")
+    c = config.completion
+    req = InfillRequest(text=text, cursor=cursor, language=_language(path), path=path.name, max_tokens=c.max_tokens,
+                        multiline=c.multiline, layout=c.layout, hypotheses=c.hypotheses,
+                        context_tokens=c.context_tokens, prompt_format=config.model.prompt_format, seed=c.seed)
+    result = run_infill(model, req)
+    candidates = result.candidates
+    if as_json:
+        out = []
+        for cand in candidates:
+            (sl, sc), (el, ec) = position_of(text, cand.start), position_of(text, cand.end)
+            out.append({"text": cand.text, "start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec},
+                        "score": round(cand.score, 4)})
+        print(json.dumps({"candidates": out, "steps": result.steps, "seconds": round(result.seconds, 4),
+                          "prompt_tokens": result.prompt_tokens, "layout": result.layout,
+                          "prompt_format": result.prompt_format}, ensure_ascii=False))
+        return 0
+    if not candidates:
+        print("(no completion)", file=sys.stderr)
+        return 0
+    best = candidates[0]
+    if best.end > best.start:
+        print(f"(replaces {text[best.start:best.end]!r})", file=sys.stderr)
+    sys.stdout.write(best.text + ("" if best.text.endswith("\n") else "\n"))
+    return 0
+
+
+def edit_main(config, path, text_range, instruction: str | None, as_json: bool) -> int:
+    from engine.edit import EditRequest, EditTooLong, rewrite
+    from engine.textdiff import apply_edits
+
+    path = Path(path)
+    try:
+        text = _read(path)
+        start = offset_of(text, text_range.start_line, text_range.start_col)
+        end = offset_of(text, text_range.end_line, text_range.end_col)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return _fail(f"{path}: {e}", 2)
+    if start >= end:
+        return _fail("the range is empty", 2)
+    try:
+        model = _load(config)
+    except Exception as e:
+        return _fail(f"cannot load the model: {e}")
+    c = config.completion
+    req = EditRequest(text=text, start=start, end=end, instruction=instruction or "", language=_language(path),
+                      path=path.name, renoise=config.edit.renoise, layout=c.layout,
+                      prompt_format=config.model.prompt_format, context_tokens=c.context_tokens, seed=c.seed)
+    try:
+        result = rewrite(model, req)
+    except EditTooLong as e:
+        return _fail(str(e), 2)
+    if as_json:
+        edits = []
+        for e in result.edits:
+            (sl, sc), (el, ec) = position_of(text, e.start), position_of(text, e.end)
+            edits.append({"start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec}, "text": e.text})
+        print(json.dumps({"edits": edits, "canvases": result.canvases, "steps": result.steps}, ensure_ascii=False))
+        return 0
+    new = apply_edits(text, result.edits)
+    diff = difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True),
+                                fromfile=str(path), tofile=f"{path} (edited)")
+    sys.stdout.writelines(diff)
+    if not result.edits:
+        print("(the model kept the range as it is)", file=sys.stderr)
+    return 0

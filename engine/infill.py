@@ -1,0 +1,239 @@
+"""Completions at a cursor: window -> prompt and canvases -> one batched denoise -> scored, post-processed text.
+
+All length hypotheses of a request are rows of one batch in one step loop (the step is weight-bound on a GPU, so
+extra rows cost little). Hypotheses are ranked by the model's own confidence in its answer and, where the suffix is
+pinned in the canvas, by how well the answer agrees with that suffix: both read from one extra denoiser pass over
+the committed canvases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from engine import layout as lay
+from engine import postprocess as pp
+from engine.window import Window, build_window
+
+# Prompt header cost (bos, file marker, path, FIM markers) kept out of the window's budget.
+HEADER_RESERVE = 32
+DEFAULT_PINNED_SUFFIX = 8
+
+
+@dataclass(frozen=True)
+class InfillRequest:
+    text: str  # the document (or a window of it)
+    cursor: int  # code-point offset into text
+    language: str = ""
+    path: str = ""
+    max_tokens: int = 64  # middle length budget (tokens)
+    multiline: str = "auto"  # auto | always | never
+    layout: str | None = None  # A | B | C; None/"auto": the model's default (see resolve_layout)
+    hypotheses: int = 3  # length hypotheses (canvases in one batch)
+    context_tokens: int = 1024  # prompt window budget (prefix + suffix)
+    prompt_format: str = "auto"  # auto | fim | gemma-chat
+    pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
+    seed: int = 0
+    max_candidates: int = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # to insert
+    start: int  # replaced range in the document (code points); start == cursor
+    end: int  # > start when the text replaces auto-closed brackets or the rest of the line
+    score: float  # confidence + suffix agreement (higher is better)
+    confidence: float  # mean log-probability of the middle and its end token
+    suffix_agreement: float  # mean log-probability of the first suffix tokens after this middle (0.0: no suffix)
+    hypothesis: int | None  # pinned middle length, None = free length
+    votes: int = 1  # hypotheses that produced the same text
+
+
+@dataclass
+class InfillResult:
+    candidates: list[Candidate]
+    steps: int  # denoiser calls in the step loop (plus one scoring pass, not counted here)
+    seconds: float
+    prompt_tokens: int
+    layout: str
+    prompt_format: str
+    rejected: dict[str, int] = field(default_factory=dict)  # post-processing reject reasons -> count
+    canvases: list[list[int]] = field(default_factory=list)  # committed canvases, one per hypothesis
+    tail: list[int] = field(default_factory=list)  # the pinned suffix tokens at the canvas tail
+
+
+def select(candidates: list[Candidate], limit: int) -> list[Candidate]:
+    """Merge hypotheses that produced the same edit (keeping the best-scored, counting votes), best first.
+
+    Score = confidence + suffix agreement; ties go to the text more hypotheses agreed on.
+    """
+    best: dict[tuple[str, int, int], Candidate] = {}
+    for cand in candidates:
+        key = (cand.text, cand.start, cand.end)
+        prev = best.get(key)
+        if prev is None:
+            best[key] = cand
+            continue
+        keep = cand if cand.score > prev.score else prev
+        best[key] = dataclasses.replace(keep, votes=prev.votes + cand.votes)
+    return sorted(best.values(), key=lambda c: (-c.score, -c.votes))[:limit]
+
+
+Encoder = Callable[[torch.Tensor], object]  # prompt ids [1, P] -> KV cache (e.g. the prefix cache's lookup)
+
+
+def _extra(model, key: str, default):
+    return (getattr(model, "extra", None) or {}).get(key, default)
+
+
+def resolve_layout(model, requested: str | None, fmt: lay.PromptFormat) -> lay.Layout:
+    """An explicit A/B/C wins; None or "auto" takes the checkpoint's `layout_default`, else C for FIM models
+    (trained on pinned suffixes) and A for chat models (a suffix inside the canvas is out of distribution for
+    DiffusionGemma's block-causal training; see docs/infill.md)."""
+    if requested not in (None, "auto"):
+        return lay.Layout(requested)
+    fallback = "C" if fmt is lay.PromptFormat.FIM else "A"
+    return lay.Layout(_extra(model, "layout_default", fallback))
+
+
+def context_budget(model, requested: int) -> int:
+    """The window budget, capped at the longest prompt the model was trained on (minus the header)."""
+    trained = _extra(model, "trained_prompt_tokens", None)
+    if trained:
+        return max(16, min(requested, max(trained) - HEADER_RESERVE))
+    return requested
+
+
+def model_specials(model) -> lay.Specials:
+    gen = model.generation
+    return lay.specials_from(model.tokenizer, eos=gen.eos_token_ids[0], pad=gen.pad_token_id)
+
+
+def noise_fill(seed: list[int], vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """Canvas tensor with NOISE slots replaced by uniform random ids (the sampler's noise distribution)."""
+    t = torch.tensor(seed, dtype=torch.long)
+    slots = t == lay.NOISE
+    t[slots] = torch.randint(0, vocab, (int(slots.sum()),), generator=generator)
+    return t
+
+
+def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k: int) -> Window:
+    tok = model.tokenizer
+
+    def count(s: str) -> int:
+        return len(tok.encode(s))
+
+    if layout.suffix_in_prompt:
+        return build_window(text, cursor, budget, count)
+    # B: the suffix only feeds the pinned tail; give it just enough text for K tokens.
+    tail = 2 * k + 8
+    return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
+
+
+@torch.no_grad()
+def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int) -> tuple[list[float], list[float]]:
+    """(confidence, suffix agreement) per row from one denoiser pass over the committed canvases.
+
+    Confidence: mean log-probability of positions 0..ends[b] (the middle and its end token). Agreement: mean
+    log-probability of the last `tail_len` positions (the suffix tail given the middle), 0.0 when there is none.
+    """
+    logp = torch.log_softmax(model.denoise(canvas, cache), dim=-1)
+    tok_logp = logp.gather(-1, canvas[..., None]).squeeze(-1)  # [B, L]
+    L = canvas.shape[1]
+    pos = torch.arange(L)
+    head = pos[None, :] <= torch.tensor(ends)[:, None]
+    conf = (tok_logp * head).sum(-1) / head.sum(-1)
+    if tail_len:
+        agree = tok_logp[:, L - tail_len :].mean(-1)
+    else:
+        agree = torch.zeros(canvas.shape[0])
+    return conf.tolist(), agree.tolist()
+
+
+def run_infill(
+    model,
+    req: InfillRequest,
+    generator: torch.Generator | None = None,
+    cancel: Callable[[], bool] | None = None,
+    encoder: Encoder | None = None,
+) -> InfillResult:
+    from engine.sampler import sample
+
+    started = time.perf_counter()
+    if not 0 <= req.cursor <= len(req.text):
+        raise ValueError(f"cursor {req.cursor} outside the document (length {len(req.text)})")
+    if req.max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    tok = model.tokenizer
+    specials = model_specials(model)
+    fmt = lay.resolve_format(req.prompt_format if req.prompt_format != "auto" else _extra(model, "prompt_format", "auto"),
+                             specials)
+    layout = resolve_layout(model, req.layout, fmt)
+    k = req.pinned_suffix_tokens if req.pinned_suffix_tokens is not None else _extra(
+        model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX)
+    window = window_for(model, req.text, req.cursor, layout, context_budget(model, req.context_tokens), k)
+    parts = lay.PromptParts(path=req.path, prefix=window.prefix, suffix=window.suffix, language=req.language)
+    prompt = lay.build_prompt(tok, specials, fmt, layout, parts)
+    tail = lay.pinned_tail(tok, layout, window.suffix, k)
+
+    length = min(model.canvas_length, req.max_tokens + 1 + len(tail))
+    if length - len(tail) < 2:
+        raise ValueError(f"canvas of {length} slots leaves no room for a middle next to {len(tail)} pinned tokens")
+    multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
+    hyps = lay.length_hypotheses(req.hypotheses, length - len(tail), multiline)
+    specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
+
+    device = next(model.parameters()).device
+    gen = generator or torch.Generator(device=device).manual_seed(req.seed)
+    cpu_gen = torch.Generator().manual_seed(req.seed)
+    vocab = model.config.vocab_size
+    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen) for s in specs]).to(device)
+    pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
+
+    prompt_ids = torch.tensor([prompt], dtype=torch.long, device=device)
+    cache = (encoder or model.encode)(prompt_ids)
+    result = sample(model, cache, canvas_length=length, batch=len(specs), seed_canvas=seed, pinned=pinned,
+                    generation=model.generation, generator=gen, cancel=cancel)
+    tokens = result.tokens.cpu()
+
+    stops = [*model.stop_ids, specials.pad]
+    middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs)]
+    # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
+    # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
+    score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
+    scoring = [lay.scoring_canvas(m, s.free_len, score_tail, specials.eos, specials.pad) for (m, _), s in
+               zip(middles, specs)]
+    ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
+    conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail))
+
+    ctx = pp.Context(prefix=window.prefix, suffix=window.suffix, multiline=multiline,
+                     indent=pp.detect_indent(window.prefix + window.suffix), chat=fmt is lay.PromptFormat.GEMMA_CHAT)
+    rejected: dict[str, int] = {}
+    kept: list[Candidate] = []
+    for (ids, _stopped), h, c, a in zip(middles, hyps, conf, agree):
+        done = pp.finish(tok.decode(ids), ctx)
+        if done.reject:
+            rejected[done.reject] = rejected.get(done.reject, 0) + 1
+            continue
+        kept.append(Candidate(done.text, req.cursor, req.cursor + done.replace, c + a, c, a, h))
+    return InfillResult(
+        candidates=select(kept, req.max_candidates),
+        steps=result.stats.steps,
+        seconds=time.perf_counter() - started,
+        prompt_tokens=len(prompt),
+        layout=layout.value,
+        prompt_format=fmt.value,
+        rejected=rejected,
+        canvases=tokens.tolist(),
+        tail=tail,
+    )
+
+
+def complete(model, req: InfillRequest, cancel: Callable[[], bool] | None = None,
+             encoder: Encoder | None = None) -> list[Candidate]:
+    """Ranked completions for the cursor (best first); empty when every hypothesis was rejected."""
+    return run_infill(model, req, cancel=cancel, encoder=encoder).candidates

@@ -1,0 +1,290 @@
+"""What the model sees: prompt ids and canvases for infill and edit (layouts A, B, C of docs/interfaces.md).
+
+Two prompt formats:
+- "fim": the embedded model's trained layout, with its FIM special tokens.
+- "gemma-chat": DiffusionGemma is instruction-tuned and has no FIM tokens, so the code goes into a user turn
+  (Gemma 4 turn markers) with a textual gap marker, and the canvas is the model's answer.
+
+Layouts: A puts the suffix in the prompt before the prefix (SPM order), so the text that changes while typing (the
+end of the prefix) is the tail of the prompt and the engine's prefix cache serves the rest. B pins the first K
+suffix tokens at the tail of the canvas so the middle is denoised bidirectionally against them. C does both.
+
+A canvas is `{middle} <eos> <pad>... {pinned suffix}`. A length hypothesis pins `<eos>` at a given slot (and
+`<pad>` after it), which forces a middle of exactly that many tokens; hypothesis None leaves the length free.
+Free slots are returned as NOISE and filled with random ids by the caller (the sampler's noise distribution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+NOISE = -1  # placeholder for a free canvas slot in the pure assembly functions
+
+
+class Layout(str, Enum):
+    A = "A"  # suffix in the prompt (SPM order)
+    B = "B"  # suffix pinned at the canvas tail
+    C = "C"  # both
+
+    @property
+    def suffix_in_prompt(self) -> bool:
+        return self is not Layout.B
+
+    @property
+    def pins_suffix(self) -> bool:
+        return self is not Layout.A
+
+
+class PromptFormat(str, Enum):
+    FIM = "fim"
+    GEMMA_CHAT = "gemma-chat"
+
+
+class TokenizerLike(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_to_id(self, token: str) -> int | None: ...
+
+
+FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file|>")
+
+
+@dataclass(frozen=True)
+class Specials:
+    bos: int
+    eos: int
+    pad: int
+    fim_prefix: int | None = None
+    fim_suffix: int | None = None
+    fim_middle: int | None = None
+    file: int | None = None
+
+    @property
+    def has_fim(self) -> bool:
+        return None not in (self.fim_prefix, self.fim_suffix, self.fim_middle, self.file)
+
+
+def specials_from(tokenizer: TokenizerLike, eos: int | None = None, pad: int | None = None) -> Specials:
+    """Special ids looked up by name in the tokenizer (never literals); eos/pad may come from the model config."""
+
+    def need(name: str) -> int:
+        i = tokenizer.token_to_id(name)
+        if i is None:
+            raise ValueError(f"tokenizer has no {name} token")
+        return i
+
+    fim = [tokenizer.token_to_id(n) for n in FIM_TOKENS]
+    return Specials(
+        bos=need("<bos>"),
+        eos=need("<eos>") if eos is None else eos,
+        pad=need("<pad>") if pad is None else pad,
+        fim_prefix=fim[0],
+        fim_suffix=fim[1],
+        fim_middle=fim[2],
+        file=fim[3],
+    )
+
+
+def resolve_format(setting: str, specials: Specials) -> PromptFormat:
+    """'auto' picks FIM when the tokenizer has the FIM tokens (our embedded model), else the chat format."""
+    if setting == "auto":
+        return PromptFormat.FIM if specials.has_fim else PromptFormat.GEMMA_CHAT
+    fmt = PromptFormat(setting)
+    if fmt is PromptFormat.FIM and not specials.has_fim:
+        raise ValueError("prompt_format 'fim' needs <|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>, <|file|> tokens")
+    return fmt
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """Gemma 4 chat markers and the infill instruction (configurable per model; defaults from its tokenizer config).
+
+    The gap marker is plain text, not a special token: DiffusionGemma has no FIM tokens, and a visible marker in
+    the user's code is what instruction-tuned models are shown in chat-based FIM prompting.
+    """
+
+    user_open: str = "<|turn>user\n"
+    turn_close: str = "<turn|>\n"
+    model_open: str = "<|turn>model\n"
+    gap: str = "<FILL_HERE>"
+    infill_instruction: str = (
+        "Complete the code in {path} at {gap}. Reply with only the code that replaces {gap}: "
+        "no explanation, no code fences, no code that is already there."
+    )
+    edit_instruction: str = (
+        "Rewrite the code marked {gap} in {path}. {instruction} "
+        "Reply with only the rewritten code: no explanation, no code fences."
+    )
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """Text pieces of a prompt; `instruction` is only used by edits."""
+
+    path: str
+    prefix: str
+    suffix: str
+    language: str = ""
+    instruction: str = ""
+    draft: str | None = None  # edit mode: the text being rewritten (shown in the chat prompt)
+
+
+def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, suffix_in_prompt: bool) -> list[int]:
+    ids = [sp.bos, sp.file, *tok.encode(f"{parts.path}\n")]
+    prefix = parts.prefix
+    if parts.instruction:
+        # The embedded model has no instruction slot; a comment just above the cursor is how code models are
+        # usually steered, and it sits outside the edited range so it can never leak into the edit.
+        prefix = _comment_before_line(prefix, parts.instruction, parts.language, parts.path)
+    if suffix_in_prompt:
+        ids += [sp.fim_suffix, *tok.encode(parts.suffix)]
+    ids += [sp.fim_prefix, *tok.encode(prefix), sp.fim_middle]
+    return ids
+
+
+def _comment_token(language: str, path: str) -> str:
+    hash_langs = {"python", "ruby", "shellscript", "bash", "sh", "perl", "r", "yaml", "toml", "makefile"}
+    if language.lower() in hash_langs or path.endswith((".py", ".rb", ".sh", ".pl", ".r", ".yaml", ".yml", ".toml")):
+        return "#"
+    if language.lower() in {"lua", "sql", "haskell"} or path.endswith((".lua", ".sql", ".hs")):
+        return "--"
+    return "//"
+
+
+def _comment_before_line(prefix: str, instruction: str, language: str, path: str) -> str:
+    cut = prefix.rfind("\n") + 1
+    line = prefix[cut:]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    one_line = " ".join(instruction.split())
+    return f"{prefix[:cut]}{indent}{_comment_token(language, path)} {one_line}\n{line}"
+
+
+def _fence(language: str) -> str:
+    return f"```{language}\n"
+
+
+def _chat_prompt(tok: TokenizerLike, sp: Specials, t: ChatTemplate, parts: PromptParts, suffix_in_prompt: bool) -> list[int]:
+    fence = _fence(parts.language)
+    if parts.draft is None:
+        head = t.infill_instruction.format(path=parts.path or "the file", gap=t.gap)
+    else:
+        head = t.edit_instruction.format(path=parts.path or "the file", gap=t.gap, instruction=parts.instruction)
+        head += f"\nCode to rewrite ({t.gap}):\n{fence}{parts.draft}\n```"
+    body = f"{head}\n"
+    if suffix_in_prompt:
+        # Suffix first, prefix last: a keystroke changes only the end of the prompt (SPM order for chat).
+        body += f"Code after {t.gap}:\n{fence}{parts.suffix}\n```\nCode before {t.gap}:\n{fence}{parts.prefix}"
+    else:
+        body += f"Code before {t.gap}:\n{fence}{parts.prefix}"
+    text = f"{t.user_open}{body}{t.gap}\n```{t.turn_close}{t.model_open}"
+    # Markers are encoded as text: the tokenizer maps added special tokens such as <|turn>, <turn|> to their ids.
+    return [sp.bos, *tok.encode(text)]
+
+
+def build_prompt(
+    tok: TokenizerLike,
+    sp: Specials,
+    fmt: PromptFormat,
+    layout: Layout,
+    parts: PromptParts,
+    template: ChatTemplate | None = None,
+) -> list[int]:
+    if fmt is PromptFormat.FIM:
+        if not sp.has_fim:
+            raise ValueError("the fim prompt format needs FIM special tokens")
+        return _fim_prompt(tok, sp, parts, layout.suffix_in_prompt)
+    return _chat_prompt(tok, sp, template or ChatTemplate(), parts, layout.suffix_in_prompt)
+
+
+def pinned_tail(tok: TokenizerLike, layout: Layout, suffix: str, k: int) -> list[int]:
+    """The first k tokens of the suffix, pinned at the canvas tail in layouts B and C (empty for A)."""
+    if not layout.pins_suffix or k <= 0 or not suffix:
+        return []
+    return tok.encode(suffix)[:k]
+
+
+@dataclass(frozen=True)
+class CanvasSpec:
+    seed: list[int]  # canvas ids; NOISE marks free slots
+    pinned: list[bool]
+    free_len: int  # slots before the pinned suffix (middle + eos + pads)
+    eos_at: int | None  # the length hypothesis (pinned eos slot), None = free length
+
+
+def assemble_canvas(length: int, tail: Sequence[int], eos_at: int | None, eos: int, pad: int) -> CanvasSpec:
+    """`{free...} {tail}` or, with a length hypothesis m, `{m free} <eos> <pad>... {tail}` (eos, pads, tail pinned)."""
+    free_len = length - len(tail)
+    if free_len < 1:
+        raise ValueError(f"canvas of {length} slots cannot hold a pinned tail of {len(tail)} tokens")
+    if eos_at is not None and not 0 < eos_at < free_len:
+        raise ValueError(f"length hypothesis {eos_at} outside 1..{free_len - 1}")
+    seed = [NOISE] * free_len + list(tail)
+    pinned = [False] * free_len + [True] * len(tail)
+    if eos_at is not None:
+        seed[eos_at] = eos
+        pinned[eos_at] = True
+        for i in range(eos_at + 1, free_len):
+            seed[i], pinned[i] = pad, True
+    return CanvasSpec(seed=seed, pinned=pinned, free_len=free_len, eos_at=eos_at)
+
+
+def assemble_edit_canvas(
+    length: int, draft: Sequence[int], tail: Sequence[int], eos: int, pad: int, noised: Sequence[bool]
+) -> CanvasSpec:
+    """Edit canvas seeded with the draft: `{draft} <eos> <pad>... {tail}`; slots flagged in `noised` (over the
+    free region) become NOISE. Only the tail is pinned, so the model may change the length."""
+    free_len = length - len(tail)
+    if len(draft) + 1 > free_len:
+        raise ValueError(f"draft of {len(draft)} tokens does not fit a free region of {free_len} slots")
+    if len(noised) != free_len:
+        raise ValueError("noised mask must cover the free region")
+    free = list(draft) + [eos] + [pad] * (free_len - len(draft) - 1)
+    free = [NOISE if n else t for t, n in zip(free, noised)]
+    return CanvasSpec(seed=free + list(tail), pinned=[False] * free_len + [True] * len(tail), free_len=free_len,
+                      eos_at=None)
+
+
+# Slot counts tried after the free-length canvas, shortest plausible first for single-line completions.
+SINGLE_LINE_LADDER = (8, 4, 14, 24, 40)
+MULTI_LINE_LADDER = (32, 16, 64, 8, 128)
+
+
+def length_hypotheses(count: int, free_len: int, multiline: bool) -> list[int | None]:
+    """`count` hypotheses: None (free length) first, then pinned-eos slots from the ladder that fit."""
+    if count < 1:
+        raise ValueError("at least one length hypothesis is needed")
+    out: list[int | None] = [None]
+    for m in MULTI_LINE_LADDER if multiline else SINGLE_LINE_LADDER:
+        if len(out) == count:
+            break
+        if 0 < m < free_len and m not in out:
+            out.append(m)
+    return out
+
+
+def scoring_canvas(middle: Sequence[int], free_len: int, tail: Sequence[int], eos: int, pad: int) -> list[int]:
+    """The committed answer in its clean trained form, `{middle} <eos> <pad>... {tail}`, for one scoring pass;
+    a middle that filled the free region gets no eos."""
+    free = list(middle[:free_len])
+    if len(free) < free_len:
+        free.append(eos)
+    return free + [pad] * (free_len - len(free)) + list(tail)
+
+
+def middle_ids(canvas: Sequence[int], free_len: int, stop_ids: Sequence[int]) -> tuple[list[int], bool]:
+    """The middle of a committed canvas: tokens of the free region before the first stop id.
+
+    Returns (ids, stopped); stopped is False when the free region filled without a stop id (the span may go on).
+    """
+    stops = set(stop_ids)
+    out: list[int] = []
+    for t in canvas[:free_len]:
+        if t in stops:
+            return out, True
+        out.append(t)
+    return out, False

@@ -1,0 +1,91 @@
+"""Minimal text edits that turn one string into another (for in-line edits of a document range).
+
+Lines are matched first (difflib), then each changed block is narrowed to the characters that differ by trimming
+its common head and tail, so an edit is one readable hunk rather than scattered single characters.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    start: int  # code-point offsets, end exclusive
+    end: int
+    text: str
+
+
+def _common_head(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _common_tail(a: str, b: str, limit: int) -> int:
+    n = min(len(a), len(b)) - limit
+    i = 0
+    while i < n and a[-1 - i] == b[-1 - i]:
+        i += 1
+    return i
+
+
+def diff_edits(original: str, rewritten: str, base: int = 0) -> list[TextEdit]:
+    """Sorted, non-overlapping edits, offsets shifted by `base` (the range's start in the document).
+
+    apply_edits(original, diff_edits(original, rewritten)) == rewritten, and every edit lies inside
+    [base, base + len(original)].
+    """
+    a = original.splitlines(keepends=True)
+    b = rewritten.splitlines(keepends=True)
+    a_off = [0]
+    for line in a:
+        a_off.append(a_off[-1] + len(line))
+    b_off = [0]
+    for line in b:
+        b_off.append(b_off[-1] + len(line))
+    edits: list[TextEdit] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        old = original[a_off[i1] : a_off[i2]]
+        new = rewritten[b_off[j1] : b_off[j2]]
+        head = _common_head(old, new)
+        tail = _common_tail(old, new, head)
+        start = a_off[i1] + head
+        end = a_off[i2] - tail
+        text = new[head : len(new) - tail]
+        if start == end and not text:
+            continue
+        edits.append(TextEdit(base + start, base + end, text))
+    return _merge(edits)
+
+
+def _merge(edits: list[TextEdit]) -> list[TextEdit]:
+    out: list[TextEdit] = []
+    for e in edits:
+        if out and out[-1].end == e.start:
+            prev = out.pop()
+            out.append(TextEdit(prev.start, e.end, prev.text + e.text))
+        else:
+            out.append(e)
+    return out
+
+
+def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
+    """Apply sorted, non-overlapping edits (offsets into `text`)."""
+    out: list[str] = []
+    pos = 0
+    for e in edits:
+        if e.start < pos or e.end < e.start or e.end > len(text):
+            raise ValueError(f"edit {e.start}..{e.end} overlaps, is reversed or lies past the text end")
+        out.append(text[pos : e.start])
+        out.append(e.text)
+        pos = e.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,478 @@
+"""Train the embedded model: corpus manifest -> BPE tokenizer -> DiffusionGemma (small) -> safetensors checkpoint.
+
+    python -m engine.train --out engine/embedded --run-dir runs/embedded --minutes 120
+
+Phases (same weights throughout, the engine's own model class):
+1. autoregressive warm start: next-token loss in encoder mode (`encode_logits`) on FIM-formatted sequences
+   (prompt + middle + <eos>), so the causal encoder learns code and the FIM format quickly;
+2. uniform-state diffusion on the exact infill layouts: the prompt is encoded (with grad), every free canvas
+   position is replaced by a uniformly random id with probability t ~ U(0, 1) per example, and the denoiser predicts
+   the clean canvas; pinned positions (suffix tail, and for some examples the <eos>/<pad> of a length hypothesis)
+   are fed clean and carry no loss. Half of the steps first run a no-grad pass and feed its temperature-scaled logits
+   as self-conditioning, as the sampler does from its second step on. A share of AR steps continues in phase 2.
+The schedule is by wall time (--minutes) or by step count (--steps, exactly reproducible). Checkpoints are written
+atomically every --ckpt-minutes so an interrupted run still leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tokenizers import Tokenizer
+
+from engine.bpe import SPECIAL_TOKENS, train_bpe
+from engine.config import FULL, SLIDING, GenerationConfig, TextConfig
+from engine.corpus import build_manifest, load_texts, summary
+from engine.fim_data import Batch, ExampleSampler, FimIds, MixConfig, ar_sequence
+from engine.model import DiffusionGemma, init_weights
+
+WEIGHT_PREFIX = "model.decoder."  # the real checkpoint's namespace for the (only) text transformer
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    vocab_size: int = 8192
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    moe_intermediate_size: int = 128
+    num_experts: int = 8
+    top_k_experts: int = 2
+    num_hidden_layers: int = 6
+    full_every: int = 3  # every third layer is full attention (and always the last)
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    num_global_key_value_heads: int = 1
+    head_dim: int = 32
+    global_head_dim: int = 64
+    sliding_window: int = 512
+
+    def text_config(self, ids: FimIds) -> TextConfig:
+        n = self.num_hidden_layers
+        types = tuple(FULL if (i + 1) % self.full_every == 0 or i == n - 1 else SLIDING for i in range(n))
+        return TextConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            moe_intermediate_size=self.moe_intermediate_size,
+            num_experts=self.num_experts,
+            top_k_experts=self.top_k_experts,
+            num_hidden_layers=n,
+            layer_types=types,
+            num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            num_global_key_value_heads=self.num_global_key_value_heads,
+            head_dim=self.head_dim,
+            global_head_dim=self.global_head_dim,
+            sliding_window=self.sliding_window,
+            rope_parameters={
+                SLIDING: {"rope_type": "default", "rope_theta": 10_000.0},
+                FULL: {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1_000_000.0},
+            },
+            rms_norm_eps=1e-6,
+            final_logit_softcapping=30.0,
+            pad_token_id=ids.pad,
+            bos_token_id=ids.bos,
+            eos_token_id=ids.eos,
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    minutes: float = 60.0
+    steps: int = 0  # > 0: schedule by steps instead of wall time
+    batch_size: int = 16
+    prompt_lens: tuple[int, ...] = (64, 96, 128, 128, 192, 256)
+    canvas_lens: tuple[int, ...] = (32, 48, 48, 64)
+    canvas_length: int = 48  # written to config.json (the default canvas at inference)
+    ar_fraction: float = 0.25  # share of the schedule spent in the AR warm start
+    ar_mix: float = 0.15  # share of AR steps during the diffusion phase
+    self_cond_prob: float = 0.5
+    noise_draws: int = 2  # canvases (independent noise) denoised per encoded prompt
+    length_pin_prob: float = 0.25  # examples whose <eos>/<pad> are pinned (the sampler's length hypotheses)
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    autocast_bf16: bool = False  # measured: bf16 autocast backward is ~5x slower than fp32 on this CPU
+    seed: int = 0
+    ckpt_minutes: float = 10.0
+    pinned_suffix_tokens: int = 8  # default K written for inference
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# losses
+
+
+def diffusion_loss(
+    model: DiffusionGemma,
+    batch: Batch,
+    gen: torch.Generator,
+    self_cond: tuple[bool, ...],
+    length_pin_prob: float,
+    eos_id: int,
+    t: torch.Tensor | None = None,
+    noise_draws: int = 1,
+) -> torch.Tensor:
+    """Uniform-state denoising CE on the free canvas positions of one batch (t ~ U(0,1) per example unless given)."""
+    B, L = batch.canvas.shape
+    V = model.config.vocab_size
+    pinned = batch.pinned.clone()
+    weight = batch.weight.clone()
+    if length_pin_prob > 0:
+        # Pin <eos> and the pads after it for some rows: the sampler's length hypotheses look exactly like this.
+        rows = torch.rand(B, generator=gen) < length_pin_prob
+        eos_pos = (batch.canvas == eos_id).int().argmax(dim=1)
+        after = torch.arange(L)[None, :] >= eos_pos[:, None]
+        pin_len = rows[:, None] & after & (batch.weight > 0)
+        pinned |= pin_len
+        weight = weight * (~pin_len)
+    if t is None:
+        t = torch.rand(B, 1, generator=gen)
+    corrupt = (torch.rand(B, L, generator=gen) < t) & ~pinned
+    noise = torch.randint(0, V, (B, L), generator=gen)
+    noisy = torch.where(corrupt, noise, batch.canvas)
+    cache = model.encode(batch.prompt)
+    total = 0.0
+    for draw in range(noise_draws):
+        # Several noise draws per encoded prompt: the denoiser pass (L tokens) is much cheaper than the encoder
+        # pass (P tokens), so extra draws buy more denoising signal per unit of compute.
+        if draw > 0:
+            t = torch.rand(B, 1, generator=gen)
+            corrupt = (torch.rand(B, L, generator=gen) < t) & ~pinned
+            noisy = torch.where(corrupt, torch.randint(0, V, (B, L), generator=gen), batch.canvas)
+        sc = None
+        if self_cond[draw % len(self_cond)]:
+            with torch.no_grad():
+                temp = 0.4 + 0.4 * torch.rand(B, 1, 1, generator=gen)
+                sc = model.denoise(noisy, cache, None) / temp
+        logits = model.denoise(noisy, cache, sc)
+        ce = F.cross_entropy(logits.reshape(-1, V).float(), batch.canvas.reshape(-1), reduction="none").view(B, L)
+        total = total + (ce * weight).sum() / weight.sum().clamp_min(1.0)
+    return total / noise_draws
+
+
+def ar_loss(model: DiffusionGemma, batch: Batch, ids: FimIds) -> torch.Tensor:
+    inp, tgt = ar_sequence(batch, ids)
+    logits = model.encode_logits(inp)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
+
+
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    cos = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * warm * cos
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoint files (the Hugging Face layout the engine's loader reads)
+
+
+def write_checkpoint(
+    out: Path,
+    model: DiffusionGemma,
+    tok: Tokenizer,
+    cfg: TrainConfig,
+    extra_card: dict,
+    generation: GenerationConfig,
+) -> None:
+    """Write config.json, generation_config.json, tokenizer files and bf16 model.safetensors; atomic per directory."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    text = model.config
+    ids = FimIds.from_tokenizer(tok)
+    tensors = {WEIGHT_PREFIX + k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    os.chmod(tmp / "model.safetensors", 0o644)  # save_file creates 0600; package data must be world-readable
+    text_dict = text.to_dict()
+    text_dict.update(attention_bias=False, attention_dropout=0.0, max_position_embeddings=8192, dtype="bfloat16",
+                     initializer_range=0.02, use_bidirectional_attention="vision")
+    config = {
+        "architectures": ["DiffusionGemmaForBlockDiffusion"],
+        "model_type": "diffusion_gemma",
+        "canvas_length": cfg.canvas_length,
+        "eos_token_id": [ids.eos],
+        "pad_token_id": ids.pad,
+        "bos_token_id": ids.bos,
+        "tie_word_embeddings": True,
+        "dtype": "bfloat16",
+        "text_config": text_dict,
+        "dcopilot": {
+            "prompt_format": "fim",
+            "layout_default": "C",
+            "pinned_suffix_tokens": cfg.pinned_suffix_tokens,
+            "special_tokens": {
+                "pad": "<pad>",
+                "eos": "<eos>",
+                "bos": "<bos>",
+                "unk": "<unk>",
+                "mask": "<mask>",
+                "fim_prefix": "<|fim_prefix|>",
+                "fim_suffix": "<|fim_suffix|>",
+                "fim_middle": "<|fim_middle|>",
+                "file": "<|file|>",
+            },
+            "trained_prompt_tokens": list(cfg.prompt_lens),
+            "trained_canvas_lengths": sorted(set(cfg.canvas_lens)),
+            **extra_card,
+        },
+    }
+    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (tmp / "generation_config.json").write_text(json.dumps(generation.to_dict(), indent=2) + "\n")
+    tok.save(str(tmp / "tokenizer.json"))
+    tok_cfg = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<bos>",
+        "eos_token": "<eos>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "mask_token": "<mask>",
+        "additional_special_tokens": list(SPECIAL_TOKENS[5:]),
+        "model_max_length": 8192,
+    }
+    (tmp / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2) + "\n")
+    # keep files that are not ours (model card, manifest, logs) when replacing the directory
+    if out.exists():
+        for p in out.iterdir():
+            if not (tmp / p.name).exists():
+                shutil.copy2(p, tmp / p.name)
+        old = out.with_name(out.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+
+
+def default_generation(ids: FimIds) -> GenerationConfig:
+    return GenerationConfig(
+        max_denoising_steps=16,
+        entropy_bound=0.1,
+        t_min=0.4,
+        t_max=0.8,
+        stability_threshold=1,
+        confidence_threshold=0.005,
+        max_new_tokens=48,
+        eos_token_ids=(ids.eos,),
+        pad_token_id=ids.pad,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# main loop
+
+
+@torch.no_grad()
+def validate(model: DiffusionGemma, batches: list[Batch], ids: FimIds, seed: int) -> dict[str, float]:
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, float] = {}
+    for tval in (0.5, 1.0):
+        losses = [
+            diffusion_loss(model, b, gen, (False,), 0.0, ids.eos, t=torch.full((b.canvas.shape[0], 1), tval)).item()
+            for b in batches
+        ]
+        out[f"val_diff_t{tval}"] = sum(losses) / len(losses)
+    out["val_ar"] = sum(ar_loss(model, b, ids).item() for b in batches if not b.pinned.any()) / max(
+        1, sum(1 for b in batches if not b.pinned.any())
+    )
+    model.train()
+    return out
+
+
+def train(
+    cfg: TrainConfig,
+    shape: ModelShape,
+    train_texts: dict[str, str],
+    heldout_texts: dict[str, str],
+    tok: Tokenizer,
+    run_dir: Path,
+    out: Path | None,
+    card: dict,
+    log=print,
+    init_from: Path | None = None,
+) -> tuple[DiffusionGemma, list[dict]]:
+    torch.manual_seed(cfg.seed)
+    ids = FimIds.from_tokenizer(tok)
+    text_cfg = shape.text_config(ids)
+    model = DiffusionGemma(text_cfg)
+    init_weights(model, generator=torch.Generator().manual_seed(cfg.seed))
+    if init_from is not None:
+        # continue from a checkpoint of the same shape (its bf16 weights; the optimiser state starts fresh)
+        from safetensors.torch import load_file
+
+        state = load_file(str(Path(init_from) / "model.safetensors"))
+        model.load_state_dict({k[len(WEIGHT_PREFIX):]: v.float() for k, v in state.items()})
+        log(f"initialised from {init_from}")
+    model.canvas_length = cfg.canvas_length
+    model.train()
+    n_params = model.num_parameters()
+    log(f"params {n_params:,}")
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+    diff_data = ExampleSampler(tok, train_texts, seed=cfg.seed)
+    ar_data = ExampleSampler(tok, train_texts, seed=cfg.seed + 1, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0)))
+    val_diff = ExampleSampler(tok, heldout_texts, seed=1234)
+    val_ar = ExampleSampler(tok, heldout_texts, seed=4321, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0)))
+    val_batches = [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 7)
+    budget_s = cfg.minutes * 60
+    start = time.monotonic()
+    last_ckpt = start
+    history: list[dict] = []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_f = open(run_dir / "train_log.jsonl", "a")
+    tokens_seen = 0
+    step = 0
+    generation = default_generation(ids)
+
+    def save(tag: str) -> None:
+        info = {**card, "train_steps": step, "train_tokens": tokens_seen,
+                "train_minutes": round((time.monotonic() - start) / 60, 2), "checkpoint": tag}
+        write_checkpoint(run_dir / "checkpoint", model, tok, cfg, {"training": info}, generation)
+        if out is not None:
+            write_checkpoint(out, model, tok, cfg, {"training": info}, generation)
+
+    while True:
+        elapsed = time.monotonic() - start
+        progress = step / cfg.steps if cfg.steps > 0 else elapsed / budget_s
+        if progress >= 1.0:
+            break
+        lr = lr_at(progress, step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        P = rng.choice(cfg.prompt_lens)
+        L = rng.choice(cfg.canvas_lens)
+        is_ar = progress < cfg.ar_fraction or rng.random() < cfg.ar_mix
+        t0 = time.monotonic()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.autocast_bf16):
+            if is_ar:
+                batch = ar_data.batch(cfg.batch_size, P, L)
+                loss = ar_loss(model, batch, ids)
+            else:
+                batch = diff_data.batch(cfg.batch_size, P, L)
+                sc = tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
+                loss = diffusion_loss(model, batch, gen, sc, cfg.length_pin_prob, ids.eos,
+                                      noise_draws=cfg.noise_draws)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        tokens_seen += batch.prompt.numel() + batch.canvas.numel()
+        rec = {"step": step, "kind": "ar" if is_ar else "diff", "loss": round(loss.item(), 4), "lr": lr,
+               "P": P, "L": L, "gnorm": round(float(gnorm), 3), "sec": round(time.monotonic() - t0, 3),
+               "elapsed_min": round((time.monotonic() - start) / 60, 2)}
+        if step % 100 == 0 or step == 1:
+            rec.update(validate(model, val_batches, ids, cfg.seed))
+            log(json.dumps(rec))
+        history.append(rec)
+        log_f.write(json.dumps(rec) + "\n")
+        log_f.flush()
+        if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
+            save(f"step{step}")
+            last_ckpt = time.monotonic()
+    final = {"step": step, "final": True, **validate(model, val_batches, ids, cfg.seed),
+             "elapsed_min": round((time.monotonic() - start) / 60, 2), "tokens": tokens_seen}
+    log(json.dumps(final))
+    log_f.write(json.dumps(final) + "\n")
+    log_f.close()
+    history.append(final)
+    save("final")
+    return model, history
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint directory to (over)write, e.g. engine/embedded")
+    ap.add_argument("--run-dir", type=Path, default=Path("runs/embedded"), help="logs and intermediate checkpoints")
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget of the training loop")
+    ap.add_argument("--steps", type=int, default=0, help="fixed step budget instead of --minutes (reproducible)")
+    ap.add_argument("--manifest", type=Path, default=None,
+                    help="reuse this corpus manifest (files must match); default: scan this interpreter's stdlib")
+    ap.add_argument("--tokenizer", type=Path, default=None, help="reuse a tokenizer.json instead of training one")
+    ap.add_argument("--vocab-size", type=int, default=8192)
+    ap.add_argument("--hidden", type=int, default=ModelShape.hidden_size)
+    ap.add_argument("--layers", type=int, default=ModelShape.num_hidden_layers)
+    ap.add_argument("--experts", type=int, default=ModelShape.num_experts)
+    ap.add_argument("--intermediate", type=int, default=ModelShape.intermediate_size)
+    ap.add_argument("--moe-intermediate", type=int, default=ModelShape.moe_intermediate_size)
+    ap.add_argument("--full-every", type=int, default=ModelShape.full_every)
+    ap.add_argument("--head-dim", type=int, default=ModelShape.head_dim)
+    ap.add_argument("--global-head-dim", type=int, default=ModelShape.global_head_dim)
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--ar-fraction", type=float, default=TrainConfig.ar_fraction)
+    ap.add_argument("--ckpt-minutes", type=float, default=TrainConfig.ckpt_minutes)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (slower than float32 on the CPUs measured)")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
+    ap.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
+    ap.add_argument("--canvas-length", type=int, default=TrainConfig.canvas_length)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    t0 = time.time()
+    if args.manifest is not None:
+        manifest = json.loads(args.manifest.read_text())
+    else:
+        manifest = build_manifest()
+    train_texts = load_texts(manifest, "train")
+    heldout_texts = load_texts(manifest, "heldout")
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    (args.run_dir / "corpus_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if args.tokenizer is not None:
+        tok = Tokenizer.from_file(str(args.tokenizer))
+    else:
+        tok = train_bpe((train_texts[p] for p in sorted(train_texts)), vocab_size=args.vocab_size)
+    shape = ModelShape(vocab_size=tok.get_vocab_size(), hidden_size=args.hidden, num_hidden_layers=args.layers,
+                       num_experts=args.experts, intermediate_size=args.intermediate,
+                       moe_intermediate_size=args.moe_intermediate, full_every=args.full_every,
+                       head_dim=args.head_dim, global_head_dim=args.global_head_dim)
+    cfg = TrainConfig(minutes=args.minutes, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      ar_fraction=args.ar_fraction, ckpt_minutes=args.ckpt_minutes,
+                      autocast_bf16=args.bf16, seed=args.seed, warmup_steps=args.warmup_steps,
+                      canvas_length=args.canvas_length)
+    card = {
+        "corpus": {"python": manifest["python"], "summary": summary(manifest), "licence": manifest["licence"]},
+        "shape": asdict(shape),
+        "train_config": asdict(cfg),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "command": " ".join(["python", "-m", "engine.train", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
+    train(cfg, shape, train_texts, heldout_texts, tok, args.run_dir, args.out, card,
+          log=lambda s: print(s, flush=True), init_from=args.init_from)
+    # the manifest travels with the weights: it is the exact list of files they were trained on
+    shutil.copy2(args.run_dir / "corpus_manifest.json", args.out / "corpus_manifest.json")
+    os.chmod(args.out / "corpus_manifest.json", 0o644)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from engine.bpe import SPECIAL_TOKENS
+
+SHIPPED = Path(__file__).resolve().parents[2] / "engine" / "embedded" / "tokenizer.json"
+
+TRICKY = [
+    "def f(x):\n\treturn  x\n",
+    "    \n\n        pass   \r\n",
+    "s = 'é😀 ünïcödé'  # comment with trailing spaces   ",
+    "",
+    " ",
+    "\n\n\n",
+    "x<|fim_prefix|>y",  # special-token text inside code must survive a round trip too
+]
+
+
+def _roundtrip(tok: Tokenizer, text: str) -> str:
+    return tok.decode(tok.encode(text, add_special_tokens=False).ids, skip_special_tokens=False)
+
+
+def test_special_token_ids_are_fixed(small_tok):
+    for i, name in enumerate(SPECIAL_TOKENS):
+        assert small_tok.token_to_id(name) == i
+    assert [SPECIAL_TOKENS[i] for i in range(5)] == ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_small_bpe_roundtrip(small_tok, text):
+    assert _roundtrip(small_tok, text) == text
+
+
+def test_small_bpe_roundtrip_corpus_files(small_tok, small_texts):
+    for path in sorted(small_texts)[:10]:
+        assert _roundtrip(small_tok, small_texts[path]) == small_texts[path], path
+
+
+def test_indentation_runs_become_few_tokens(small_tok):
+    # byte-level BPE with whitespace-run splitting: a newline plus indentation is one or two pieces, not eight
+    ids = small_tok.encode("\n        return x", add_special_tokens=False).ids
+    assert len(ids) <= 4
+
+
+def test_shipped_tokenizer_roundtrip_and_specials():
+    tok = Tokenizer.from_file(str(SHIPPED))
+    for i, name in enumerate(SPECIAL_TOKENS):
+        assert tok.token_to_id(name) == i
+    for text in TRICKY:
+        assert _roundtrip(tok, text) == text
+    assert 4000 <= tok.get_vocab_size() <= 16384
