@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("eval", _eval, "score completions on a JSONL file of infilling cases")
     p.add_argument("--cases", required=True, metavar="FILE.jsonl", help="one case per line")
-    p.add_argument("--layout", choices=["A", "B", "C"], help="prompt layout (default: completion.layout)")
+    p.add_argument("--layout", choices=["auto", "A", "B", "C"], help="prompt layout (default: completion.layout)")
     p.add_argument("--hypotheses", type=_positive, metavar="N", help="length hypotheses per case")
     p.add_argument("--limit", type=_positive, metavar="N", help="score only the first N cases")
     return parser

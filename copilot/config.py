@@ -31,7 +31,7 @@ class ModelConfig(_Section):
 
 
 class CompletionConfig(_Section):
-    layout: Literal["A", "B", "C"] = "C"  # prompt layouts, docs/interfaces.md
+    layout: Literal["auto", "A", "B", "C"] = "auto"  # prompt layouts, docs/interfaces.md; auto: the model's own
     hypotheses: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3  # length hypotheses per request
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64  # canvas length budget
     context_tokens: Annotated[int, msgspec.Meta(ge=16)] = 1024  # prompt window (prefix + suffix)

@@ -31,7 +31,7 @@ def test_file_then_env_then_flags(tmp_path):
     assert config.model.dtype == "float16"  # file only
     assert config.completion.seed == 7
     assert config.server.trace is True  # env only, converted from a string
-    assert config.completion.layout == "C"  # nobody: default
+    assert config.completion.layout == "auto"  # nobody: default
     assert load_config(path, env={}).model.path == "from-file"
     assert load_config(path, env=env).model.path == "from-env"
 
@@ -54,7 +54,7 @@ def test_explicit_missing_file_is_an_error(tmp_path):
         ("[model]\npath = 'x'\nfoo = 1\n", "model.foo", 3, "unknown setting (keys in [model]: path, device"),
         ("[modle]\npath = 'x'\n", "modle", 1, "unknown setting (sections: model, completion"),
         ("\n\n[model]\ndtype = 16\n", "model.dtype", 4, "Expected `str`, got `int` (one of: auto, float32"),
-        ("[completion]\nlayout = 'D'\n", "completion.layout", 2, "Invalid enum value 'D' (one of: A, B, C)"),
+        ("[completion]\nlayout = 'D'\n", "completion.layout", 2, "Invalid enum value 'D' (one of: auto, A, B, C)"),
         ("[completion]\n  hypotheses = 0\n", "completion.hypotheses", 2, "Expected `int` >= 1"),
         ("[completion]\nhypotheses = '3'\n", "completion.hypotheses", 2, "Expected `int`, got `str`"),
         ("[server]\ntrace = 'yes'\n", "server.trace", 2, "Expected `bool`, got `str`"),
