@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
 from engine.corpus import load_texts  # noqa: E402
 from engine.fim_data import FimIds, build_prompt, sample_span  # noqa: E402
 
@@ -71,24 +72,6 @@ def make_tasks(texts: dict[str, str], n: int, seed: int = 0) -> list[Task]:
             tasks.append(Task(kind, path, text[: span.start], middle, text[span.end :]))
             got += 1
     return tasks
-
-
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def edit_similarity(pred: str, true: str) -> float:
-    if not pred and not true:
-        return 1.0
-    return 1.0 - levenshtein(pred, true) / max(len(pred), len(true))
 
 
 def first_line(s: str) -> str:

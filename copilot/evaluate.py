@@ -157,20 +157,10 @@ def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config=None
     )
 
 
-def _load(config):
-    from engine.loader import load_model
-
-    m = config.model
-    return load_model(
-        m.path or None,
-        device=m.device,
-        dtype=None if m.dtype == "auto" else m.dtype,
-        quantize=None if m.quantize == "none" else m.quantize,
-    )
-
-
 def eval_main(config, cases_path, layout: str, hypotheses: int, limit: int | None) -> int:
     import torch
+
+    from copilot.oneshot import load_configured_model
 
     try:
         cases = read_cases(Path(cases_path), limit)
@@ -178,7 +168,7 @@ def eval_main(config, cases_path, layout: str, hypotheses: int, limit: int | Non
         print(f"dcopilot eval: {e}", file=sys.stderr)
         return 2
     try:
-        model = _load(config)
+        model = load_configured_model(config)
     except Exception as e:  # loader errors are one-line messages
         print(f"dcopilot eval: cannot load the model: {e}", file=sys.stderr)
         return 1

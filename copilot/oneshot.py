@@ -48,7 +48,8 @@ def _read(path: Path) -> str:
         return f.read()
 
 
-def _load(config):
+def load_configured_model(config):
+    """The model that config.model names (the embedded one when its path is empty)."""
     from engine.loader import load_model
 
     m = config.model
@@ -81,7 +82,7 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as e:
         return _fail(f"{path}: {e}", 2)
     try:
-        model = _load(config)
+        model = load_configured_model(config)
     except Exception as e:  # the loader's errors are one-line messages
         return _fail(f"cannot load the model: {e}")
     c = config.completion
@@ -124,7 +125,7 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
     if start >= end:
         return _fail("the range is empty", 2)
     try:
-        model = _load(config)
+        model = load_configured_model(config)
     except Exception as e:
         return _fail(f"cannot load the model: {e}")
     c = config.completion
