@@ -113,7 +113,8 @@ def reference_checkpoint(tmp_path_factory) -> Path:
     return make_reference_checkpoint(tmp_path_factory.mktemp("ref"))
 
 
-@pytest.fixture
-def checkpoint_factory(tmp_path):
-    """make_reference_checkpoint bound to this test's tmp_path (import-free: several folders have a conftest)."""
-    return lambda **kw: make_reference_checkpoint(tmp_path, **kw)
+@pytest.fixture(scope="session")
+def checkpoint_factory(tmp_path_factory):
+    """make_reference_checkpoint in a fresh temporary folder, as a fixture: several test folders have a
+    conftest.py, so `import conftest` would be ambiguous."""
+    return lambda **kw: make_reference_checkpoint(tmp_path_factory.mktemp("ckpt"), **kw)

@@ -7,8 +7,6 @@ KL(original || quantized) of the canvas distributions <= 0.3 (nf4) / 0.05 (int8)
 """
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,20 +18,12 @@ from engine.quant import QuantError, QuantExperts, QuantTensor, quantize_model, 
 
 bnb = pytest.importorskip("bitsandbytes")
 
-def _engine_conftest():
-    """tests/engine/conftest.py by path: several test folders have a conftest.py, so `import conftest` is ambiguous."""
-    spec = importlib.util.spec_from_file_location("engine_tests_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 WIDE = dict(hidden_size=128, intermediate_size=192, moe_intermediate_size=64, head_dim=32, global_head_dim=64)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return _engine_conftest().make_reference_checkpoint(tmp_path_factory.mktemp("quant"), seed=2, **WIDE)
+def checkpoint(checkpoint_factory):
+    return checkpoint_factory(seed=2, **WIDE)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ longer-than-window prompt is still compared exactly below.
 """
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -34,17 +32,9 @@ def one_thread():
 transformers = pytest.importorskip("transformers")
 
 
-def _engine_conftest():
-    """tests/engine/conftest.py by path: several test folders have a conftest.py, so `import conftest` is ambiguous."""
-    spec = importlib.util.spec_from_file_location("engine_tests_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def wide_pair(tmp_path_factory):
-    path = _engine_conftest().make_reference_checkpoint(tmp_path_factory.mktemp("parity"), seed=1, sliding_window=64)
+def wide_pair(checkpoint_factory):
+    path = checkpoint_factory(seed=1, sliding_window=64)
     ref = transformers.DiffusionGemmaForBlockDiffusion.from_pretrained(path, dtype=torch.float32).eval()
     return ref, load_model(path, device="cpu", dtype=torch.float32)
 
