@@ -69,15 +69,20 @@ def test_chat_prompt_uses_turn_marker_ids_and_b_leaves_the_suffix_out(tok):
     assert ids_b.count(tok.token_to_id("y")) == 0 and ids.count(tok.token_to_id("y")) == 3
 
 
-def test_chat_prompt_text_order():
-    seen = []
+def _spy() -> tuple[Tok, list[str]]:
+    """A tokenizer that records every text it is asked to encode."""
+    seen: list[str] = []
 
     class Spy(Tok):
         def encode(self, text):
             seen.append(text)
             return super().encode(text)
 
-    spy = Spy()
+    return Spy(), seen
+
+
+def test_chat_prompt_text_order():
+    spy, seen = _spy()
     sp = lay.specials_from(spy)
     lay.build_prompt(spy, sp, lay.PromptFormat.GEMMA_CHAT, lay.Layout.C,
                      lay.PromptParts(path="f.py", prefix="PRE", suffix="SUF", language="python"))
@@ -87,14 +92,7 @@ def test_chat_prompt_text_order():
 
 
 def test_fim_instruction_becomes_a_comment_above_the_cursor_line(tok):
-    seen = []
-
-    class Spy(Tok):
-        def encode(self, text):
-            seen.append(text)
-            return super().encode(text)
-
-    spy = Spy()
+    spy, seen = _spy()
     lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.FIM, lay.Layout.A,
                      lay.PromptParts(path="m.py", prefix="def f():\n    ", suffix="", instruction="add  hints"))
     assert "def f():\n    # add hints\n    " in seen
