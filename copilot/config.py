@@ -48,6 +48,7 @@ class ServerConfig(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_file: str = ""  # "" = stderr (stdout is the LSP channel)
     trace: bool = False  # only then may document text be logged
+    apply_edit_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0  # wait for the editor's applyEdit answer
 
 
 class Config(_Section):

@@ -34,7 +34,7 @@ def settings_from(config) -> Settings:
 
 
 def serve_main(config, tcp_port: int | None = None) -> int:
-    options = ServerOptions(trace=config.server.trace)
+    options = ServerOptions(trace=config.server.trace, apply_edit_timeout_s=config.server.apply_edit_timeout_s)
     server = build(make_service(config), options, settings_from(config))
     if tcp_port is None:
         return serve_stdio(server)

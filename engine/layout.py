@@ -44,7 +44,9 @@ class PromptFormat(str, Enum):
 
 
 class TokenizerLike(Protocol):
-    def encode(self, text: str) -> list[int]: ...
+    def encode(self, text: str) -> list[int]: ...  # plain text: special-token literals stay text
+
+    def encode_markup(self, text: str) -> list[int]: ...  # template text: special-token literals become their ids
 
     def decode(self, ids: Sequence[int]) -> str: ...
 
@@ -181,9 +183,16 @@ def _chat_prompt(tok: TokenizerLike, sp: Specials, t: ChatTemplate, parts: Promp
         body += f"Code after {t.gap}:\n{fence}{parts.suffix}\n```\nCode before {t.gap}:\n{fence}{parts.prefix}"
     else:
         body += f"Code before {t.gap}:\n{fence}{parts.prefix}"
-    text = f"{t.user_open}{body}{t.gap}\n```{t.turn_close}{t.model_open}"
-    # Markers are encoded as text: the tokenizer maps added special tokens such as <|turn>, <turn|> to their ids.
-    return [sp.bos, *tok.encode(text)]
+    # Only the template's markers may become special ids (<|turn>, <turn|>); path, code and instruction are plain
+    # text. The role name after the opening marker's "...>" ("user\n") joins the plain text, so the ids equal those
+    # of the whole prompt encoded as one string, as chat templates do (special tokens split the text there anyway).
+    opening, close, role = t.user_open.rpartition(">")
+    return [
+        sp.bos,
+        *tok.encode_markup(opening + close),
+        *tok.encode(f"{role}{body}{t.gap}\n```"),
+        *tok.encode_markup(f"{t.turn_close}{t.model_open}"),
+    ]
 
 
 def build_prompt(

@@ -15,6 +15,10 @@ class TokenizerError(ValueError):
 class Tokenizer:
     def __init__(self, tok: _HFTokenizer, special_names: dict[str, str] | None = None):
         self._tok = tok
+        # A second instance reads special-token text as plain text, so document text can never become prompt
+        # structure. The flag is state on the object: toggling it per call would race between server threads.
+        self._plain = _HFTokenizer.from_str(tok.to_str())
+        self._plain.encode_special_tokens = True
         self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
         # Role -> token string, from tokenizer_config.json where the checkpoint has one (Gemma 4 names its
         # turn markers there: sot_token, eot_token, ...).
@@ -44,11 +48,17 @@ class Tokenizer:
         return cls(tok, names)
 
     def encode(self, text: str) -> list[int]:
-        """Ids for text, without adding special tokens (prompts place them explicitly)."""
+        """Ids for text as plain text: a literal "<eos>" in user code is ordinary text, never the special id.
+
+        No special tokens are added either (prompts place them explicitly)."""
+        return self._plain.encode(text, add_special_tokens=False).ids
+
+    def encode_markup(self, text: str) -> list[int]:
+        """Ids for template text whose special tokens are written as text (chat turn markers); never for user text."""
         return self._tok.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+        return [e.ids for e in self._plain.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)

@@ -44,6 +44,7 @@ SHOWN_REMEMBERED = 32  # shown suggestions kept for speculation
 class ServerOptions:
     max_document_chars: int = 16 * 1024 * 1024
     trace: bool = False  # only then may document text reach the log
+    apply_edit_timeout_s: float = 30.0  # an editor that never answers workspace/applyEdit must not hold a command
 
 
 class DcopilotServer(LanguageServer):
@@ -472,10 +473,15 @@ async def _rewrite_and_apply(ls: DcopilotServer, p: protocol.InlineEditParams, n
     applied = False
     if edits and ls.client_has("workspace.apply_edit"):
         # Versioned: the client refuses it if the document moved on after `version`.
-        result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label="dcopilot rewrite")
-        )
-        applied = bool(result and result.applied)
+        answer = ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="dcopilot rewrite"))
+        wait = ls.options.apply_edit_timeout_s
+        try:
+            # Shielded: a late answer then resolves the pending request instead of failing on a cancelled one.
+            result = await asyncio.wait_for(asyncio.shield(answer), wait)
+            applied = bool(result and result.applied)
+        except asyncio.TimeoutError:
+            message = f"the editor did not answer workspace/applyEdit within {wait:g} s"
+            log.warning("rewrite %s: %s", p.text_document.uri, message)
     return {"applied": applied, "edit": ls.protocol._converter.unstructure(edit), "message": message}
 
 

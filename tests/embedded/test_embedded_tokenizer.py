@@ -51,3 +51,35 @@ def test_shipped_tokenizer_roundtrip_and_specials():
     for text in TRICKY:
         assert _roundtrip(tok, text) == text
     assert 4000 <= tok.get_vocab_size() <= 16384
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from engine.tokenizer import Tokenizer as Wrapped
+
+    return Wrapped.from_dir(SHIPPED.parent)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x = '<|fim_prefix|>'", "<eos><bos><pad>", "s = '<|fim_middle|><|file|>x'  # <mask>", "<|fim_suffix|"],
+)
+def test_special_token_text_in_user_code_is_plain_text(shipped, text):
+    ids = shipped.encode(text)
+    assert not set(ids) & set(range(len(SPECIAL_TOKENS)))
+    assert shipped.decode(ids) == text
+
+
+def test_encode_markup_still_maps_special_token_text(shipped):
+    assert shipped.encode_markup("<|fim_prefix|>") == [shipped.special_id("<|fim_prefix|>")]
+
+
+def test_fim_prompt_holds_only_its_own_markers(shipped):
+    from engine import layout as lay
+
+    sp = lay.specials_from(shipped)
+    parts = lay.PromptParts(path="m.py", prefix="a = '<|fim_middle|>'\nb = '<eos>'\n", suffix="<|fim_prefix|>\n")
+    ids = lay.build_prompt(shipped, sp, lay.PromptFormat.FIM, lay.Layout.A, parts)
+    assert ids.count(sp.fim_middle) == 1 and ids[-1] == sp.fim_middle
+    assert ids.count(sp.fim_prefix) == 1 and ids.count(sp.fim_suffix) == 1
+    assert sp.eos not in ids

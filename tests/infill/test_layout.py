@@ -1,7 +1,7 @@
 """Prompt and canvas assembly for layouts A/B/C, both prompt formats, and length hypotheses."""
 
 import pytest
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from engine import layout as lay
 from engine.bpe import SPECIAL_TOKENS
@@ -10,14 +10,20 @@ from engine.bpe import SPECIAL_TOKENS
 class Tok:
     """Word-level stand-in tokenizer with the embedded model's special tokens (and Gemma turn markers)."""
 
-    def __init__(self, words=("a", "b", "c", "x", "y", "f", "\n", "(", ")")):
-        vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, "<|turn>", "<turn|>", *words, "[UNK]"])}
-        t = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-        t.pre_tokenizer = pre_tokenizers.Split(Regex(r"\s|\w+|[^\w\s]"), behavior="isolated")
-        t.add_special_tokens([*SPECIAL_TOKENS, "<|turn>", "<turn|>"])
+    def __init__(self, words=("a", "b", "c", "x", "y", "f", "\n", "(", ")"), t: Tokenizer | None = None):
+        if t is None:
+            vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, "<|turn>", "<turn|>", *words, "[UNK]"])}
+            t = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+            t.pre_tokenizer = pre_tokenizers.Split(Regex(r"\s|\w+|[^\w\s]"), behavior="isolated")
+            t.add_special_tokens([*SPECIAL_TOKENS, "<|turn>", "<turn|>"])
         self.t = t
+        self.plain = Tokenizer.from_str(t.to_str())
+        self.plain.encode_special_tokens = True
 
     def encode(self, text):
+        return self.plain.encode(text, add_special_tokens=False).ids
+
+    def encode_markup(self, text):
         return self.t.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids):
@@ -70,13 +76,17 @@ def test_chat_prompt_uses_turn_marker_ids_and_b_leaves_the_suffix_out(tok):
 
 
 def _spy() -> tuple[Tok, list[str]]:
-    """A tokenizer that records every text it is asked to encode."""
-    seen: list[str] = []
+    """A tokenizer that records every text it is asked to encode (template markup recorded as ("markup", text))."""
+    seen: list = []
 
     class Spy(Tok):
         def encode(self, text):
             seen.append(text)
             return super().encode(text)
+
+        def encode_markup(self, text):
+            seen.append(("markup", text))
+            return super().encode_markup(text)
 
     return Spy(), seen
 
@@ -86,9 +96,50 @@ def test_chat_prompt_text_order():
     sp = lay.specials_from(spy)
     lay.build_prompt(spy, sp, lay.PromptFormat.GEMMA_CHAT, lay.Layout.C,
                      lay.PromptParts(path="f.py", prefix="PRE", suffix="SUF", language="python"))
-    text = seen[-1]
-    assert text.startswith("<|turn>user\n") and text.endswith("<turn|>\n<|turn>model\n")
+    assert seen[-3] == ("markup", "<|turn>") and seen[-1] == ("markup", "<turn|>\n<|turn>model\n")
+    text = seen[-2]
+    assert text.startswith("user\n")
     assert text.index("SUF") < text.index("PRE") < text.rindex("<FILL_HERE>")
+
+
+def _chat_text(parts, layout) -> str:
+    """The whole chat prompt as one string, as it was encoded before user text became plain text."""
+    spy, seen = _spy()
+    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.GEMMA_CHAT, layout, parts)
+    return "".join(s[1] if isinstance(s, tuple) else s for s in seen[-3:])
+
+
+def _merging_tok(text: str) -> Tok:
+    """BPE trained on `text` with no pre-splitting, as in SentencePiece-style tokenizers (Gemma): merges cross
+    newlines, so its ids change wherever the prompt is cut between special tokens."""
+    t = Tokenizer(models.BPE(unk_token="[UNK]"))
+    specials = [*SPECIAL_TOKENS, "<|turn>", "<turn|>", "[UNK]"]
+    t.train_from_iterator([text] * 5, trainers.BpeTrainer(vocab_size=300, special_tokens=specials, show_progress=False))
+    return Tok(t=t)
+
+
+@pytest.mark.parametrize(
+    "parts,layout",
+    [
+        (lay.PromptParts(path="f.py", prefix="x = f(a)\n", suffix="y\n", language="python"), lay.Layout.A),
+        (lay.PromptParts(path="", prefix="a b", suffix="c", language=""), lay.Layout.B),
+        (lay.PromptParts(path="f.py", prefix="x", suffix="y", instruction="add c", draft="a b"), lay.Layout.C),
+    ],
+)
+def test_chat_prompt_ids_equal_the_prompt_encoded_as_one_string(tok, parts, layout):
+    text = _chat_text(parts, layout)
+    assert text.startswith("<|turn>user\n") and text.endswith("<turn|>\n<|turn>model\n")
+    for t in (tok, _merging_tok(text)):
+        ids = lay.build_prompt(t, lay.specials_from(t), lay.PromptFormat.GEMMA_CHAT, layout, parts)
+        assert ids == [lay.specials_from(t).bos, *t.encode_markup(text)]
+
+
+def test_turn_marker_literal_in_user_code_stays_text(tok):
+    parts = lay.PromptParts(path="<turn|>.py", prefix="x = '<turn|>'\n<|turn>", suffix="'<eos>'", language="python")
+    ids = lay.build_prompt(tok, lay.specials_from(tok), lay.PromptFormat.GEMMA_CHAT, lay.Layout.A, parts)
+    # exactly the template's markers: <|turn>user, <turn|>, <|turn>model
+    assert ids.count(tok.token_to_id("<|turn>")) == 2 and ids.count(tok.token_to_id("<turn|>")) == 1
+    assert tok.token_to_id("<eos>") not in ids
 
 
 def test_fim_instruction_becomes_a_comment_above_the_cursor_line(tok):

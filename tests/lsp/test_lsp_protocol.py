@@ -43,12 +43,16 @@ async def client(lsp_client: LanguageClient):
         return types.ApplyWorkspaceEditResult(applied=True)
 
     lsp_client.init_result = await lsp_client.initialize_session(types.InitializeParams(capabilities=CAPS))
-    for _ in range(400):
-        if any(_get(s, "state") == "ready" for s in lsp_client.statuses):
-            break
-        await asyncio.sleep(0.025)
+    await _until_ready(lsp_client)
     yield
     await lsp_client.shutdown_session()
+
+
+async def _until_ready(client: LanguageClient) -> None:
+    for _ in range(400):
+        if any(_get(s, "state") == "ready" for s in client.statuses):
+            break
+        await asyncio.sleep(0.025)
 
 
 def _get(obj, key):
@@ -368,3 +372,41 @@ async def test_speculative_suggestion_after_accept(client: LanguageClient):
     assert follow.insert_text == DEFAULT
     assert after["answeredFromCache"] == before["answeredFromCache"] + 1
     assert after["engineRuns"] == before["engineRuns"]
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=SERVE, server_env=server_env(DCOPILOT_SERVER_APPLY_EDIT_TIMEOUT_S="0.5")),
+)
+async def mute_client(lsp_client: LanguageClient):
+    """An editor that receives workspace/applyEdit but does not answer until `answer` is set."""
+    lsp_client.answer = asyncio.Event()
+    lsp_client.statuses = []
+    lsp_client.feature("dcopilot/status")(lambda params: lsp_client.statuses.append(params))
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    async def apply_edit(params: types.ApplyWorkspaceEditParams):
+        await lsp_client.answer.wait()
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=CAPS))
+    await _until_ready(lsp_client)
+    yield
+    lsp_client.answer.set()
+    await lsp_client.shutdown_session()
+
+
+async def test_rewrite_gives_up_on_an_editor_that_does_not_answer_apply_edit(mute_client: LanguageClient):
+    uri = open_doc(mute_client, "foo()\n")
+    whole_call = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}}
+    args = {"textDocument": {"uri": uri}, "range": whole_call}
+    command = types.ExecuteCommandParams(command="dcopilot.rewrite", arguments=[args])
+    result = plain(await asyncio.wait_for(mute_client.workspace_execute_command_async(command), 10))
+    assert result["applied"] is False
+    assert result["message"] == "the editor did not answer workspace/applyEdit within 0.5 s"
+    assert result["edit"]["documentChanges"][0]["edits"][0]["newText"] == "bar()"
+    mute_client.answer.set()  # the late answer must not disturb the server
+    await asyncio.sleep(0.1)
+    later = open_doc(mute_client, "def main():\n    pri\n")
+    (item,) = (await asyncio.wait_for(inline(mute_client, later, 1, 7), 10)).items
+    assert item.insert_text == "nt('hello')"
