@@ -161,6 +161,9 @@ class ModelRunner:
         tail = suffix[: self.k] if self.layout in ("B", "C") else []
         g = torch.Generator().manual_seed(self.seed)
         canvas = torch.randint(0, self.model.config.vocab_size, (L,), generator=g).tolist()
+        noise_id = self.generation.noise_token_id
+        if noise_id is not None:  # absorbing-state noise: the sampler's initial canvas is all noise tokens
+            canvas = [noise_id] * L
         canvas[L - len(tail) :] = tail if tail else canvas[L - len(tail) :]
         pinned = [False] * (L - len(tail)) + [True] * len(tail)
         return prompt, canvas, pinned

@@ -163,6 +163,9 @@ class GenerationConfig:
     max_new_tokens: int = 256
     eos_token_ids: tuple[int, ...] = (1,)
     pad_token_id: int = 0
+    # None: uniform-state noise over the vocabulary (DiffusionGemma). An id: absorbing-state noise, every noised
+    # slot holds that token (the embedded model; its key `noise_token_id` is ours, not the released config's).
+    noise_token_id: int | None = None
 
     @classmethod
     def from_file(cls, path: Path, fallback_eos: tuple[int, ...] = (1,)) -> "GenerationConfig":
@@ -188,9 +191,11 @@ class GenerationConfig:
             max_new_tokens=pick("max_new_tokens", int, default.max_new_tokens),
             eos_token_ids=tuple(eos if isinstance(eos, list) else [eos]) if eos is not None else fallback_eos,
             pad_token_id=pick("pad_token_id", int, default.pad_token_id),
+            noise_token_id=pick("noise_token_id", int, None),
         )
 
     def to_dict(self) -> dict:
+        noise = {} if self.noise_token_id is None else {"noise_token_id": self.noise_token_id}
         return {
             "max_denoising_steps": self.max_denoising_steps,
             "max_new_tokens": self.max_new_tokens,
@@ -201,6 +206,7 @@ class GenerationConfig:
             "confidence_threshold": self.confidence_threshold,
             "eos_token_id": list(self.eos_token_ids),
             "pad_token_id": self.pad_token_id,
+            **noise,
         }
 
 

@@ -107,7 +107,9 @@ def rewrite(
     req: EditRequest,
     cancel: Callable[[], bool] | None = None,
     encoder: Encoder | None = None,
+    denoise: Callable | None = None,
 ) -> EditResult:
+    """denoise: a drop-in for model.denoise in the step loop (engine.static.StaticDenoise)."""
     from engine.sampler import sample
 
     started = time.perf_counter()
@@ -161,11 +163,11 @@ def rewrite(
         free_len = length - len(tail)
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
         spec = lay.assemble_edit_canvas(length, draft, tail, specials.eos, specials.pad, noised)
-        seed = noise_fill(spec.seed, vocab, cpu_gen)[None].to(device)
+        seed = noise_fill(spec.seed, vocab, cpu_gen, getattr(model.generation, "noise_token_id", None))[None].to(device)
         pinned = torch.tensor([spec.pinned], dtype=torch.bool, device=device)
         cache = (encoder or model.encode)(torch.tensor([prompt], dtype=torch.long, device=device))
         result = sample(model, cache, canvas_length=length, batch=1, seed_canvas=seed, pinned=pinned,
-                        generation=model.generation, generator=gen, cancel=cancel)
+                        generation=model.generation, generator=gen, cancel=cancel, denoise=denoise)
         steps += result.stats.steps
         ids, _ = lay.middle_ids(result.tokens[0].tolist(), spec.free_len, stops)
         new = _clean_rewrite(tok.decode(ids), chunk, chat)

@@ -113,11 +113,15 @@ def model_specials(model) -> lay.Specials:
     return lay.specials_from(model.tokenizer, eos=gen.eos_token_ids[0], pad=gen.pad_token_id)
 
 
-def noise_fill(seed: list[int], vocab: int, generator: torch.Generator) -> torch.Tensor:
-    """Canvas tensor with NOISE slots replaced by uniform random ids (the sampler's noise distribution)."""
+def noise_fill(seed: list[int], vocab: int, generator: torch.Generator, noise_id: int | None = None) -> torch.Tensor:
+    """Canvas tensor with NOISE slots replaced by the sampler's noise: uniform random ids, or `noise_id` for a
+    model trained with absorbing-state noise (GenerationConfig.noise_token_id)."""
     t = torch.tensor(seed, dtype=torch.long)
     slots = t == lay.NOISE
-    t[slots] = torch.randint(0, vocab, (int(slots.sum()),), generator=generator)
+    if noise_id is not None:
+        t[slots] = noise_id
+    else:
+        t[slots] = torch.randint(0, vocab, (int(slots.sum()),), generator=generator)
     return t
 
 
@@ -135,13 +139,14 @@ def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k
 
 
 @torch.no_grad()
-def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int) -> tuple[list[float], list[float]]:
+def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int,
+               denoise: Callable | None = None) -> tuple[list[float], list[float]]:
     """(confidence, suffix agreement) per row from one denoiser pass over the committed canvases.
 
     Confidence: mean log-probability of positions 0..ends[b] (the middle and its end token). Agreement: mean
     log-probability of the last `tail_len` positions (the suffix tail given the middle), 0.0 when there is none.
     """
-    logp = torch.log_softmax(model.denoise(canvas, cache), dim=-1)
+    logp = torch.log_softmax((denoise or model.denoise)(canvas, cache), dim=-1)
     tok_logp = logp.gather(-1, canvas[..., None]).squeeze(-1)  # [B, L]
     L = canvas.shape[1]
     pos = torch.arange(L)
@@ -160,7 +165,9 @@ def run_infill(
     generator: torch.Generator | None = None,
     cancel: Callable[[], bool] | None = None,
     encoder: Encoder | None = None,
+    denoise: Callable | None = None,
 ) -> InfillResult:
+    """denoise: a drop-in for model.denoise in the step loop and the scoring pass (engine.static.StaticDenoise)."""
     from engine.sampler import sample
 
     started = time.perf_counter()
@@ -191,13 +198,14 @@ def run_infill(
     gen = generator or torch.Generator(device=device).manual_seed(req.seed)
     cpu_gen = torch.Generator().manual_seed(req.seed)
     vocab = model.config.vocab_size
-    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen) for s in specs]).to(device)
+    noise_id = getattr(model.generation, "noise_token_id", None)
+    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, noise_id) for s in specs]).to(device)
     pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
 
     prompt_ids = torch.tensor([prompt], dtype=torch.long, device=device)
     cache = (encoder or model.encode)(prompt_ids)
     result = sample(model, cache, canvas_length=length, batch=len(specs), seed_canvas=seed, pinned=pinned,
-                    generation=model.generation, generator=gen, cancel=cancel)
+                    generation=model.generation, generator=gen, cancel=cancel, denoise=denoise)
     tokens = result.tokens.cpu()
 
     stops = [*model.stop_ids, specials.pad]
@@ -208,7 +216,7 @@ def run_infill(
     scoring = [lay.scoring_canvas(m, s.free_len, score_tail, specials.eos, specials.pad) for (m, _), s in
                zip(middles, specs)]
     ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
-    conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail))
+    conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)
 
     ctx = pp.Context(prefix=window.prefix, suffix=window.suffix, multiline=multiline,
                      indent=pp.detect_indent(window.prefix + window.suffix), chat=fmt is lay.PromptFormat.GEMMA_CHAT)
@@ -234,6 +242,6 @@ def run_infill(
 
 
 def complete(model, req: InfillRequest, cancel: Callable[[], bool] | None = None,
-             encoder: Encoder | None = None) -> list[Candidate]:
+             encoder: Encoder | None = None, denoise: Callable | None = None) -> list[Candidate]:
     """Ranked completions for the cursor (best first); empty when every hypothesis was rejected."""
-    return run_infill(model, req, cancel=cancel, encoder=encoder).candidates
+    return run_infill(model, req, cancel=cancel, encoder=encoder, denoise=denoise).candidates

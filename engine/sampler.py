@@ -10,6 +10,10 @@ One denoising step, as in the released checkpoint's generation loop:
 The committed canvas is argmax(z) of the last step. `z` (cast to the embedding dtype) is the next step's
 self-conditioning input.
 
+Absorbing-state noise (generation.noise_token_id set, the embedded model): the initial canvas and every re-noised
+slot hold that token instead of a uniform random id, and it is never drawn as a candidate. A small model cannot
+tell uniform noise from code it wrote (it copies noise tokens it should replace); a noise token it can recognise.
+
 Extensions for infill and edits: `seed_canvas` (start from given ids instead of noise) and `pinned` (positions held
 at the seed on every step, never re-noised, excluded from the entropy budget and from the confidence mean).
 
@@ -239,7 +243,8 @@ def sample(
     seed_canvas: [B, L] or [L] start ids (default: uniform noise). pinned: bool [B, L] or [L], needs seed_canvas.
     generation: engine.config.GenerationConfig (defaults to model.generation). generator: the source of all random
     draws (reproducible from its seed; must live on the model's device). cancel: polled between steps.
-    denoise: a drop-in for model.denoise (e.g. engine.fast.compiled_denoise(model) on CUDA).
+    denoise: a drop-in for model.denoise (e.g. engine.static.StaticDenoise(model): compiled, one graph per cache
+    length bucket).
     draw: how candidates are drawn (see draw_tokens): "race" reproduces the reference's random stream, "cdf" is
     ~3x cheaper on CPU; "auto" = race on CUDA, cdf on CPU.
     """
@@ -272,8 +277,13 @@ def sample(
             raise ValueError("every position is pinned; nothing to sample")
     free = None if pinned is None else ~pinned
 
+    noise_id = getattr(generation, "noise_token_id", None)
+    if noise_id is not None and not 0 <= noise_id < vocab:
+        raise ValueError(f"noise_token_id {noise_id} is outside the vocabulary [0, {vocab})")
     # The reference draws the random canvas even when a seed replaces it; keep that for identical RNG streams.
     canvas = torch.randint(0, vocab, shape, device=device, generator=generator)
+    if noise_id is not None:
+        canvas = torch.full_like(canvas, noise_id)
     if seed_canvas is not None:
         canvas = seed_canvas.clone()
     argmax_canvas = canvas
@@ -295,13 +305,18 @@ def sample(
             raise Cancelled(stats)
         logits = denoise(canvas, cache, self_conditioning_logits=sc)
         z = logits / temps[k]
+        if noise_id is not None:
+            z[..., noise_id] = float("-inf")  # the noise token is never an answer
         probs, entropy = distribution(z)
         candidates = draw_tokens(probs.view(-1, vocab), generator, draw).view(shape)
         new_argmax = z.argmax(dim=-1)
         if pinned is not None:
             new_argmax = torch.where(pinned, seed_canvas, new_argmax)
         accepted = accept_mask(entropy, bound, pinned)
-        noise = torch.randint(0, vocab, shape, device=device, generator=generator)
+        if noise_id is None:
+            noise = torch.randint(0, vocab, shape, device=device, generator=generator)
+        else:
+            noise = torch.full(shape, noise_id, dtype=torch.long, device=device)
         new_canvas = renoise(accepted, candidates, noise, pinned, seed_canvas)
 
         # Rows that finished earlier keep canvas, argmax and self-conditioning (where, not a host-side branch).
@@ -355,11 +370,13 @@ def generate(
     seed_canvas: torch.Tensor | None = None,
     cache=None,
     draw: str = "auto",
+    denoise: Callable | None = None,
 ) -> GenerateResult:
     """Block-autoregressive generation: denoise a canvas, commit its argmax with model.encode, repeat.
 
     prompt_ids: [B, P] (encoded into a fresh cache unless `cache` already holds them). max_new_tokens is rounded up
     to whole canvases. Stops early when every row has produced a stop id. seed_canvas seeds the first canvas only.
+    denoise: as in `sample` (e.g. engine.static.StaticDenoise(model), which follows the cache across commits).
     """
     generation = generation if generation is not None else model.generation
     canvas_length = model.canvas_length
@@ -380,7 +397,7 @@ def generate(
         if i > 0:
             model.encode(pieces[-1], cache)  # commit the previous canvas (causal re-encode)
         result = sample(model, cache, canvas_length, batch, seed_canvas=seed_canvas if i == 0 else None,
-                        generation=generation, generator=generator, cancel=cancel, draw=draw)
+                        generation=generation, generator=generator, cancel=cancel, draw=draw, denoise=denoise)
         canvas, finished = finalize_canvas(result.tokens, finished, stop_ids, pad_id)
         pieces.append(canvas)
         stats.append(result.stats)

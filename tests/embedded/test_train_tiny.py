@@ -93,3 +93,35 @@ def test_rewriting_checkpoint_keeps_foreign_files(setup, small_tok, tmp_path):
     write_checkpoint(out, model, small_tok, TrainConfig(), {}, default_generation(ids))
     assert (out / "MODEL_CARD.md").read_text() == "card"
     assert not (tmp_path / "ckpt.tmp").exists() and not (tmp_path / "ckpt.old").exists()
+
+
+def test_absorbing_noise_training_lowers_loss_and_is_written_for_the_sampler(setup, small_tok, tmp_path):
+    """--noise mask: noised slots hold <mask> in training, and generation_config.json tells the sampler so."""
+    from engine.config import GenerationConfig
+    from engine.train import noise_token
+
+    model, ids, batch = setup
+    mask = noise_token(small_tok, "mask")
+    assert mask == small_tok.token_to_id("<mask>") and noise_token(small_tok, "uniform") is None
+    with pytest.raises(ValueError, match="unknown noise"):
+        noise_token(small_tok, "gaussian")
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    t = torch.full((batch.canvas.shape[0], 1), 0.5)
+
+    def fixed_loss():
+        with torch.no_grad():
+            return diffusion_loss(model, batch, torch.Generator().manual_seed(1), (False,), 0.0, ids.eos, t=t,
+                                  noise_id=mask).item()
+
+    before = fixed_loss()
+    for i in range(12):
+        loss = diffusion_loss(model, batch, gen, (i % 2 == 0, False), 0.25, ids.eos, noise_draws=2, noise_id=mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert fixed_loss() < before - 0.5
+    out = tmp_path / "ckpt"
+    write_checkpoint(out, model, small_tok, TrainConfig(canvas_length=16), {}, default_generation(ids, mask))
+    assert GenerationConfig.from_file(out / "generation_config.json").noise_token_id == mask
+    assert load_model(str(out), device="cpu", dtype=torch.float32).generation.noise_token_id == mask

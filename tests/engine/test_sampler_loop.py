@@ -175,3 +175,28 @@ def test_generate_commits_canvases_into_the_cache(model):
 def test_generate_rejects_nonpositive_lengths(model):
     with pytest.raises(ValueError):
         generate(model, torch.tensor([[5, 6]]), 0)
+
+
+def test_absorbing_noise_starts_from_and_renoises_with_the_noise_token(model, cache):
+    """noise_token_id: every slot starts as that id, every slot not accepted goes back to it, and it is never an
+    answer (even where the random model would rank it first)."""
+    noise = 3
+    rec = Recorder(model)
+    gen = _gen(model, noise_token_id=noise, max_denoising_steps=4, confidence_threshold=None)
+    res = sample(rec, cache, 6, 2, generation=gen, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(rec.canvases[0], torch.full((2, 6), noise))
+    accepted = res.stats.accepted_per_step
+    for k, canvas in enumerate(rec.canvases[1:]):
+        # slots holding anything but the noise id are exactly the ones accepted at the step before
+        assert int((canvas != noise).sum()) == accepted[k]
+    assert not bool((res.tokens == noise).any())
+
+
+def test_absorbing_noise_keeps_pins_and_rejects_an_id_outside_the_vocabulary(model, cache):
+    seed = torch.tensor([[3, 3, 3, 3, 11, 12]])
+    pinned = torch.tensor([[False, False, False, False, True, True]])
+    res = sample(model, cache, 6, 1, seed_canvas=seed, pinned=pinned, generation=_gen(model, noise_token_id=3),
+                 generator=torch.Generator().manual_seed(0))
+    assert res.tokens[0, 4:].tolist() == [11, 12]
+    with pytest.raises(ValueError, match="noise_token_id"):
+        sample(model, cache, 6, 1, generation=_gen(model, noise_token_id=model.config.vocab_size))

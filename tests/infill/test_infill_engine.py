@@ -1,7 +1,9 @@
 """complete() / rewrite() on a tiny random checkpoint: invariants only (the model's words are random)."""
 
 import pytest
+import torch
 
+from engine import layout as lay
 from engine.edit import EditRequest, EditTooLong, rewrite
 from engine.infill import Candidate, InfillRequest, complete, run_infill, select
 from engine.textdiff import apply_edits
@@ -205,3 +207,21 @@ def test_chat_models_without_a_layout_default_get_a():
 
     assert resolve_layout(Bare(), None, PromptFormat.GEMMA_CHAT) is Layout.A
     assert resolve_layout(Bare(), "auto", PromptFormat.FIM) is Layout.C
+
+
+@pytest.mark.parametrize(
+    "seed, noise_id, want",
+    [
+        ([lay.NOISE, lay.NOISE, 9], 4, [4, 4, 9]),  # absorbing noise: the noise token, pinned ids untouched
+        ([7, 8, 9], 4, [7, 8, 9]),  # nothing to fill
+        ([lay.NOISE, 9], None, None),  # uniform noise: some id in the vocabulary, then the pinned id
+    ],
+)
+def test_noise_fill_uses_the_models_noise(seed, noise_id, want):
+    from engine.infill import noise_fill
+
+    got = noise_fill(seed, 50, torch.Generator().manual_seed(0), noise_id).tolist()
+    if want is not None:
+        assert got == want
+    else:
+        assert 0 <= got[0] < 50 and got[1:] == [9]
