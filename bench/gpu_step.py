@@ -5,11 +5,14 @@ cached prompt, a 256-token canvas with self-conditioning (every step but the fir
 step for
   ours-eager     engine.model.DiffusionGemma.denoise as loaded (per-expert loop)
   ours-grouped   engine.fast.accelerate: grouped expert matmul, no host sync in the step
-  ours-compiled  engine.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead")
+  ours-compiled  engine.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead"), one graph per cache length
+  ours-static    engine.static.StaticDenoise, the daemon's step: the cache copied into padded bucket buffers (one
+                 graph per length bucket), torch.compile + CUDA graphs
   reference      transformers DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...)
   ours-nf4       the same model after engine.quant.quantize_model(..., "nf4")
   sample-loop    engine.sampler.sample, 16 steps, early stop off: ms per step including the sampler's own work
-                 (grouped experts; "-compiled" with the compiled step)
+                 (grouped experts; "-compiled" / "-static" with those steps; sample-loop-static is how the daemon
+                 runs a request when model.compile is on)
 plus the memory-bandwidth floor: bytes a step must read (all layer weights - with 256 tokens and top-8 of 128
 every expert is hit -, the embedding twice (self-conditioning and LM head), the visible KV cache, the
 self-conditioning input and the logits) over a measured device-to-device copy bandwidth; and peak memory.
@@ -214,8 +217,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
                     help="weights and compute (the grouped-mm kernel under torch.compile needs bfloat16)")
     ap.add_argument("--skip", default="sample-loop-compiled",
-                    help="comma list of: ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,nf4,reference"
-                         " (default skips sample-loop-compiled: a second multi-minute compile)")
+                    help="comma list of: ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,static,"
+                         "sample-loop-static,nf4,reference (default skips sample-loop-compiled: a second multi-minute"
+                         " compile)")
     args = ap.parse_args()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
@@ -280,6 +284,19 @@ def main() -> None:
                 results["compile_s"] = round(time.perf_counter() - t, 1)
                 record("sample-loop-compiled", None,
                        lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled))
+        if "static" not in skip:
+            from engine.static import StaticDenoise
+
+            t = time.perf_counter()
+            static = StaticDenoise(ours)  # as copilot.service builds it; falls back to eager on a compile error
+            record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
+            results["static_compile_s"] = round(time.perf_counter() - t, 1)
+            record("sample-loop-static", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, static))
+            if static.failed:  # the timings above are eager ones: do not report them as compiled
+                for name in ("ours-static", "sample-loop-static"):
+                    results["ms_per_step"].pop(name, None)
+                results["errors"]["ours-static"] = "compile failed; StaticDenoise ran eager (see the warning above)"
+            del static
         if "nf4" not in skip:
             try:
                 from engine.quant import quantize_model, weight_bytes

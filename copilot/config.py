@@ -28,6 +28,7 @@ class ModelConfig(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantize: Literal["none", "nf4", "int8"] = "none"  # nf4/int8 need the `quant` extra and a GPU
     prompt_format: Literal["auto", "fim", "gemma-chat"] = "auto"  # see engine/layout.py
+    compile: Literal["auto", "on", "off"] = "auto"  # compiled, CUDA-graph denoise step (engine/static.py); auto: on CUDA
 
 
 class CompletionConfig(_Section):

@@ -102,6 +102,7 @@ class EngineBackend:
         self.config = config
         self.prefix_cache_bytes = prefix_cache_bytes
         self.prefix = None  # engine.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
+        self.denoise = None  # engine.static.StaticDenoise when model.compile allows it; None = eager model.denoise
 
     def load(self, progress: Progress):
         progress(0.05, "importing the engine")
@@ -118,6 +119,7 @@ class EngineBackend:
         from engine.prefix_cache import PrefixCache
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
+        self.denoise = static_denoise(model, m.compile)
         progress(1.0, "model loaded")
         return model
 
@@ -148,7 +150,7 @@ class EngineBackend:
             max_candidates=req.candidates,
         )
         with _out_of_memory_as_error():
-            result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode)
+            result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
         kept = result.candidates[: req.candidates]
         out = [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in kept]
         # Counts and reject reasons only: candidate text is document-like and stays out of the log.
@@ -183,11 +185,23 @@ class EngineBackend:
         )
         try:
             with _out_of_memory_as_error():
-                result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode)
+                result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
         except EditTooLong as exc:
             return EditResult(edits=[], message=str(exc))
         edits = [TextEdit(start=e.start, end=e.end, new_text=e.text) for e in result.edits]
         return EditResult(edits=edits, message="" if edits else "the model kept the selection as it is")
+
+
+def static_denoise(model, setting: str):
+    """The compiled static-shape step (engine/static.py) when `model.compile` allows it on the model's device: auto
+    means CUDA only (on CPU compiling costs minutes and gains little); None means eager model.denoise."""
+    device = next(model.parameters()).device
+    if setting == "off" or (setting == "auto" and device.type != "cuda"):
+        return None
+    from engine.static import StaticDenoise
+
+    log.info("denoise step: torch.compile with static shapes on %s (each new shape compiles on first use)", device)
+    return StaticDenoise(model)
 
 
 class _out_of_memory_as_error:

@@ -317,6 +317,18 @@ class DiffusionGemma(nn.Module):
         `self_conditioning_logits` are the previous step's (temperature-scaled) logits [B, L, V]."""
         L = canvas.shape[1]
         pos = torch.arange(cache.length, cache.length + L, device=canvas.device)
+        return self.denoise_at(canvas, pos, lambda i: (*cache.context(i), None), self_conditioning_logits)
+
+    def denoise_at(
+        self,
+        canvas: torch.Tensor,
+        pos: torch.Tensor,
+        context,
+        self_conditioning_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`denoise` with the canvas positions pos [L] as a tensor and context(i) -> (keys, values, mask) for layer
+        i: keys/values [B or 1, KV, N, D] or None, mask None or bool [1, 1, 1, N + L] (False = padding). engine/static.py
+        passes padded keys with a mask, so a compiled step bakes in no cache length."""
         x = self.embed(canvas)
         soft = None
         if self_conditioning_logits is not None:
@@ -330,12 +342,12 @@ class DiffusionGemma(nn.Module):
             cos, sin = rope[(attn.sliding, attn.head_dim)]
             h = layer.input_layernorm(x)
             k, v = attn.kv(h, cos, sin)
-            ck, cv = cache.context(i)
+            ck, cv, mask = context(i)
             if ck is not None:
                 if ck.shape[0] != k.shape[0]:
                     ck, cv = ck.expand(k.shape[0], -1, -1, -1), cv.expand(k.shape[0], -1, -1, -1)
                 k, v = torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2)
-            out = attn.attend(attn.query(h, cos, sin), k, v, None)
+            out = attn.attend(attn.query(h, cos, sin), k, v, mask)
             x = layer.feed_forward(x + layer.post_attention_layernorm(out))
         return self.logits(x)
 
