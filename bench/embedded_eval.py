@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
 from copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
 from engine.corpus import load_texts  # noqa: E402
 from engine.fim_data import FimIds, build_prompt, sample_span  # noqa: E402
+from engine.infill import SINGLE_LINE_TOKENS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,11 @@ class ModelRunner:
         n_suf = min(len(suffix), round(budget * self.suffix_share)) if self.layout != "B" else 0
         n_pre = min(len(prefix), budget - n_suf)
         prompt = build_prompt(ids, self.layout, path_ids, prefix[len(prefix) - n_pre :], suffix[:n_suf])
-        L = self.model.canvas_length
         tail = suffix[: self.k] if self.layout in ("B", "C") else []
+        # the canvas engine.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines the whole canvas
+        L = self.model.canvas_length
+        if task.kind == "single":
+            L = min(L, SINGLE_LINE_TOKENS + 1 + len(tail))
         g = torch.Generator().manual_seed(self.seed)
         canvas = torch.randint(0, self.model.config.vocab_size, (L,), generator=g).tolist()
         noise_id = self.generation.noise_token_id

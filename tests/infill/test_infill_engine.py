@@ -5,7 +5,7 @@ import torch
 
 from engine import layout as lay
 from engine.edit import EditRequest, EditTooLong, rewrite
-from engine.infill import Candidate, InfillRequest, complete, run_infill, select
+from engine.infill import SINGLE_LINE_TOKENS, Candidate, InfillRequest, complete, run_infill, select
 from engine.textdiff import apply_edits
 
 DOC = "def add(a, b):\n    return a + b\n\n\nx = add(1, )\nprint(x)\n"
@@ -225,3 +225,11 @@ def test_noise_fill_uses_the_models_noise(seed, noise_id, want):
         assert got == want
     else:
         assert 0 <= got[0] < 50 and got[1:] == [9]
+
+
+@pytest.mark.parametrize("multiline, free", [("never", SINGLE_LINE_TOKENS + 1), ("always", 80)])
+def test_one_line_gets_a_short_canvas_several_lines_the_whole_budget(tiny_model, multiline, free, monkeypatch):
+    monkeypatch.setattr(tiny_model, "canvas_length", 96)
+    res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=CURSOR, layout="C", pinned_suffix_tokens=4,
+                                               max_tokens=79, hypotheses=1, multiline=multiline))
+    assert [len(row) for row in res.canvases] == [free + 4]
