@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suffix-share", type=float, default=0.3)
     ap.add_argument("--steps", type=int, default=None, help="override max_denoising_steps")
     ap.add_argument("--entropy-bound", type=float, default=None, help="override the sampler's entropy bound")
+    ap.add_argument("--canvas", type=int, default=None, help="override the model's canvas_length (multi-line canvas)")
+    ap.add_argument("--confidence", type=float, default=None, help="override the early-stop confidence threshold")
     ap.add_argument("--t-min", type=float, default=None)
     ap.add_argument("--t-max", type=float, default=None)
     ap.add_argument("--model-only", action="store_true", help="skip the baselines (sampler tuning)")
@@ -285,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     heldout = load_texts(manifest, "heldout")
     tasks = make_tasks(heldout, args.n, args.seed)
     model = load_model(str(args.model), device="cpu", dtype=torch.float32)
+    if args.canvas:
+        model.canvas_length = args.canvas
     tok = model.tokenizer
     results: dict = {"tasks": {"single": args.n, "multi": args.n}, "seed": args.seed, "layout": args.layout,
                      "context": args.context, "threads": args.threads, "machine": platform.machine(),
@@ -296,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         bigram = Bigram(tok, load_texts(manifest, "train"))
         systems["bigram"] = [bigram.complete(t) for t in tasks]
     overrides = {k: v for k, v in (("max_denoising_steps", args.steps), ("entropy_bound", args.entropy_bound),
-                                   ("t_min", args.t_min), ("t_max", args.t_max)) if v is not None}
+                                   ("t_min", args.t_min), ("t_max", args.t_max),
+                                   ("confidence_threshold", args.confidence)) if v is not None}
     runner = ModelRunner(model, args.layout, args.context, args.suffix_share, overrides, args.seed)
     t0 = time.perf_counter()
     preds, steps = [], []

@@ -37,7 +37,9 @@ def test_loads_and_denoises_an_infill_canvas():
     L = model.canvas_length
     k = int(model.extra["pinned_suffix_tokens"])
     tail = tok.encode(suffix)[:k]
-    seed = torch.randint(0, model.config.vocab_size, (1, L), generator=torch.Generator().manual_seed(0))
+    noise = model.generation.noise_token_id
+    assert noise == tok.token_to_id("<mask>")  # trained with absorbing-state noise (model card)
+    seed = torch.full((1, L), noise)
     seed[0, L - len(tail):] = torch.tensor(tail)
     pinned = torch.zeros(1, L, dtype=torch.bool)
     pinned[0, L - len(tail):] = True
