@@ -163,7 +163,7 @@ def rewrite(
         free_len = length - len(tail)
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
         spec = lay.assemble_edit_canvas(length, draft, tail, specials.eos, specials.pad, noised)
-        seed = noise_fill(spec.seed, vocab, cpu_gen, getattr(model.generation, "noise_token_id", None))[None].to(device)
+        seed = noise_fill(spec.seed, vocab, cpu_gen, model.generation.noise_token_id)[None].to(device)
         pinned = torch.tensor([spec.pinned], dtype=torch.bool, device=device)
         cache = (encoder or model.encode)(torch.tensor([prompt], dtype=torch.long, device=device))
         result = sample(model, cache, canvas_length=length, batch=1, seed_canvas=seed, pinned=pinned,

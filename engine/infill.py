@@ -202,8 +202,7 @@ def run_infill(
     gen = generator or torch.Generator(device=device).manual_seed(req.seed)
     cpu_gen = torch.Generator().manual_seed(req.seed)
     vocab = model.config.vocab_size
-    noise_id = getattr(model.generation, "noise_token_id", None)
-    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, noise_id) for s in specs]).to(device)
+    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, model.generation.noise_token_id) for s in specs]).to(device)
     pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
 
     prompt_ids = torch.tensor([prompt], dtype=torch.long, device=device)

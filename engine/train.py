@@ -151,6 +151,7 @@ def diffusion_loss(
         weight = weight * (~pin_len)
     if t is None:
         t = torch.rand(B, 1, generator=gen)
+
     def noise_like() -> torch.Tensor:
         if noise_id is not None:
             return torch.full((B, L), noise_id, dtype=torch.long)
