@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the language server. It speaks LSP over stdin/stdout unless --tcp is given; logs go to stderr "
         "or --log-file, never stdout.",
     )
-    p.add_argument("--tcp", type=_port, metavar="PORT", help="listen on 127.0.0.1:PORT instead (loopback only)")
+    p.add_argument(
+        "--tcp", type=_port, metavar="PORT",
+        help="listen on 127.0.0.1:PORT instead (loopback only; clients send the token from the file it logs)",
+    )
+    p.add_argument("--unix", metavar="PATH", help="listen on a Unix domain socket at PATH instead (mode 0600)")
 
     p = command("complete", _complete, "print the completion at a position in a file")
     p.add_argument("file", metavar="FILE")
@@ -183,7 +187,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args, config: Config, _error) -> int:
-    return _load("copilot.daemon", "serve_main")(config, args.tcp)
+    return _load("copilot.daemon", "serve_main")(config, args.tcp, args.unix)
 
 
 def _complete(args, config: Config, _error) -> int:

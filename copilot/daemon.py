@@ -1,4 +1,4 @@
-"""`dcopilot serve`: build the real completion service and run the language server on stdio or TCP.
+"""`dcopilot serve`: build the real completion service and run the language server on stdio, TCP or a Unix socket.
 
 The model loads on its worker thread after `initialized`; the server answers `initialize` at once. TCP binds
 127.0.0.1 only. `DCOPILOT_TEST_SERVICE=module:factory` (undocumented, for tests/lsp) swaps the engine backend
@@ -14,7 +14,8 @@ import os
 from copilot.service import EngineBackend, EngineService
 from lsp.server import ServerOptions, build
 from lsp.settings import Settings
-from lsp.transport import serve_stdio, serve_tcp
+from lsp.listen import serve_tcp, serve_unix
+from lsp.transport import serve_stdio
 
 log = logging.getLogger("dcopilot.daemon")
 
@@ -33,12 +34,20 @@ def settings_from(config) -> Settings:
     return Settings(debounce_ms=c.debounce_ms, max_tokens=c.max_tokens, hypotheses=c.hypotheses, multiline=c.multiline)
 
 
-def serve_main(config, tcp_port: int | None = None) -> int:
+def serve_main(config, tcp_port: int | None = None, unix_path: str | None = None) -> int:
+    """stdio (one client, the process ends with it), or a shared daemon on TCP / a Unix socket (a session per
+    connection over one model; lsp.listen)."""
     options = ServerOptions(trace=config.server.trace, apply_edit_timeout_s=config.server.apply_edit_timeout_s)
-    server = build(make_service(config), options, settings_from(config))
-    if tcp_port is None:
-        return serve_stdio(server)
-    return serve_tcp(server, tcp_port, host="127.0.0.1")
+    service = make_service(config)
+
+    def make_server(session_service):
+        return build(session_service, options, settings_from(config))
+
+    if unix_path is not None:
+        return serve_unix(make_server, service, unix_path, trace=options.trace)
+    if tcp_port is not None:
+        return serve_tcp(make_server, service, tcp_port, host="127.0.0.1", trace=options.trace)
+    return serve_stdio(make_server(service))
 
 
 if __name__ == "__main__":  # `python -m copilot.daemon`: the same server without the CLI

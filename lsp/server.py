@@ -86,6 +86,11 @@ class DcopilotServer(LanguageServer):
         doc = self.docs.get(uri)
         return None if doc is None else doc.snapshot(position.line, position.character, self.encoding)
 
+    def is_current(self, snap: Snapshot) -> bool:
+        """The document is still the text `snap` was cut from: same version of the same open (a close and a
+        reopen restart versions, so the version alone does not say)."""
+        return self.docs.version(snap.uri) == snap.version and self.docs.generation(snap.uri) == snap.generation
+
     def display_path(self, uri: str) -> str:
         return relative_path(uri, self.roots)
 
@@ -136,7 +141,7 @@ class DcopilotServer(LanguageServer):
                 log.debug("%s cancelled: the engine stopped it (a newer request or shutdown)", tag)
                 raise JsonRpcRequestCancelled("superseded") from None
             raise
-        fresh = self.docs.version(uri) == snap.version
+        fresh = self.is_current(snap)
         if not fresh:
             self.metrics.add("stale")  # computed for text that changed: cached, not returned
             log.debug(
@@ -190,7 +195,10 @@ class DcopilotServer(LanguageServer):
         snap = doc.snapshot(rng.start.line, rng.start.character, self.encoding)
         start = snap.index(*doc.index(rng.start.line, rng.start.character, self.encoding))
         end = snap.index(*doc.index(rng.end.line, rng.end.character, self.encoding))
-        if start is None or end is None:
+        first, last = sorted((doc.index(rng.start.line, rng.start.character, self.encoding),
+                              doc.index(rng.end.line, rng.end.character, self.encoding)))
+        # Within one line both ends must be inside the excerpt: index() clamps an end past a cut line's excerpt.
+        if start is None or end is None or (first[0] == last[0] and abs(end - start) != last[1] - first[1]):
             raise JsonRpcInvalidParams("selection too large for an in-line edit")
         start, end = min(start, end), max(start, end)
         req = EditRequest(
@@ -212,9 +220,9 @@ class DcopilotServer(LanguageServer):
         except asyncio.CancelledError:
             log.debug("%s cancelled by the client", tag)
             raise
-        if self.docs.version(uri) != snap.version:
-            log.debug("%s result dropped: computed for v%d, the document is now at v%s", tag, snap.version,
-                      self.docs.version(uri))
+        if not self.is_current(snap):
+            log.debug("%s result dropped: computed for v%d (open #%d), the document is now at v%s (open #%s)", tag,
+                      snap.version, snap.generation, self.docs.version(uri), self.docs.generation(uri))
             raise JsonRpcContentModified("the document changed while the edit was computed")
         log.debug("%s %d edits for %d selected chars in %.0f ms%s", tag, len(result.edits), end - start,
                   (time.monotonic() - started) * 1000, "" if result.edits else f" ({result.message})")

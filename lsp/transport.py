@@ -1,100 +1,199 @@
-"""JSON-RPC framing and the pygls protocol subclass: where bad input is turned into proper errors.
+"""The pygls protocol subclass and the read loop: where bad input is turned into proper errors.
 
-Stock pygls drops, with only a log line, a request whose JSON is malformed or whose params do not validate,
-so the client waits forever. Here:
-- `read_messages` frames the stream itself: malformed JSON gets ParseError (-32700, id null), a body that is
-  not a JSON-RPC object gets InvalidRequest (-32600), bodies over MAX_MESSAGE_BYTES are skipped and
-  answered, invalid UTF-8 is replaced by U+FFFD (the message is kept, not lost).
-- `DcopilotProtocol` answers requests whose params do not validate with InvalidParams (-32602), answers
-  requests after `shutdown` with InvalidRequest, and keeps document text out of pygls' workspace (the store
-  in lsp.documents is the only copy and tolerates unknown documents).
-Stdio and TCP (loopback only) share the same reader. Once the client has gone (EOF on its input, or a write
-that fails with a broken pipe), replies that finish late are dropped with a debug line instead of pygls'
-ERROR and traceback per reply, and the process still exits 0.
+Stock pygls drops, with only a log line, a request whose JSON is malformed, whose params do not validate or
+whose `jsonrpc` is not "2.0", so the client waits forever; lets an unhashable `$/cancelRequest` id or a reply
+it cannot encode escape as an exception; answers internal errors with a traceback in `error.data`; and logs
+every unknown method at ERROR. Here every request gets exactly one answer and no message costs more than
+itself:
+- `read_messages` frames the stream with lsp.framing (capped header lines and lengths); malformed JSON gets
+  ParseError (-32700, id null), a body that is not a JSON-RPC 2.0 object gets InvalidRequest (-32600), an
+  oversized frame is answered and skipped, invalid UTF-8 is replaced by U+FFFD (the message is kept). An
+  exception while handling one message is logged and, for a request, answered with InternalError.
+- `DcopilotProtocol` answers requests before `initialize` with ServerNotInitialized (-32002), a second
+  `initialize` and requests after `shutdown` with InvalidRequest, invalid params with InvalidParams (-32602),
+  unknown methods with MethodNotFound at debug level; checks the session token in `initialize` when a
+  listener (lsp.listen) asks for one; and keeps document text out of pygls' workspace (the store in
+  lsp.documents is the only copy).
+Once the client has gone (EOF on its input, or a write that fails with a broken pipe), replies that finish
+late are dropped with a debug line instead of pygls' ERROR and traceback per reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import inspect
 import json
 import logging
 import os
-import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from lsp.framing import MAX_MESSAGE_BYTES, Framer, Oversized
+
 log = logging.getLogger("dcopilot.lsp")
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CONTENT_LENGTH = re.compile(rb"content-length:[ \t]*(\d+)", re.IGNORECASE)
 # Expected outcomes, not faults: the document moved on under an edit; a newer request superseded this one.
 EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
+CANCEL_REQUEST = "$/cancelRequest"
+AUTH_FAILED = -32001  # a server error code (JSON-RPC reserves -32000..-32099 for these)
+
+
+def valid_id(msg_id: Any) -> bool:
+    """LSP ids are integers or strings (JSON-RPC's null is for replies to unreadable requests only)."""
+    return isinstance(msg_id, str) or (isinstance(msg_id, int) and not isinstance(msg_id, bool))
 
 
 class _Unusable:
     """A message that could not be structured; a request among them is answered with `error`."""
 
     def __init__(self, msg_id: Any, error: JsonRpcException | None, is_request: bool):
-        self.msg_id = msg_id if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool) else None
+        self.msg_id = msg_id if valid_id(msg_id) else None
         self.error = error
         self.is_request = is_request
 
 
 class DcopilotProtocol(LanguageServerProtocol):
     client_gone = False  # set on EOF or a broken pipe: from then on nothing is written
+    auth_token: str | None = None  # set by lsp.listen: `initialize` must carry it (initializationOptions.token)
+    # Set by lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the process.
+    on_close: Callable[[], None] | None = None
+    initialize_seen = False
 
     def client_left(self, why: str) -> None:
         if not self.client_gone:
             self.client_gone = True
             log.debug("client gone (%s): late replies are dropped", why)
 
+    # Replaces pygls' _send_data: that one logs an ERROR per write after the client quit, drops a reply it
+    # cannot encode (a request then never gets its answer) and counts str characters for Content-Length.
     def _send_data(self, data):
+        if not data:
+            return
         if self.client_gone:
-            # A reply that finished after the editor quit: nobody reads it, and pygls would log an ERROR.
             what = data.get("id", data.get("method")) if isinstance(data, dict) else getattr(data, "id", None)
             log.debug("dropped a late message (%s): the client has gone", what)
             return
-        super()._send_data(data)
-
-    def structure_message(self, data: dict[str, Any]):
-        if "jsonrpc" in data and "id" in data and _Unusable(data["id"], None, False).msg_id is None:
-            error = JsonRpcInvalidRequest("id must be a string or a number")
-            return _Unusable(None, error, is_request="method" in data)
+        if self.writer is None:
+            log.debug("no writer: message dropped")
+            return
         try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            return _Unusable(data.get("id"), exc, is_request="method" in data and "id" in data)
+            body = json.dumps(data, default=self._serialize_message).encode("utf-8")
+        except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+            msg_id = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
+            is_reply = not (isinstance(data, dict) and "method" in data or hasattr(data, "method"))
+            log.warning("a message could not be encoded (%s); %s", type(exc).__name__,
+                        "answering with InternalError" if is_reply and valid_id(msg_id) else "dropped")
+            if is_reply and valid_id(msg_id):
+                reply = {"jsonrpc": "2.0", "id": msg_id,
+                         "error": {"code": JsonRpcInternalError.CODE, "message": f"the reply cannot be encoded: {type(exc).__name__}"}}
+                body = json.dumps(reply).encode("utf-8")
+            else:
+                return
+        frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
+        res = self.writer.write(frame)
+        if inspect.isawaitable(res):
+            asyncio.ensure_future(res)
 
     def handle_message(self, message):
+        # Replaces pygls' handle_message for what it drops silently or answers wrongly; the rest goes to it.
         if isinstance(message, _Unusable):
             if message.is_request:
                 _error_reply(self, message.msg_id, message.error)
             else:
                 log.warning("dropped a notification or response that does not validate: %s", message.error)
             return
-        if self._shutdown and getattr(message, "method", types.EXIT) != types.EXIT and hasattr(message, "id"):
-            # requests only (responses have no method): answer instead of pygls' silent drop
+        method = getattr(message, "method", None)
+        is_request = method is not None and hasattr(message, "id")
+        if method is None:  # a response to a request of ours
+            super().handle_message(message)
+            return
+        if method == types.INITIALIZE:
+            if self.initialize_seen:
+                _error_reply(self, message.id, JsonRpcInvalidRequest("initialize was already received"))
+                return
+            if not self._authenticated(message.params):
+                _error_reply(self, message.id, JsonRpcException(
+                    "authentication failed: initializationOptions.token must be the contents of the server's "
+                    "token file", code=AUTH_FAILED))
+                log.warning("a connection failed authentication; closing it")
+                if self.on_close is not None:
+                    self.on_close()
+                return
+            self.initialize_seen = True
+        elif not self.initialize_seen and method != types.EXIT:
+            # LSP: requests before initialize get ServerNotInitialized; notifications are dropped.
+            if is_request:
+                _error_reply(self, message.id, JsonRpcServerNotInitialized("send initialize first"))
+            else:
+                log.debug("notification %s before initialize: dropped", method)
+            return
+        if not self._known(method):
+            # Clients probe optional methods: an expected answer, not a fault (pygls logs it at ERROR).
+            log.debug("unknown method %s", method)
+            if is_request:
+                _error_reply(self, message.id, JsonRpcMethodNotFound(f"method not found: {method}"))
+            return
+        if self._shutdown and method != types.EXIT and is_request:
             _error_reply(self, message.id, JsonRpcInvalidRequest("server is shut down"))
             return
         super().handle_message(message)
 
+    def _known(self, method: str) -> bool:
+        return method == CANCEL_REQUEST or method in self.fm.builtin_features or method in self.fm.features
+
+    def _authenticated(self, params) -> bool:
+        if self.auth_token is None:
+            return True
+        options = getattr(params, "initialization_options", None)
+        token = options.get("token") if isinstance(options, dict) else None
+        if token is None and isinstance(options, dict) and isinstance(options.get("dcopilot"), dict):
+            token = options["dcopilot"].get("token")
+        # Constant time: the comparison must not tell a caller how much of a guess was right.
+        return isinstance(token, str) and hmac.compare_digest(token.encode(), self.auth_token.encode())
+
+    # Replaces pygls' cancel handler, which raises TypeError on an unhashable id (an object or array) and
+    # warns on ids that already finished (normal: the reply and the cancel crossed).
+    def _handle_cancel_notification(self, msg_id):
+        if not valid_id(msg_id):
+            log.debug("$/cancelRequest with an invalid id: ignored")
+            return
+        future = self._request_futures.pop(msg_id, None)
+        if future is None:
+            log.debug("$/cancelRequest for %r, which is not running", msg_id)
+        elif future.cancel():
+            log.debug("cancelled request %r", msg_id)
+
     def _send_handler_result(self, future, *, msg_id):
-        # pygls logs every JsonRpcException a handler raises at ERROR with a traceback, but ours are answers
-        # (ContentModified for a stale edit, RequestCancelled when superseded, ...): one line at debug/info.
+        # Replaces pygls' reply path for handler errors: it logs every JsonRpcException at ERROR with a
+        # traceback (ours are answers: ContentModified, RequestCancelled, ...) and puts the traceback of any
+        # other exception into error.data, which the client shows to the user.
         exc = None if future.cancelled() else future.exception()
-        if not isinstance(exc, JsonRpcException):
+        if exc is None:
             super()._send_handler_result(future, msg_id=msg_id)
             return
         self._request_futures.pop(msg_id, None)
-        level = logging.DEBUG if exc.code in EXPECTED_ERRORS else logging.INFO
-        log.log(level, "request %s answered with error %d: %s", msg_id, exc.code, exc.message)
-        self._send_response(msg_id, error=exc.to_response_error())
+        if isinstance(exc, JsonRpcException):
+            level = logging.DEBUG if exc.code in EXPECTED_ERRORS else logging.INFO
+            log.log(level, "request %s answered with error %d: %s", msg_id, exc.code, exc.message)
+            self._send_response(msg_id, error=exc.to_response_error())
+            return
+        log.error("request %s failed: %s: %s", msg_id, type(exc).__name__, exc, exc_info=exc)
+        _error_reply(self, msg_id, JsonRpcInternalError(f"internal error: {type(exc).__name__}"))
 
     # The document store in DcopilotServer is the only copy of the text: forward without touching pygls'.
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
@@ -108,6 +207,15 @@ class DcopilotProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params):
         yield self.fm.features[types.TEXT_DOCUMENT_DID_CLOSE], (params,), None
+
+    # Replaces pygls' exit, which exits the process: on a shared listener it must end one connection only.
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args):
+        if self.on_close is None:
+            return (yield from super().lsp_exit(*args))
+        self.client_left("exit")
+        self.on_close()
+        return None
 
 
 def converter():
@@ -127,14 +235,29 @@ def converter():
 
 
 def _error_reply(proto: LanguageServerProtocol, msg_id: Any, exc: JsonRpcException) -> None:
-    if msg_id is None:
-        # JSON-RPC wants `"id": null` here; pygls' converter would drop the None field altogether.
-        proto._send_data({"jsonrpc": "2.0", "id": None, "error": {"code": exc.code, "message": exc.message}})
-    else:
-        proto._send_response(msg_id, error=exc.to_response_error())
+    # Built here, not by pygls: JSON-RPC wants `"id": null` for unreadable requests (pygls' converter drops
+    # None fields), and error.data never carries a traceback.
+    proto._send_data({"jsonrpc": "2.0", "id": msg_id if valid_id(msg_id) else None,
+                      "error": {"code": exc.code, "message": exc.message}})
 
 
-def dispatch(proto: LanguageServerProtocol, body: bytes) -> None:
+def _check_envelope(data: Any) -> JsonRpcException | None:
+    """Why `data` is not a JSON-RPC 2.0 request, notification or response (None when it is one)."""
+    if not isinstance(data, dict):
+        return JsonRpcInvalidRequest("not a JSON-RPC 2.0 request or notification")
+    if data.get("jsonrpc") != "2.0":
+        return JsonRpcInvalidRequest('"jsonrpc" must be "2.0"')
+    if "id" in data and not valid_id(data["id"]) and not (data["id"] is None and "error" in data):
+        return JsonRpcInvalidRequest("id must be a string or an integer")
+    if "method" in data:
+        if not isinstance(data["method"], str):
+            return JsonRpcInvalidRequest("method must be a string")
+    elif "id" not in data or ("result" not in data and "error" not in data):
+        return JsonRpcInvalidRequest("not a JSON-RPC 2.0 request or notification")
+    return None
+
+
+def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
     """Decode one message body and hand it to the protocol; every malformed request gets an error reply."""
     try:
         text = body.decode("utf-8")
@@ -142,59 +265,55 @@ def dispatch(proto: LanguageServerProtocol, body: bytes) -> None:
         log.warning("message body is not valid UTF-8; invalid bytes replaced by U+FFFD")
         text = body.decode("utf-8", errors="replace")
     try:
-        message = json.loads(text, object_hook=proto.structure_message)
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        log.warning("malformed JSON-RPC message: %s", exc)
-        _error_reply(proto, None, JsonRpcParseError(f"parse error: {exc}"))
+        log.warning("malformed JSON-RPC message: %s", str(exc)[:200])
+        _error_reply(proto, None, JsonRpcParseError(f"parse error: {str(exc)[:200]}"))
         return
-    if isinstance(message, dict) or not hasattr(message, "jsonrpc") and not isinstance(message, _Unusable):
-        msg_id = message.get("id") if isinstance(message, dict) else None
-        valid_id = msg_id if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool) else None
-        _error_reply(proto, valid_id, JsonRpcInvalidRequest("not a JSON-RPC 2.0 request or notification"))
+    problem = _check_envelope(data)
+    if problem is not None:
+        msg_id = data.get("id") if isinstance(data, dict) else None
+        looks_like_reply = isinstance(data, dict) and "method" not in data and ("result" in data or "error" in data)
+        if not looks_like_reply:
+            _error_reply(proto, msg_id, problem)
+        else:
+            log.warning("dropped a response that is not JSON-RPC 2.0: %s", problem.message)
         return
-    proto.handle_message(message)
-
-
-async def read_messages(reader, proto: LanguageServerProtocol, stop) -> None:
-    """The LSP base protocol: headers, a blank line, Content-Length bytes of JSON."""
+    is_request = "method" in data and "id" in data
     try:
-        await _read_messages(reader, proto, stop)
+        message = proto.structure_message(data)
+    except JsonRpcException as exc:
+        message = _Unusable(data.get("id"), exc, is_request)
+    except RecursionError:
+        message = _Unusable(data.get("id"), JsonRpcInvalidRequest("message nests too deeply"), is_request)
+    try:
+        proto.handle_message(message)
+    except Exception as exc:  # one message's fault must not reach the read loop (and end the connection)
+        log.error("handling %s failed: %s: %s", data.get("method", "a response"), type(exc).__name__, exc,
+                  exc_info=exc)
+        if is_request and data["id"] not in proto._request_futures:
+            _error_reply(proto, data["id"], JsonRpcInternalError(f"internal error: {type(exc).__name__}"))
+
+
+async def read_messages(read_some, proto: DcopilotProtocol, stop: threading.Event | None = None) -> None:
+    """Frames from `read_some` (async, b"" at EOF) dispatched one by one until EOF or `stop`."""
+    framer = Framer(read_some)
+    try:
+        while stop is None or not stop.is_set():
+            frame = await framer.next()
+            if frame is None:
+                return  # EOF: the client went away
+            if isinstance(frame, Oversized):
+                log.warning("skipped a message declaring %s bytes (cap %d)", frame.declared, MAX_MESSAGE_BYTES)
+                _error_reply(proto, None, JsonRpcInvalidRequest(f"message over {MAX_MESSAGE_BYTES} bytes"))
+                continue
+            try:
+                dispatch(proto, frame)
+            except Exception as exc:  # dispatch answers its own faults; this is the last line of defence
+                log.error("message dropped: %s: %s", type(exc).__name__, exc, exc_info=exc)
     finally:
         # EOF (or the loop ends): requests still running must not write to a client that is no longer there.
-        if isinstance(proto, DcopilotProtocol):
-            proto.client_left("end of input")
-
-
-async def _read_messages(reader, proto: LanguageServerProtocol, stop) -> None:
-    while not stop.is_set():
-        length: int | None = None
-        while True:
-            header = await reader.readline()
-            if not header:
-                return  # EOF: the client went away
-            if not header.strip():
-                if length is not None:
-                    break
-                continue
-            # Searched, not matched at the line start: after a frame without headers the next header still
-            # follows the garbage on the same line, and the stream resynchronises there.
-            found = CONTENT_LENGTH.search(header)
-            if found:
-                length = int(found[1])
-        if length > MAX_MESSAGE_BYTES:
-            log.warning("skipping a %d-byte message (cap %d)", length, MAX_MESSAGE_BYTES)
-            remaining = length
-            while remaining:
-                chunk = await reader.readexactly(min(remaining, 1 << 20))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-            _error_reply(proto, None, JsonRpcInvalidRequest(f"message over {MAX_MESSAGE_BYTES} bytes"))
-            continue
-        body = await reader.readexactly(length)
-        if len(body) < length:
-            return
-        dispatch(proto, body)
+        proto.client_left("end of input")
 
 
 class _HideArgs(logging.Filter):
@@ -221,9 +340,9 @@ def quiet_pygls(trace: bool) -> None:
             logging.getLogger(name).addFilter(_HideArgs())
 
 
-class _GuardedWriter:
-    """pygls' writer, except that a write to a client that has gone marks it gone instead of raising: pygls
-    would log an ERROR with a traceback for it, and again for every reply after it."""
+class GuardedWriter:
+    """A writer that marks the client gone when a write fails instead of raising: pygls would log an ERROR
+    with a traceback for it, and again for every reply after it."""
 
     def __init__(self, inner, proto: DcopilotProtocol, on_broken=lambda: None):
         self.inner = inner
@@ -232,8 +351,12 @@ class _GuardedWriter:
 
     def write(self, data: bytes):
         try:
-            return self.inner.write(data)
-        except (BrokenPipeError, ConnectionResetError, ValueError) as exc:  # ValueError: the file is closed
+            result = self.inner.write(data)
+            flush = getattr(self.inner, "flush", None)
+            if flush is not None:
+                flush()
+            return result
+        except (BrokenPipeError, ConnectionResetError, ValueError, OSError) as exc:  # ValueError: closed file
             self.proto.client_left(type(exc).__name__)
             self.on_broken()
             return None
@@ -256,68 +379,61 @@ def _discard_stdout() -> None:
 
 
 def serve_stdio(server) -> int:
-    from pygls.io_ import StdinAsyncReader, StdoutWriter
-
+    """One client on stdin/stdout; the process ends with it (`exit`, or EOF)."""
     stop = threading.Event()
     server._stop_event = stop
     out = sys.stdout.buffer
+    stdin = sys.stdin.buffer
     sys.stdout = sys.stderr  # a stray print() anywhere must not corrupt the LSP stream
-    server.protocol.set_writer(_GuardedWriter(StdoutWriter(out), server.protocol, _discard_stdout))
+    server.protocol.set_writer(GuardedWriter(out, server.protocol, _discard_stdout))
 
     async def main():
-        await read_messages(StdinAsyncReader(sys.stdin.buffer, server.thread_pool), server.protocol, stop)
+        await read_messages(_threaded_reader(stdin), server.protocol, stop)
 
-    return _run(server, main)
+    return run(server.options.trace, main, [server])
 
 
-def serve_tcp(server, port: int, host: str = "127.0.0.1") -> int:
-    """One client over TCP on the loopback interface; the server exits when it disconnects."""
+def _threaded_reader(stream):
+    """An async read_some over a blocking stream, read on a daemon thread: a read blocked in a pool thread
+    would hold the process at exit. os.read on the descriptor, not the buffered file, whose lock a daemon thread
+    would still hold at interpreter shutdown (a fatal error); it returns what is available, so each message is
+    handled on arrival."""
+    loop = asyncio.get_running_loop()
+    fd = stream.fileno()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)  # bounded: a fast writer waits for the reader
 
-    stop = threading.Event()
-    server._stop_event = stop
-
-    async def main():
-        done = asyncio.Event()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-            server.protocol.set_writer(_GuardedWriter(writer, server.protocol))  # type: ignore[arg-type]
+    def pump():
+        while True:
             try:
-                await read_messages(_StreamReader(reader), server.protocol, stop)
-            finally:
-                done.set()
+                chunk = os.read(fd, 1 << 20)
+            except (OSError, ValueError):
+                chunk = b""
+            try:
+                asyncio.run_coroutine_threadsafe(chunks.put(chunk), loop).result()
+            except RuntimeError:  # the loop has closed: the server is exiting
+                return
+            if not chunk:
+                return
 
-        tcp = await asyncio.start_server(connection, host, port)
-        log.info("listening on %s", ", ".join(str(s.getsockname()) for s in tcp.sockets))
-        async with tcp:
-            await done.wait()
-
-    return _run(server, main)
-
-
-class _StreamReader:
-    def __init__(self, reader: asyncio.StreamReader):
-        self._reader = reader
-
-    async def readline(self) -> bytes:
-        return await self._reader.readline()
-
-    async def readexactly(self, n: int) -> bytes:
-        try:
-            return await self._reader.readexactly(n)
-        except asyncio.IncompleteReadError as exc:
-            return exc.partial
+    threading.Thread(target=pump, name="dcopilot-stdin", daemon=True).start()
+    return chunks.get
 
 
-def _run(server, main) -> int:
-    quiet_pygls(server.options.trace)
+def run(trace: bool, main, servers, finish=lambda: None) -> int:
+    """asyncio.run(main()), then every session's service closed; the exit code of `exit` (0 after shutdown)."""
+    quiet_pygls(trace)
     code = 0
     try:
         asyncio.run(main())
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
+        if isinstance(exc.code, str):  # a reason to stop, e.g. the socket is taken
+            log.error("%s", exc.code)
+        code = exc.code if isinstance(exc.code, int) else 1 if exc.code else 0
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     finally:
-        server.service.close()
-        server.shutdown()
+        finish()
+        for server in servers:
+            server.service.close()
+            server.shutdown()
     return code
