@@ -157,6 +157,8 @@ class _Sessions:
                 log.warning("session %d did not initialize within %g s; closing it", sid, LOGIN_TIMEOUT_S)
             elif not done:
                 await asyncio.wait({reading, ending}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pass  # the listener is closing (a signal): the session ends like any other
         finally:
             reading.cancel()
             ending.cancel()
@@ -217,6 +219,7 @@ def serve_unix(make_server, service: CompletionService, path: str, trace: bool =
     """Sessions over a Unix domain socket created 0600; runs until a signal."""
     sock_path = Path(path)
     sessions = _Sessions(make_server, service, token=None)
+    owned: list[Path] = []
 
     async def connection(reader, writer):
         if not _peer_is_us(writer):
@@ -240,13 +243,14 @@ def serve_unix(make_server, service: CompletionService, path: str, trace: bool =
         finally:
             os.umask(old)
         os.chmod(sock_path, 0o600)
+        owned.append(sock_path)
         log.info("listening on %s", sock_path)
         async with unix:
             await _until_signalled()
 
     def finish():
-        if sock_path.is_socket():
-            sock_path.unlink(missing_ok=True)
+        for path in owned:  # only a socket this process created: never another server's
+            path.unlink(missing_ok=True)
         sessions.shared.close()
 
     return run(trace, main, [], finish=finish)

@@ -46,6 +46,7 @@ from pygls.protocol.language_server import lsp_method
 from lsp.framing import MAX_MESSAGE_BYTES, Framer, Oversized
 
 log = logging.getLogger("dcopilot.lsp")
+_pygls_log = logging.getLogger("pygls.protocol.json_rpc")
 
 # Expected outcomes, not faults: the document moved on under an edit; a newer request superseded this one.
 EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
@@ -104,6 +105,7 @@ class DcopilotProtocol(LanguageServerProtocol):
                 body = json.dumps(reply).encode("utf-8")
             else:
                 return
+        _pygls_log.info("Sending data: %s", body)  # as pygls does: its arguments are hidden unless tracing
         frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
         res = self.writer.write(frame)
         if inspect.isawaitable(res):
@@ -135,13 +137,6 @@ class DcopilotProtocol(LanguageServerProtocol):
                     self.on_close()
                 return
             self.initialize_seen = True
-        elif not self.initialize_seen and method != types.EXIT:
-            # LSP: requests before initialize get ServerNotInitialized; notifications are dropped.
-            if is_request:
-                _error_reply(self, message.id, JsonRpcServerNotInitialized("send initialize first"))
-            else:
-                log.debug("notification %s before initialize: dropped", method)
-            return
         if not self._known(method):
             # Clients probe optional methods: an expected answer, not a fault (pygls logs it at ERROR).
             log.debug("unknown method %s", method)
@@ -280,6 +275,14 @@ def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
             log.warning("dropped a response that is not JSON-RPC 2.0: %s", problem.message)
         return
     is_request = "method" in data and "id" in data
+    if not proto.initialize_seen and data.get("method") not in (types.INITIALIZE, types.EXIT) and "method" in data:
+        # LSP: requests before initialize get ServerNotInitialized (before their params are looked at: nothing
+        # is served to a connection that has not authenticated); notifications are dropped.
+        if is_request:
+            _error_reply(proto, data["id"], JsonRpcServerNotInitialized("send initialize first"))
+        else:
+            log.debug("notification %s before initialize: dropped", data["method"])
+        return
     try:
         message = proto.structure_message(data)
     except JsonRpcException as exc:

@@ -14,6 +14,10 @@ import time
 class RawClient:
     def __init__(self, cmd: list[str], env: dict[str, str], stderr=subprocess.DEVNULL):
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        self._start(self.proc.stdout, self.proc.stdin)
+
+    def _start(self, rfile, wfile) -> None:
+        self.rfile, self.wfile = rfile, wfile
         self.inbox: queue.Queue = queue.Queue()
         self.responses: dict = {}
         self.notifications: list[dict] = []
@@ -22,11 +26,14 @@ class RawClient:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        out = self.proc.stdout
+        out = self.rfile
         while True:
             length = None
             while True:
-                line = out.readline()
+                try:
+                    line = out.readline()
+                except OSError:  # the socket was reset
+                    line = b""
                 if not line:
                     self.inbox.put(None)
                     return
@@ -35,11 +42,19 @@ class RawClient:
                 name, _, value = line.decode().partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
-            self.inbox.put(json.loads(out.read(length)))
+            body = out.read(length)
+            if len(body) < length:
+                self.inbox.put(None)
+                return
+            self.inbox.put(json.loads(body))
 
     def send_bytes(self, body: bytes) -> None:
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
+        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are: headers and all, or none."""
+        self.wfile.write(data)
+        self.wfile.flush()
 
     def send(self, message: dict) -> None:
         self.send_bytes(json.dumps(message).encode())
@@ -114,3 +129,33 @@ class RawClient:
         except Exception:
             self.proc.kill()
             return self.proc.wait()
+
+
+class SocketClient(RawClient):
+    """The same client over a TCP or Unix socket of a server started elsewhere; `proc` is that server."""
+
+    def __init__(self, sock, proc):
+        self.sock = sock
+        self.proc = proc
+        self._start(sock.makefile("rb"), sock.makefile("wb"))
+
+    def closed_by_server(self, timeout: float = 10.0) -> bool:
+        """True once the server has closed this connection (everything it sent before is still read)."""
+        try:
+            while True:
+                self.pump(timeout)
+        except EOFError:
+            return True
+        except queue.Empty:
+            return False
+
+    def close(self) -> int | None:
+        """shutdown + exit ends this session only; the server keeps running (None: no exit code to give)."""
+        try:
+            self.request("shutdown", None, timeout=10)
+            self.notify("exit")
+            self.closed_by_server()
+        except Exception:
+            pass
+        self.sock.close()
+        return None

@@ -2,6 +2,7 @@
 server stays up, memory stays bounded, and no edit is ever answered against the wrong version."""
 
 import json
+import time
 
 import pytest
 
@@ -316,39 +317,19 @@ def _listening(port: int) -> list[str]:
     return found
 
 
-def test_tcp_listens_on_loopback_only():
-    import socket
-    import subprocess
-    import time
-
+def test_tcp_listens_on_loopback_only(tmp_path):
     import lsp_support
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [*lsp_support.SERVE, "--tcp", str(port)], env=lsp_support.server_env(), stderr=subprocess.DEVNULL
-    )
+    daemon = lsp_support.Daemon(tmp_path)
     try:
-        for _ in range(200):
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except OSError:
-                time.sleep(0.05)
-        assert _listening(port) == ["0100007F"]  # 127.0.0.1, nothing else
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}).encode()
-        conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        reply = b""
-        while b"serverInfo" not in reply:
-            chunk = conn.recv(65536)
-            assert chunk, "connection closed before the initialize reply"
-            reply += chunk
-        conn.close()
-        assert proc.wait(timeout=20) is not None  # the single client left: the server exits
+        assert _listening(daemon.port) == ["0100007F"]  # 127.0.0.1, nothing else
+        client = daemon.client()
+        assert client.request("dcopilot/stats")["result"]["requests"] == 0
+        client.sock.close()  # the client leaves without a word: its session ends, the daemon keeps listening
+        time.sleep(0.2)
+        assert daemon.proc.poll() is None and _listening(daemon.port) == ["0100007F"]
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        assert daemon.stop() == 0  # SIGTERM: a clean exit
 
 
 @pytest.mark.parametrize("trace", [False, True])
