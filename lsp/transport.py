@@ -26,6 +26,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -137,18 +138,12 @@ class DcopilotProtocol(LanguageServerProtocol):
                     self.on_close()
                 return
             self.initialize_seen = True
-        if not self._known(method):
-            # Clients probe optional methods: an expected answer, not a fault (pygls logs it at ERROR).
-            log.debug("unknown method %s", method)
-            if is_request:
-                _error_reply(self, message.id, JsonRpcMethodNotFound(f"method not found: {method}"))
-            return
         if self._shutdown and method != types.EXIT and is_request:
             _error_reply(self, message.id, JsonRpcInvalidRequest("server is shut down"))
             return
         super().handle_message(message)
 
-    def _known(self, method: str) -> bool:
+    def known(self, method: str) -> bool:
         return method == CANCEL_REQUEST or method in self.fm.builtin_features or method in self.fm.features
 
     def _authenticated(self, params) -> bool:
@@ -252,6 +247,31 @@ def _check_envelope(data: Any) -> JsonRpcException | None:
     return None
 
 
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+
+
+def top_level_id(text: str) -> Any:
+    """The "id" member of a JSON object too deeply nested for json.loads, found by walking its strings and
+    brackets at C speed (None when absent or not a valid id)."""
+    depth = 0
+    decoder = json.JSONDecoder()
+    for token in _TOKEN.finditer(text):
+        t = token.group()
+        if t in "{[":
+            depth += 1
+        elif t in "}]":
+            depth -= 1
+        elif depth == 1 and t == '"id"':
+            rest = text[token.end() :].lstrip()
+            if rest.startswith(":"):
+                try:
+                    value = decoder.raw_decode(rest[1:].lstrip())[0]
+                except (ValueError, RecursionError):
+                    return None
+                return value if valid_id(value) else None
+    return None
+
+
 def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
     """Decode one message body and hand it to the protocol; every malformed request gets an error reply."""
     try:
@@ -261,9 +281,15 @@ def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
         text = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         log.warning("malformed JSON-RPC message: %s", str(exc)[:200])
         _error_reply(proto, None, JsonRpcParseError(f"parse error: {str(exc)[:200]}"))
+        return
+    except RecursionError:
+        # Valid JSON nested deeper than Python parses: still a request, answered under its own id.
+        msg_id = top_level_id(text)
+        log.warning("message %s nests too deeply to parse", msg_id)
+        _error_reply(proto, msg_id, JsonRpcInvalidRequest("message nests too deeply"))
         return
     problem = _check_envelope(data)
     if problem is not None:
@@ -282,6 +308,13 @@ def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
             _error_reply(proto, data["id"], JsonRpcServerNotInitialized("send initialize first"))
         else:
             log.debug("notification %s before initialize: dropped", data["method"])
+        return
+    if "method" in data and not proto.known(data["method"]):
+        # Clients probe optional methods: an expected answer, not a fault (pygls logs it at ERROR), and
+        # MethodNotFound even when the params would not validate for the standard method of that name.
+        log.debug("unknown method %s", data["method"])
+        if is_request:
+            _error_reply(proto, data["id"], JsonRpcMethodNotFound(f"method not found: {data['method']}"))
         return
     try:
         message = proto.structure_message(data)
