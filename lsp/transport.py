@@ -322,6 +322,10 @@ def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
         message = _Unusable(data.get("id"), exc, is_request)
     except RecursionError:
         message = _Unusable(data.get("id"), JsonRpcInvalidRequest("message nests too deeply"), is_request)
+    if is_request and not isinstance(message, _Unusable) and not hasattr(message, "id"):
+        # pygls structures a request for a notification method as that notification and drops its id: the
+        # caller would wait forever.
+        message = _Unusable(data["id"], JsonRpcInvalidRequest(f"{data['method']} is a notification: no id"), True)
     try:
         proto.handle_message(message)
     except Exception as exc:  # one message's fault must not reach the read loop (and end the connection)

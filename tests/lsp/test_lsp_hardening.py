@@ -159,6 +159,14 @@ def test_not_json_rpc_2_gets_invalid_request_without_a_traceback(server, body):
     assert reply["error"]["code"] == -32600 and set(reply["error"]) == {"code", "message"}
 
 
+@pytest.mark.parametrize("method", ["workspace/didChangeConfiguration", "textDocument/didClose", "initialized"])
+def test_a_request_for_a_notification_method_is_answered(server, method):
+    server.send_raw(frame(b'{"jsonrpc":"2.0","id":"as-request","method":"%s","params":{"settings":null}}' % method.encode()))
+    reply = server.wait("as-request")
+    assert reply["error"]["code"] == -32600 and "notification" in reply["error"]["message"]
+    server.responses.pop("as-request")
+
+
 # -- 4. a stale edit after close and reopen -------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["command", "inlineEdit"])
