@@ -12,8 +12,10 @@ import time
 
 
 class RawClient:
-    def __init__(self, cmd: list[str], env: dict[str, str], stderr=subprocess.DEVNULL):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+    def __init__(self, cmd: list[str], env: dict[str, str], stderr=subprocess.DEVNULL, cwd=None):
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd
+        )
         self._start(self.proc.stdout, self.proc.stdin)
 
     def _start(self, rfile, wfile) -> None:

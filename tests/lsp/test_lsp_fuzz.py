@@ -28,6 +28,7 @@ NOTIFICATIONS = [
     "workspace/didChangeConfiguration", "$/setTrace", "$/unknown", "initialized",
 ]
 COUNTS: collections.Counter = collections.Counter()
+PEAK_RSS_MB: dict[int, float] = {}  # server pid -> the most resident memory seen after a batch
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=12)
 json_values = st.recursive(
@@ -165,7 +166,8 @@ def target(request, tmp_path_factory):
     report = os.environ.get("FUZZ_REPORT")
     if report:
         with open(report, "w") as f:
-            json.dump(dict(COUNTS), f, indent=1, sort_keys=True)
+            json.dump({**COUNTS, "peak RSS MB": sorted(round(v) for v in PEAK_RSS_MB.values())}, f, indent=1,
+                      sort_keys=True)
 
 
 def our_id(client) -> str:
@@ -207,4 +209,6 @@ def test_fuzz_batches(target, batch):
         reply = client.responses[rid][0]
         assert "Traceback" not in json.dumps(reply.get("error", {}))
     assert client.proc.poll() is None
-    assert rss_mb(client.proc.pid) < RSS_LIMIT_MB
+    rss = rss_mb(client.proc.pid)
+    PEAK_RSS_MB[client.proc.pid] = max(rss, PEAK_RSS_MB.get(client.proc.pid, 0))
+    assert rss < RSS_LIMIT_MB
