@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
-RSS_LIMIT_MB = 400  # the server idles at ~70 MB; documents here are small, so growth means a leak
+RSS_LIMIT_MB = 200  # the server idles at ~45 MB; documents here are small, so growth means a leak
 URIS = [f"file:///fuzz/doc{i}.py" for i in range(3)] + ["untitled:Untitled-1", "file:///fuzz/%E6%95%B0.py"]
 METHODS = [
     "textDocument/inlineCompletion", "textDocument/completion", "textDocument/codeAction", "codeAction/resolve",
