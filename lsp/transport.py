@@ -9,11 +9,13 @@ itself:
   ParseError (-32700, id null), a body that is not a JSON-RPC 2.0 object gets InvalidRequest (-32600), an
   oversized frame is answered and skipped, invalid UTF-8 is replaced by U+FFFD (the message is kept). An
   exception while handling one message is logged and, for a request, answered with InternalError.
-- `DcopilotProtocol` answers requests before `initialize` with ServerNotInitialized (-32002), a second
-  `initialize` and requests after `shutdown` with InvalidRequest, invalid params with InvalidParams (-32602),
-  unknown methods with MethodNotFound at debug level; checks the session token in `initialize` when a
-  listener (lsp.listen) asks for one; and keeps document text out of pygls' workspace (the store in
-  lsp.documents is the only copy).
+- `dispatch` answers requests before `initialize` with ServerNotInitialized (-32002) and unknown methods
+  with MethodNotFound (a debug line), both before params are looked at, and answers a request that pygls
+  would structure as a notification (dropping its id).
+- `DcopilotProtocol` answers a second `initialize` and requests after `shutdown` with InvalidRequest, invalid
+  params with InvalidParams (-32602); checks the session token in `initialize` when a listener (lsp.listen)
+  asks for one; ends only its connection on `exit` when it is one of several; and keeps document text out of
+  pygls' workspace (the store in lsp.documents is the only copy).
 Once the client has gone (EOF on its input, or a write that fails with a broken pipe), replies that finish
 late are dropped with a debug line instead of pygls' ERROR and traceback per reply.
 """

@@ -189,3 +189,31 @@ def test_the_daemon_refuses_non_loopback_hosts():
     with pytest.raises(ValueError):
         serve_tcp(lambda s: None, None, 1, host="0.0.0.0")
     assert os.environ.get("DCOPILOT_TCP_HOST") is None  # there is no setting to widen it
+
+
+def test_a_connection_that_never_initializes_is_closed(monkeypatch):
+    """In process, with the login timeout shortened: an idle connection cannot hold a session slot forever."""
+    import asyncio
+
+    import det_backend
+
+    from lsp import listen
+    from lsp.server import build
+
+    monkeypatch.setattr(listen, "LOGIN_TIMEOUT_S", 0.3)
+    sessions = listen._Sessions(build, det_backend.make(None), token="t")
+
+    async def main():
+        tcp = await asyncio.start_server(sessions.serve, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.05)
+        assert len(sessions.live) == 1
+        closed = await asyncio.wait_for(reader.read(), timeout=5)  # EOF: the server closed it
+        writer.close()
+        tcp.close()
+        return closed
+
+    assert asyncio.run(main()) == b""
+    assert sessions.live == {}
+    sessions.shared.close()
