@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,8 +32,11 @@ def measure(root: Path, docs: list[tuple[str, str]]) -> dict:
     from rawclient import RawClient
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DCOPILOT_")}
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "lsp"), str(root)]),
-               DCOPILOT_TEST_SERVICE="det_backend:make", XDG_CONFIG_HOME=str(ROOT / "tests" / "lsp" / "no-config"))
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "lsp"), str(root)]),
+        DCOPILOT_TEST_SERVICE="det_backend:make",
+        XDG_CONFIG_HOME=str(ROOT / "tests" / "lsp" / "no-config"),
+    )
     client = RawClient([sys.executable, "-m", "copilot", "serve"], env, cwd=root)  # cwd: -m imports from there
     try:
         client.initialize()
@@ -43,17 +45,25 @@ def measure(root: Path, docs: list[tuple[str, str]]) -> dict:
         before = rss_mb(client.proc.pid)
         started = time.monotonic()
         for uri, text in docs:
-            client.notify("textDocument/didOpen",
-                          {"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": text}})
+            client.notify(
+                "textDocument/didOpen",
+                {"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": text}},
+            )
         client.request("dcopilot/stats", timeout=600)
         took = time.monotonic() - started
         after = rss_mb(client.proc.pid)
     finally:
         client.close()
     chars = sum(len(t) for _, t in docs)
-    return {"documents": len(docs), "chars": chars, "rss_before_mb": round(before), "rss_after_mb": round(after),
-            "grown_mb": round(after - before), "bytes_per_char": round((after - before) * 2**20 / chars, 2),
-            "open_to_reply_s": round(took, 2)}
+    return {
+        "documents": len(docs),
+        "chars": chars,
+        "rss_before_mb": round(before),
+        "rss_after_mb": round(after),
+        "grown_mb": round(after - before),
+        "bytes_per_char": round((after - before) * 2**20 / chars, 2),
+        "open_to_reply_s": round(took, 2),
+    }
 
 
 def main() -> None:

@@ -251,7 +251,9 @@ class DocumentStore:
     """Open documents by URI, with a per-document size cap and bounds on how many are kept and on their total
     size (the least recently used are dropped first; a request for one of them finds it not open)."""
 
-    def __init__(self, max_chars: int = 16 * 1024 * 1024, max_documents: int = 512, max_total_chars: int | None = None):
+    def __init__(
+        self, max_chars: int = 16 * 1024 * 1024, max_documents: int = 512, max_total_chars: int | None = None
+    ):
         self.max_chars = max_chars
         self.max_documents = max_documents
         self.max_total_chars = 4 * max_chars if max_total_chars is None else max_total_chars
@@ -284,12 +286,15 @@ class DocumentStore:
     def _trim(self, keep: str) -> str | None:
         """Drop least recently used documents (never `keep`) until the count and total size fit."""
         dropped = []
-        while len(self._docs) > self.max_documents or (len(self._docs) > 1 and self.total_chars() > self.max_total_chars):
+        while len(self._docs) > self.max_documents or (
+            len(self._docs) > 1 and self.total_chars() > self.max_total_chars
+        ):
             uri = next(u for u in self._docs if u != keep)
             del self._docs[uri]
             dropped.append(uri)
         if dropped:
-            return f"{len(dropped)} least recently used documents dropped (over {self.max_documents} documents or {self.max_total_chars} chars in all)"
+            limits = f"{self.max_documents} documents or {self.max_total_chars} chars in all"
+            return f"{len(dropped)} least recently used documents dropped (over {limits})"
         return None
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> str | None:

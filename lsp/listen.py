@@ -151,8 +151,9 @@ class _Sessions:
         reading = asyncio.ensure_future(read_messages(read_some, proto))
         ending = asyncio.ensure_future(ended.wait())
         try:
-            done, _ = await asyncio.wait({reading, ending}, timeout=LOGIN_TIMEOUT_S,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {reading, ending}, timeout=LOGIN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
             if not done and not proto.initialize_seen:
                 log.warning("session %d did not initialize within %g s; closing it", sid, LOGIN_TIMEOUT_S)
             elif not done:

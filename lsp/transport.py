@@ -103,8 +103,9 @@ class DcopilotProtocol(LanguageServerProtocol):
             log.warning("a message could not be encoded (%s); %s", type(exc).__name__,
                         "answering with InternalError" if is_reply and valid_id(msg_id) else "dropped")
             if is_reply and valid_id(msg_id):
-                reply = {"jsonrpc": "2.0", "id": msg_id,
-                         "error": {"code": JsonRpcInternalError.CODE, "message": f"the reply cannot be encoded: {type(exc).__name__}"}}
+                why = f"the reply cannot be encoded: {type(exc).__name__}"
+                error = {"code": JsonRpcInternalError.CODE, "message": why}
+                reply = {"jsonrpc": "2.0", "id": msg_id, "error": error}
                 body = json.dumps(reply).encode("utf-8")
             else:
                 return
@@ -187,7 +188,8 @@ class DcopilotProtocol(LanguageServerProtocol):
         log.error("request %s failed: %s: %s", msg_id, type(exc).__name__, exc, exc_info=exc)
         _error_reply(self, msg_id, JsonRpcInternalError(f"internal error: {type(exc).__name__}"))
 
-    # The document store in DcopilotServer is the only copy of the text: forward without touching pygls'.
+    # Replace pygls' built-in didOpen/didChange/didClose, which keep a second copy of every document in its
+    # workspace (one str per line): the store in DcopilotServer is the only copy, so only forward.
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):
         yield self.fm.features[types.TEXT_DOCUMENT_DID_OPEN], (params,), None

@@ -18,21 +18,38 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 RSS_LIMIT_MB = 200  # the server idles at ~45 MB; documents here are small, so growth means a leak
 URIS = [f"file:///fuzz/doc{i}.py" for i in range(3)] + ["untitled:Untitled-1", "file:///fuzz/%E6%95%B0.py"]
 METHODS = [
-    "textDocument/inlineCompletion", "textDocument/completion", "textDocument/codeAction", "codeAction/resolve",
-    "dcopilot/inlineEdit", "workspace/executeCommand", "dcopilot/stats", "initialize", "x/unknown",
-    "textDocument/hover", "workspace/didChangeConfiguration",
+    "textDocument/inlineCompletion",
+    "textDocument/completion",
+    "textDocument/codeAction",
+    "codeAction/resolve",
+    "dcopilot/inlineEdit",
+    "workspace/executeCommand",
+    "dcopilot/stats",
+    "initialize",
+    "x/unknown",
+    "textDocument/hover",
+    "workspace/didChangeConfiguration",
 ]
 NOTIFICATIONS = [
-    "textDocument/didOpen", "textDocument/didChange", "textDocument/didClose", "$/cancelRequest",
-    "dcopilot/didShowCompletion", "dcopilot/didAcceptCompletion", "dcopilot/didRejectCompletion",
-    "workspace/didChangeConfiguration", "$/setTrace", "$/unknown", "initialized",
+    "textDocument/didOpen",
+    "textDocument/didChange",
+    "textDocument/didClose",
+    "$/cancelRequest",
+    "dcopilot/didShowCompletion",
+    "dcopilot/didAcceptCompletion",
+    "dcopilot/didRejectCompletion",
+    "workspace/didChangeConfiguration",
+    "$/setTrace",
+    "$/unknown",
+    "initialized",
 ]
 COUNTS: collections.Counter = collections.Counter()
 PEAK_RSS_MB: dict[int, float] = {}  # server pid -> the most resident memory seen after a batch
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=12)
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=16,
 )
 numbers = st.integers(-3, 60) | st.integers(-(2**40), 2**40) | st.sampled_from([2**31 - 1, 2**31, -(2**31)])
@@ -43,20 +60,53 @@ texts = st.lists(pieces, max_size=40).map("".join)
 doc_ref = st.fixed_dictionaries({"uri": st.sampled_from(URIS)}, optional={"version": numbers | json_values})
 params_for = {
     "textDocument/inlineCompletion": st.fixed_dictionaries(
-        {"textDocument": doc_ref, "position": position, "context": st.fixed_dictionaries({"triggerKind": st.integers(0, 3)})}),
+        {
+            "textDocument": doc_ref,
+            "position": position,
+            "context": st.fixed_dictionaries({"triggerKind": st.integers(0, 3)}),
+        }
+    ),
     "textDocument/completion": st.fixed_dictionaries({"textDocument": doc_ref, "position": position}),
-    "textDocument/codeAction": st.fixed_dictionaries({"textDocument": doc_ref, "range": rng, "context": st.just({"diagnostics": []})}),
-    "codeAction/resolve": st.fixed_dictionaries({"title": st.text(max_size=5)}, optional={
-        "data": st.fixed_dictionaries({"textDocument": doc_ref, "range": rng}) | json_values}),
-    "dcopilot/inlineEdit": st.fixed_dictionaries({"textDocument": doc_ref, "range": rng}, optional={"instruction": texts}),
+    "textDocument/codeAction": st.fixed_dictionaries(
+        {"textDocument": doc_ref, "range": rng, "context": st.just({"diagnostics": []})}
+    ),
+    "codeAction/resolve": st.fixed_dictionaries(
+        {"title": st.text(max_size=5)},
+        optional={"data": st.fixed_dictionaries({"textDocument": doc_ref, "range": rng}) | json_values},
+    ),
+    "dcopilot/inlineEdit": st.fixed_dictionaries(
+        {"textDocument": doc_ref, "range": rng}, optional={"instruction": texts}
+    ),
     "workspace/executeCommand": st.fixed_dictionaries(
-        {"command": st.sampled_from(["dcopilot.rewrite", "dcopilot.rewriteWithInstruction", "dcopilot.acceptedCompletion", "nope"])},
-        optional={"arguments": st.lists(st.fixed_dictionaries({"textDocument": doc_ref, "range": rng}) | json_values, max_size=2)}),
-    "textDocument/didOpen": st.fixed_dictionaries({"textDocument": st.fixed_dictionaries(
-        {"uri": st.sampled_from(URIS), "languageId": st.sampled_from(["python", ""]), "version": numbers, "text": texts})}),
-    "textDocument/didChange": st.fixed_dictionaries({
-        "textDocument": st.fixed_dictionaries({"uri": st.sampled_from(URIS), "version": numbers}),
-        "contentChanges": st.lists(st.fixed_dictionaries({"text": texts}, optional={"range": rng}), max_size=3)}),
+        {
+            "command": st.sampled_from(
+                ["dcopilot.rewrite", "dcopilot.rewriteWithInstruction", "dcopilot.acceptedCompletion", "nope"]
+            )
+        },
+        optional={
+            "arguments": st.lists(
+                st.fixed_dictionaries({"textDocument": doc_ref, "range": rng}) | json_values, max_size=2
+            )
+        },
+    ),
+    "textDocument/didOpen": st.fixed_dictionaries(
+        {
+            "textDocument": st.fixed_dictionaries(
+                {
+                    "uri": st.sampled_from(URIS),
+                    "languageId": st.sampled_from(["python", ""]),
+                    "version": numbers,
+                    "text": texts,
+                }
+            )
+        }
+    ),
+    "textDocument/didChange": st.fixed_dictionaries(
+        {
+            "textDocument": st.fixed_dictionaries({"uri": st.sampled_from(URIS), "version": numbers}),
+            "contentChanges": st.lists(st.fixed_dictionaries({"text": texts}, optional={"range": rng}), max_size=3),
+        }
+    ),
     "textDocument/didClose": st.fixed_dictionaries({"textDocument": doc_ref}),
     "$/cancelRequest": st.fixed_dictionaries({"id": st.integers(0, 400) | st.text(max_size=4) | json_values}),
     "workspace/didChangeConfiguration": st.fixed_dictionaries({"settings": json_values}),
@@ -82,9 +132,14 @@ def notification(draw):
 @st.composite
 def random_message(draw):
     """Any JSON at all, or an object with JSON-RPC's keys holding anything (never one of our ids)."""
-    keys = {"jsonrpc": st.sampled_from(["2.0", "1.0", 2]) | scalars, "id": scalars | json_values,
-            "method": st.sampled_from(METHODS + NOTIFICATIONS) | scalars, "params": json_values,
-            "result": json_values, "error": json_values}
+    keys = {
+        "jsonrpc": st.sampled_from(["2.0", "1.0", 2]) | scalars,
+        "id": scalars | json_values,
+        "method": st.sampled_from(METHODS + NOTIFICATIONS) | scalars,
+        "params": json_values,
+        "result": json_values,
+        "error": json_values,
+    }
     body = draw(json_values | st.fixed_dictionaries({}, optional=keys))
     return ("random", None, body)
 
@@ -92,10 +147,31 @@ def random_message(draw):
 @st.composite
 def mutated_frame(draw):
     """A valid request whose bytes or framing are damaged (sent last in its batch: it may swallow what follows)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": draw(st.integers(10**6, 10**7)), "method": draw(st.sampled_from(METHODS)),
-                       "params": draw(json_values)}).encode()
-    kind = draw(st.sampled_from(["flip", "truncate", "insert", "length+", "length-", "no header", "huge length",
-                                 "digits", "long header", "bad utf-8", "two headers"]))
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": draw(st.integers(10**6, 10**7)),
+            "method": draw(st.sampled_from(METHODS)),
+            "params": draw(json_values),
+        }
+    ).encode()
+    kind = draw(
+        st.sampled_from(
+            [
+                "flip",
+                "truncate",
+                "insert",
+                "length+",
+                "length-",
+                "no header",
+                "huge length",
+                "digits",
+                "long header",
+                "bad utf-8",
+                "two headers",
+            ]
+        )
+    )
     header = b"Content-Length: %d\r\n\r\n" % len(body)
     if kind == "flip" and body:
         i = draw(st.integers(0, len(body) - 1))
@@ -129,7 +205,9 @@ def mutated_frame(draw):
 
 
 batches = st.tuples(
-    st.lists(st.one_of(request(), request(), notification(), notification(), random_message()), min_size=1, max_size=25),
+    st.lists(
+        st.one_of(request(), request(), notification(), notification(), random_message()), min_size=1, max_size=25
+    ),
     st.none() | mutated_frame(),
 )
 
@@ -145,7 +223,10 @@ def target(request, tmp_path_factory):
     from rawclient import RawClient
 
     options = {"debounceMs": 0, "candidates": 2, "completionItems": "always"}
-    caps = {"workspace": {"applyEdit": True}, "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}}}}
+    caps = {
+        "workspace": {"applyEdit": True},
+        "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}}},
+    }
     if request.param == "stdio":
         client = RawClient(lsp_support.SERVE, lsp_support.server_env())
         client.initialize(options=options, caps=caps)
@@ -166,8 +247,9 @@ def target(request, tmp_path_factory):
     report = os.environ.get("FUZZ_REPORT")
     if report:
         with open(report, "w") as f:
-            json.dump({**COUNTS, "peak RSS MB": sorted(round(v) for v in PEAK_RSS_MB.values())}, f, indent=1,
-                      sort_keys=True)
+            json.dump(
+                {**COUNTS, "peak RSS MB": sorted(round(v) for v in PEAK_RSS_MB.values())}, f, indent=1, sort_keys=True
+            )
 
 
 def our_id(client) -> str:
@@ -176,8 +258,14 @@ def our_id(client) -> str:
 
 # No shrinking: the server carries state from batch to batch, so a failure is reported as the batch that
 # showed it (hypothesis prints it) rather than minimised against a server that has moved on.
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"), database=None,
-          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("FUZZ_RANDOM"),
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
 @given(batch=batches)
 def test_fuzz_batches(target, batch):
     client = target

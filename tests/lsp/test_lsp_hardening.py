@@ -64,6 +64,7 @@ def server(request):
 
 # -- 2. messages that used to kill the process ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad_id", [b'{"a": 1}', b"[1, 2]", b"[]", b"{}", b"null", b"1.5", b"true"])
 def test_cancel_request_with_an_unusable_id(server, bad_id):
     server.responses.pop(f"after-cancel-{bad_id.decode()}", None)
@@ -91,6 +92,7 @@ def test_a_header_line_over_64_kib(server):
 
 # -- 3. messages that used to hang it -------------------------------------------------------------------------
 
+
 def test_a_huge_declared_length_is_refused_before_reading(server):
     server.responses.pop(None, None)
     server.responses.pop("after-huge", None)
@@ -107,7 +109,10 @@ def test_a_resolve_whose_data_nests_500_levels_gets_one_answer(server):
         for _ in range(depth):
             data = shape % data
         rid = f"deep-{depth}"
-        body = '{"jsonrpc":"2.0","id":"%s","method":"codeAction/resolve","params":{"title":"t","data":%s}}' % (rid, data)
+        body = '{"jsonrpc":"2.0","id":"%s","method":"codeAction/resolve","params":{"title":"t","data":%s}}' % (
+            rid,
+            data,
+        )
         server.send_raw(frame(body.encode()))
         server.wait(rid, timeout=20)
         server.send_raw(stats_frame(f"after-{rid}"))
@@ -124,15 +129,22 @@ def test_requests_before_initialize_get_server_not_initialized():
     try:
         client.send_raw(frame(b'{"jsonrpc":"2.0","id":"early-1","method":"textDocument/inlineCompletion","params":{}}'))
         client.send_raw(frame(b'{"jsonrpc":"2.0","id":"early-2","method":"dcopilot/stats"}'))
-        client.send_raw(frame(b'{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":'
-                              b'{"uri":"file:///a.py","languageId":"python","version":1,"text":"pri"}}}'))
+        client.send_raw(
+            frame(
+                b'{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":'
+                b'{"uri":"file:///a.py","languageId":"python","version":1,"text":"pri"}}}'
+            )
+        )
         for rid in ("early-1", "early-2"):
             assert client.wait(rid)["error"] == {"code": -32002, "message": "send initialize first"}
         assert "result" in client.initialize()
         assert client.initialize()["error"]["code"] == -32600  # initialize is sent once
         client.wait_status("ready")
-        params = {"textDocument": {"uri": "file:///a.py"}, "position": {"line": 0, "character": 3},
-                  "context": {"triggerKind": 1}}
+        params = {
+            "textDocument": {"uri": "file:///a.py"},
+            "position": {"line": 0, "character": 3},
+            "context": {"triggerKind": 1},
+        }
         assert client.request(INLINE, params)["result"]["items"] == []  # the early didOpen was dropped
     finally:
         assert client.close() == 0
@@ -161,13 +173,16 @@ def test_not_json_rpc_2_gets_invalid_request_without_a_traceback(server, body):
 
 @pytest.mark.parametrize("method", ["workspace/didChangeConfiguration", "textDocument/didClose", "initialized"])
 def test_a_request_for_a_notification_method_is_answered(server, method):
-    server.send_raw(frame(b'{"jsonrpc":"2.0","id":"as-request","method":"%s","params":{"settings":null}}' % method.encode()))
+    server.send_raw(
+        frame(b'{"jsonrpc":"2.0","id":"as-request","method":"%s","params":{"settings":null}}' % method.encode())
+    )
     reply = server.wait("as-request")
     assert reply["error"]["code"] in (-32600, -32602)  # not a request, or its params are not a request's
     server.responses.pop("as-request")
 
 
 # -- 4. a stale edit after close and reopen -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("how", ["command", "inlineEdit"])
 def test_an_edit_computed_before_a_close_and_reopen_is_never_pushed(server, how):
@@ -177,8 +192,14 @@ def test_an_edit_computed_before_a_close_and_reopen_is_never_pushed(server, how)
     args = {"textDocument": {"uri": uri, "version": 1}, "range": whole}
     rid = server.request_id()
     if how == "command":
-        server.send({"jsonrpc": "2.0", "id": rid, "method": "workspace/executeCommand",
-                     "params": {"command": "dcopilot.rewrite", "arguments": [args]}})
+        server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "method": "workspace/executeCommand",
+                "params": {"command": "dcopilot.rewrite", "arguments": [args]},
+            }
+        )
     else:
         server.send({"jsonrpc": "2.0", "id": rid, "method": "dcopilot/inlineEdit", "params": args})
     time.sleep(0.3)
@@ -205,6 +226,7 @@ def test_a_completion_computed_before_a_close_and_reopen_is_not_returned(server)
 
 # -- 5. memory ------------------------------------------------------------------------------------------------
 
+
 def test_a_15_mb_document_of_short_lines_costs_about_its_size(stdio):
     uri = "file:///work/short_lines.txt"
     before = rss_mb(stdio.proc.pid)
@@ -230,8 +252,13 @@ def test_total_size_across_documents_is_bounded(stdio):
     for i in range(80):  # 80 M characters, over the 64 M kept in all
         open_doc(stdio, f"file:///work/many_{i}.py", text)
     last = text.count("\n")
-    params = lambda i: {"textDocument": {"uri": f"file:///work/many_{i}.py"},  # noqa: E731
-                        "position": {"line": last, "character": 3}, "context": {"triggerKind": 1}}
+    def params(i):
+        return {
+            "textDocument": {"uri": f"file:///work/many_{i}.py"},
+            "position": {"line": last, "character": 3},
+            "context": {"triggerKind": 1},
+        }
+
     assert stdio.request(INLINE, params(79), timeout=60)["result"]["items"][0]["insertText"] == "nt('hello')"
     assert stdio.request(INLINE, params(0))["result"]["items"] == []  # the least recently used went first
     grown = rss_mb(stdio.proc.pid) - before
@@ -241,6 +268,7 @@ def test_total_size_across_documents_is_bounded(stdio):
 
 
 # -- 6. unknown methods log at debug --------------------------------------------------------------------------
+
 
 def test_unknown_methods_are_a_debug_line_not_an_error(tmp_path):
     import lsp_support
@@ -256,11 +284,16 @@ def test_unknown_methods_are_a_debug_line_not_an_error(tmp_path):
         assert client.close() == 0
     logged = (tmp_path / "stderr.log").read_text()
     assert "DEBUG dcopilot.lsp: unknown method x/probe" in logged
-    bad = [line for line in logged.splitlines() if (" ERROR " in line or " WARNING " in line) and "test service" not in line]
+    bad = [
+        line
+        for line in logged.splitlines()
+        if (" ERROR " in line or " WARNING " in line) and "test service" not in line
+    ]
     assert not bad, bad
 
 
 # -- 7. a short selection on a very long line -----------------------------------------------------------------
+
 
 def test_a_short_selection_far_along_a_long_line_is_edited(server):
     uri = "file:///work/minified.js"

@@ -21,8 +21,11 @@ def open_secret(client) -> None:
 
 
 def inline(client, line: int, character: int) -> dict:
-    params = {"textDocument": {"uri": URI}, "position": {"line": line, "character": character},
-              "context": {"triggerKind": 1}}
+    params = {
+        "textDocument": {"uri": URI},
+        "position": {"line": line, "character": character},
+        "context": {"triggerKind": 1},
+    }
     return client.request(INLINE, params)
 
 
@@ -96,15 +99,21 @@ def test_two_clients_are_separate_sessions(daemon):
     second.wait_status("ready")
     assert inline(second, 1, 3)["result"]["items"] == []
     assert inline(second, 0, 10)["result"]["items"] == []
-    menu = second.request("textDocument/completion", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 7}})
+    menu = second.request(
+        "textDocument/completion", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 7}}
+    )
     assert menu["result"]["items"] == []
     whole = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
     edit = second.request("dcopilot/inlineEdit", {"textDocument": {"uri": URI}, "range": whole, "instruction": "x"})
     assert edit["error"]["code"] == -32602  # not open in this session
-    action = second.request("textDocument/codeAction", {"textDocument": {"uri": URI}, "range": whole, "context": {"diagnostics": []}})
+    action = second.request(
+        "textDocument/codeAction", {"textDocument": {"uri": URI}, "range": whole, "context": {"diagnostics": []}}
+    )
     assert action["result"] == []
-    rewrite = second.request("workspace/executeCommand", {"command": "dcopilot.rewrite", "arguments": [
-        {"textDocument": {"uri": URI}, "range": whole}]})
+    rewrite = second.request(
+        "workspace/executeCommand",
+        {"command": "dcopilot.rewrite", "arguments": [{"textDocument": {"uri": URI}, "range": whole}]},
+    )
     assert rewrite["error"]["code"] == -32602
     assert second.request("dcopilot/stats")["result"]["requests"] == 3  # its own counters, not the first's
     assert "sk-live" not in everything_received(second)
@@ -121,7 +130,7 @@ def test_two_clients_are_separate_sessions(daemon):
 
     # A third client that drops the connection mid-message does not stop the server either.
     third = daemon.client()
-    third.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"")
+    third.send_raw(b'Content-Length: 100\r\n\r\n{"jsonrpc"')
     third.sock.close()
     assert inline(first, 1, 3)["result"]["items"][0]["insertText"] == "nt('hello')"
     first.close()
@@ -175,8 +184,9 @@ def test_a_second_server_on_a_live_socket_refuses_to_start(tmp_path):
     path = tmp_path / "dcopilot.sock"
     d = lsp_support.Daemon(tmp_path, unix=path)
     try:
-        other = subprocess.run([*lsp_support.SERVE, "--unix", str(path)], env=lsp_support.server_env(),
-                               capture_output=True, timeout=30)
+        other = subprocess.run(
+            [*lsp_support.SERVE, "--unix", str(path)], env=lsp_support.server_env(), capture_output=True, timeout=30
+        )
         assert other.returncode != 0 and b"another server" in other.stderr
         assert d.client().request("dcopilot/stats")["result"] is not None
     finally:
