@@ -54,7 +54,8 @@ _pygls_log = logging.getLogger("pygls.protocol.json_rpc")
 # Expected outcomes, not faults: the document moved on under an edit; a newer request superseded this one.
 EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
 CANCEL_REQUEST = "$/cancelRequest"
-AUTH_FAILED = -32001  # a server error code (JSON-RPC reserves -32000..-32099 for these)
+AUTH_FAILED = -32001
+MAX_UNREAD_BYTES = 2 * MAX_MESSAGE_BYTES  # replies queued for a socket client that does not read them  # a server error code (JSON-RPC reserves -32000..-32099 for these)
 
 
 def valid_id(msg_id: Any) -> bool:
@@ -394,6 +395,16 @@ class GuardedWriter:
         self.on_broken = on_broken
 
     def write(self, data: bytes):
+        if self.proto.client_gone:
+            return None
+        queued = getattr(getattr(self.inner, "transport", None), "get_write_buffer_size", lambda: 0)()
+        if queued > MAX_UNREAD_BYTES:
+            # A socket client that sends requests but never reads the replies would make them pile up here
+            # without bound; it is disconnected instead (a stdio client that stops reading blocks only itself).
+            log.warning("the client left %d bytes of replies unread; closing its connection", queued)
+            self.proto.client_left("replies unread")
+            self.on_broken()
+            return None
         try:
             result = self.inner.write(data)
             flush = getattr(self.inner, "flush", None)

@@ -227,3 +227,48 @@ def test_a_connection_that_never_initializes_is_closed(monkeypatch):
     assert asyncio.run(main()) == b""
     assert sessions.live == {}
     sessions.shared.close()
+
+
+def test_a_client_that_never_reads_its_replies_is_disconnected(monkeypatch):
+    """In process, with the unread-reply cap lowered: replies cannot pile up without bound for a silent reader."""
+    import asyncio
+    import json as json_
+
+    import det_backend
+
+    from lsp import listen, transport
+    from lsp.server import build
+
+    monkeypatch.setattr(transport, "MAX_UNREAD_BYTES", 256 * 1024)
+    sessions = listen._Sessions(build, det_backend.make(None), token="t")
+
+    def frame(message: dict) -> bytes:
+        body = json_.dumps(message).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    async def main():
+        tcp = await asyncio.start_server(sessions.serve, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small receive window
+        sock.connect(("127.0.0.1", port))
+        init = {"capabilities": {}, "initializationOptions": {"token": "t"}}
+        sock.sendall(frame({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}))
+        stats = b"".join(frame({"jsonrpc": "2.0", "id": i, "method": "dcopilot/stats"}) for i in range(1, 20_000))
+        sock.setblocking(False)
+        sent = 0
+        for _ in range(3000):  # never reading: the session must end once its unread replies pass the cap
+            try:
+                sent += sock.send(stats[sent : sent + 65536]) if sent < len(stats) else 0
+            except (BlockingIOError, ConnectionError):
+                pass
+            await asyncio.sleep(0.01)
+            if not sessions.live:
+                break
+        ended = not sessions.live
+        sock.close()
+        tcp.close()
+        return ended
+
+    assert asyncio.run(main())
+    sessions.shared.close()
