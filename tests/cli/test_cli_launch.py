@@ -88,7 +88,7 @@ def test_alive_counts_a_zombie_as_gone():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--pipe=/tmp/dcopilot-lsp.sock"], "--pipe is not supported: dcopilot speaks LSP over stdio (--stdio) or --tcp"),
+        (["--pipe=/tmp/lsp.sock"], "--pipe is not supported: dcopilot speaks LSP over stdio (--stdio) or --tcp"),
         (["--socket=6009"], "--socket is not supported"),
         (["--node-ipc"], "--node-ipc is not supported"),
         (["--clientProcessId=abc"], "bad --clientProcessId 'abc': expected a process id"),

@@ -22,7 +22,9 @@ def editors_dir() -> Path:
 
 
 def _missing(what: str, looked: str) -> None:
-    pytest.fail(f"{what} not found ({looked}); install it with `{INSTALL}` (or set DCOPILOT_EDITORS_DIR)", pytrace=False)
+    pytest.fail(
+        f"{what} not found ({looked}); install it with `{INSTALL}` (or set DCOPILOT_EDITORS_DIR)", pytrace=False
+    )
 
 
 def code_server() -> tuple[Path, Path]:

@@ -57,7 +57,9 @@ def vsix(tmp_path_factory) -> Path:
     assert npm, "npm (Node 20+) not found: it builds the extension (apt-get install nodejs npm)"
     steps = ([] if (EXT / "node_modules").is_dir() else [["ci", "--no-audit", "--no-fund"]]) + [["run", "package"]]
     for args in steps:
-        proc = subprocess.run([npm, *args], cwd=EXT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [npm, *args], cwd=EXT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        )
         assert proc.returncode == 0, f"npm {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     out = tmp_path_factory.mktemp("vsix") / "dcopilot.vsix"
     shutil.copy(EXT / "dcopilot.vsix", out)

@@ -153,4 +153,5 @@ class Page:
         return "\n".join(parts).replace("\u00a0", " ")
 
     def notifications(self) -> list[str]:
-        return [t.replace("\u00a0", " ") for t in self.page.locator(".notification-toast .notification-list-item-message").all_inner_texts()]
+        toasts = self.page.locator(".notification-toast .notification-list-item-message")
+        return [text.replace("\u00a0", " ") for text in toasts.all_inner_texts()]

@@ -63,7 +63,9 @@ T.run(function()
 
   -- Rewrite a selection: `foo` -> `bar` on line 2.
   local result
-  dcopilot.rewrite({ line1 = 2, line2 = 2 }, nil, function(err, applied) result = { err = err or false, applied = applied } end)
+  dcopilot.rewrite({ line1 = 2, line2 = 2 }, nil, function(err, applied)
+    result = { err = err or false, applied = applied }
+  end)
   T.wait('rewrite answered', function() return result end)
   T.eq({ err = false, applied = true }, result, 'rewrite result')
   T.eq('bar(', T.lines()[2], 'rewritten line')
