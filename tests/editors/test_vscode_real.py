@@ -20,7 +20,7 @@ import pytest
 
 import real_editors
 from editors_harness import ROOT
-from vscode_session import Page, VSCode
+from vscode_session import Page, VSCode, server_commands
 
 EXT = ROOT / "editors" / "vscode"
 MODEL = ROOT / "engine" / "embedded" / "model.safetensors"
@@ -132,7 +132,7 @@ def vscode_session(vsix: Path, browser, tmp_path: Path, **extra_settings):
         page.shot("workbench")
         page.open_file("demo.py")
         page.shot("opened")
-        yield page, demo
+        yield page, demo, serve_log
     except BaseException as exc:
         if page:
             with contextlib.suppress(Exception):
@@ -152,13 +152,16 @@ def vscode_session(vsix: Path, browser, tmp_path: Path, **extra_settings):
 @pytest.mark.skipif(not MODEL.exists(), reason="embedded model not built (engine/embedded/model.safetensors)")
 @pytest.mark.timeout(600)
 def test_vscode_ghost_text_accept_and_rewrite(vsix, browser, tmp_path):
-    with vscode_session(vsix, browser, tmp_path) as (page, demo):
+    with vscode_session(vsix, browser, tmp_path) as (page, demo, serve_log):
         ready = page.wait_status("ready", 240)
         page.shot("ready")
         states = page.states()
         assert any("starting" in s for s in states) and any("loading" in s for s in states), states
         assert "on cpu" in ready, ready
         assert not page.notifications(), f"popups at start-up: {page.notifications()}"
+        # launched as vscode-languageclient does it: its `--stdio`, and the extension host's pid to watch
+        (argv,) = server_commands(str(serve_log))
+        assert argv[-1] == "--stdio" and any(a.startswith("--clientProcessId=") for a in argv), argv
 
         lines = list(FIXTURE)
         shown, tried = "", []
@@ -192,7 +195,7 @@ def test_vscode_ghost_text_accept_and_rewrite(vsix, browser, tmp_path):
 @pytest.mark.timeout(300)
 def test_vscode_status_says_error_for_a_wrong_model_path(vsix, browser, tmp_path):
     missing = tmp_path / "no-such-model"
-    with vscode_session(vsix, browser, tmp_path, **{"dcopilot.model.path": str(missing)}) as (page, _demo):
+    with vscode_session(vsix, browser, tmp_path, **{"dcopilot.model.path": str(missing)}) as (page, _demo, _log):
         error = page.wait_status("error", 120)
         page.shot("error")
         assert str(missing) in error, error

@@ -96,6 +96,21 @@ class VSCode:
                     continue
 
 
+def server_commands(marker: str) -> list[list[str]]:
+    """Command lines of the running processes whose environment holds `marker` (e.g. this test's log path):
+    the `dcopilot serve` that the extension started, as VS Code launched it."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+                if "serve" in argv:
+                    found.append(argv)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
 class Page:
     """The browser tab showing VS Code, with the few user actions the tests need."""
 
