@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import time
 
 log = logging.getLogger("dcopilot.daemon")
 
@@ -18,6 +20,8 @@ POLL_S = 1.0
 
 def alive(pid: int) -> bool:
     """True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    if sys.platform == "win32":
+        return True  # os.kill(pid, 0) would terminate the process there, not probe it
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -33,12 +37,12 @@ def alive(pid: int) -> bool:
 
 
 def watch(pid: int, on_gone=None, poll_s: float = POLL_S) -> threading.Thread:
-    """Poll `pid` on a daemon thread; when it has gone, call `on_gone` (default: end this process at once)."""
+    """Poll `pid` on a daemon thread; when it has gone, call `on_gone` (default: end this process at once).
+    Not on Windows, where there is no harmless probe: there the server still ends when its stdin closes."""
 
     def run() -> None:
-        stop = threading.Event()
         while alive(pid):
-            stop.wait(poll_s)
+            time.sleep(poll_s)
         log.info("client process %d has gone: exiting", pid)
         (on_gone or _exit)()
 

@@ -4,12 +4,13 @@ and `--clientProcessId=PID`; transports dcopilot does not speak are refused in o
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
 
 from conftest import EXE
-from copilot.client_watch import alive
+from copilot.client_watch import alive, watch
 
 
 def _frame(message: dict) -> bytes:
@@ -83,6 +84,18 @@ def test_alive_counts_a_zombie_as_gone():
     assert not alive(child.pid)
     child.wait()
     assert not alive(child.pid)
+
+
+def test_watch_calls_back_once_the_process_has_gone():
+    child = subprocess.Popen(["sleep", "600"])
+    gone = threading.Event()
+    thread = watch(child.pid, on_gone=gone.set, poll_s=0.05)
+    assert not gone.wait(0.5), "called back while the process runs"
+    child.kill()
+    child.wait()
+    assert gone.wait(10)
+    thread.join(5)
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize(
