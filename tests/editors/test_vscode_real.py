@@ -1,11 +1,13 @@
 """The VS Code extension in a real VS Code (code-server 4.139.1 = VS Code 1.139.1), installed from the .vsix
 that `npm run package` builds, with `dcopilot serve` running the embedded model on the CPU.
 
-What a user does and sees: open a Python file, the status item goes from starting/loading to ready (no popups),
-type, ghost text appears, Tab accepts exactly that text, save puts it on disk; "Rewrite selection" shows a
-diff preview and Apply puts exactly the previewed text in the file; a wrong model path turns the status item to
-an error. The embedded model is weak, so the test types at a few spots and uses the first where ghost text
-shows (none anywhere fails: a real regression). Screenshots of each step are kept under the test's tmp folder."""
+What a user does and sees: open a Python file, the status item goes from starting/loading to ready (no
+popups), type, ghost text appears, Tab accepts exactly that text, save puts it on disk; "Rewrite selection"
+shows a diff preview and Apply puts exactly the previewed text in the file; setting a model path that does not
+exist in the Settings editor brings the restart prompt, then an error on the status item (as does starting
+with such a path). The embedded model is weak, so the test types at a few spots and uses the first where
+ghost text shows (none anywhere fails: a real regression). A screenshot of each step is kept under the test's
+tmp folder, and a failure lists them."""
 
 from __future__ import annotations
 
@@ -190,6 +192,19 @@ def test_vscode_ghost_text_accept_and_rewrite(vsix, browser, tmp_path):
         page.shot("saved")
 
         _rewrite(page, demo)
+
+        # The user points the model path at nothing in the Settings editor: asked to restart, the server
+        # restarts and the status item says what went wrong.
+        missing = tmp_path / "no-such-model"
+        page.set_setting("dcopilot.model.path", str(missing))
+        restart = page.page.get_by_role("button", name="Restart")
+        restart.wait_for(timeout=30_000)
+        page.shot("restart-asked")
+        restart.click()
+        error = page.wait_status("error", 120)
+        page.shot("restarted-error")
+        assert str(missing) in error, error
+        assert "stopped" in " ".join(page.states()), page.states()
 
 
 @pytest.mark.timeout(300)

@@ -151,6 +151,23 @@ class Page:
         self.page.wait_for_selector(f'.tab[aria-label^="{name}"]', timeout=30_000)
         self.page.locator(".editor-instance .monaco-editor .view-lines").first.click()
 
+    def set_setting(self, key: str, value: str) -> None:
+        """Type `value` into the setting `key` in the Settings editor (Ctrl+,), then leave the field."""
+        keys = self.page.keyboard
+        keys.press("Control+Comma")
+        self.page.locator(".settings-editor .suggest-input-container").first.wait_for(timeout=30_000)
+        keys.type(key)
+        field = self.page.locator(".settings-editor .setting-item input").first
+        field.wait_for(timeout=30_000)
+        self.shot("settings")
+        deadline = time.monotonic() + 30
+        while not field.evaluate("e => e === document.activeElement"):  # the list re-renders while it filters
+            assert time.monotonic() < deadline, f"could not focus the field of {key}"
+            field.click()
+            time.sleep(0.3)
+        keys.type(value)
+        keys.press("Tab")
+
     def goto_line_end(self, line: int) -> None:
         """Cursor at the end of 0-based `line` of the active editor."""
         keys = self.page.keyboard
