@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen on 127.0.0.1:PORT instead (loopback only; clients send the token from the file it logs)",
     )
     p.add_argument("--unix", metavar="PATH", help="listen on a Unix domain socket at PATH instead (mode 0600)")
+    # What LSP clients (vscode-languageclient among them) put on a server's command line.
+    p.add_argument("--stdio", action="store_true", help="speak LSP over stdin/stdout (the default)")
+    p.add_argument("--clientProcessId", dest="client_pid", metavar="PID", help="exit when process PID has gone")
+    for flag in _CLIENT_TRANSPORTS:  # other transports a client may ask for: refused in _serve, in one line
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const="", help=argparse.SUPPRESS)
 
     p = command("complete", _complete, "print the completion at a position in a file")
     p.add_argument("file", metavar="FILE")
@@ -186,7 +191,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 # --- subcommands -----------------------------------------------------------------------------------------
 
 
+_CLIENT_TRANSPORTS = ("--pipe", "--socket", "--node-ipc")
+
+
 def _serve(args, config: Config, _error) -> int:
+    for flag in _CLIENT_TRANSPORTS:
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            raise UsageError(
+                f"{flag} is not supported: dcopilot speaks LSP over stdio (--stdio), --tcp PORT or --unix PATH"
+            )
+    chosen = [flag for flag, on in (("--stdio", args.stdio), ("--tcp", args.tcp is not None),
+                                     ("--unix", args.unix is not None)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"{chosen[0]} and {chosen[1]} exclude each other")
+    if args.client_pid is not None:
+        if not args.client_pid.isdigit() or int(args.client_pid) < 1:
+            raise UsageError(f"bad --clientProcessId {args.client_pid!r}: expected a process id")
+        _load("copilot.client_watch", "watch")(int(args.client_pid))
     return _load("copilot.daemon", "serve_main")(config, args.tcp, args.unix)
 
 

@@ -1,5 +1,5 @@
-"""The VS Code extension's own checks, run from the project's test command: unit tests in Node (no VS Code:
-it cannot be downloaded here), the type-checked bundle, and the .vsix package."""
+"""The VS Code extension's own checks, run from the project's test command: unit tests in Node (no VS Code;
+test_vscode_real.py runs the package in a real one), the type-checked bundle, and the .vsix package."""
 
 import json
 import os

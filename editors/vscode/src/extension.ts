@@ -46,6 +46,8 @@ function renderStatus(): void {
   const view = statusView(shown, enabled);
   statusItem.text = view.text;
   statusItem.tooltip = view.tooltip;
+  // Read out by screen readers (the icon alone says nothing): the state in words, as in the tooltip.
+  statusItem.accessibilityInformation = { label: view.tooltip };
   statusItem.backgroundColor = view.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
 }
 
@@ -115,9 +117,10 @@ function serverOptions(): ServerOptions | string {
   if ('error' in found) {
     return found.error;
   }
-  const args = [...found.args, ...serverArgs(explicit)];
+  // The server exits once this extension host has gone, even if something else still holds its stdin.
+  const args = [...found.args, ...serverArgs(explicit), `--clientProcessId=${process.pid}`];
   output.info(`starting: ${found.command} ${args.join(' ')}`);
-  return { command: found.command, args, transport: TransportKind.stdio };
+  return { command: found.command, args, transport: TransportKind.stdio }; // the client adds `--stdio`
 }
 
 async function start(): Promise<void> {

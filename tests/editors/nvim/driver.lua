@@ -51,6 +51,24 @@ function T.lines()
   return vim.api.nvim_buf_get_lines(0, 0, -1, true)
 end
 
+--- The ghost text Neovim >= 0.12 core (vim.lsp.inline_completion) draws in the current buffer, its lines
+--- joined with '\n'; nil when none is shown.
+function T.native_ghost()
+  local ns = vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
+  local marks = ns and vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true }) or {}
+  if #marks == 0 then
+    return nil
+  end
+  local function join(chunks)
+    return table.concat(vim.tbl_map(function(chunk) return chunk[1] end, chunks or {}))
+  end
+  local lines = { join(marks[1][4].virt_text) }
+  for _, virt_line in ipairs(marks[1][4].virt_lines or {}) do
+    lines[#lines + 1] = join(virt_line)
+  end
+  return table.concat(lines, '\n')
+end
+
 --- Send a request to the dcopilot server and wait for its answer.
 function T.request(method, params)
   local client = assert(require('dcopilot.server').client(), 'no dcopilot client')

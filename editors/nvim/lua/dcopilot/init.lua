@@ -48,7 +48,9 @@ local function map_keys(keymaps)
     if not lhs then
       return
     end
-    local key = vim.api.nvim_replace_termcodes(lhs, true, true, true)
+    -- Returned as written: an <expr> mapping's result gets its key codes replaced anyway, and replacing
+    -- them twice turns <M-C-Right> into bytes that leave Neovim waiting for the rest of a key forever.
+    local key = lhs
     vim.keymap.set('i', lhs, function()
       local bufnr = vim.api.nvim_get_current_buf()
       if M.renderer() == 'native' then

@@ -28,13 +28,22 @@ function M.detach(bufnr)
   vim.lsp.inline_completion.enable(false, { bufnr = bufnr })
 end
 
+--- The byte column where an item's range starts: a vim.Range (Neovim 0.12 releases: `start_col`) or, in
+--- 0.12 pre-releases, a table with `start.col`.
+local function item_start_col(range)
+  if not range then
+    return nil
+  end
+  return range.start_col or (range.start and range.start.col)
+end
+
 --- Insert part of `item` at the cursor; the rest comes back with core's next automatic request.
 local function accept_part(bufnr, item, how)
   local insert = item.insert_text
   local value = type(insert) == 'string' and insert or insert.value
   local row, col = unpack(vim.api.nvim_win_get_cursor(0))
   row = row - 1
-  local start_col = item.range and item.range.start.col or col
+  local start_col = item_start_col(item.range) or col
   local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
   local rest = text.remainder(value, line:sub(start_col + 1, col))
   if not rest or rest == '' then
