@@ -34,6 +34,7 @@ from lsp.service import Cancelled, CompletionRequest, CompletionService, EditReq
 from lsp.settings import Settings, update
 from lsp.stats import Metrics
 from lsp.transport import DcopilotProtocol, converter
+from lsp.version import dcopilot_version
 
 log = logging.getLogger("dcopilot.lsp")
 
@@ -50,7 +51,7 @@ class ServerOptions:
 class DcopilotServer(LanguageServer):
     def __init__(self, service: CompletionService, options: ServerOptions = ServerOptions(), settings=Settings()):
         super().__init__(
-            "dcopilot", _version(), protocol_cls=DcopilotProtocol, converter_factory=converter, max_workers=4
+            "dcopilot", dcopilot_version(), protocol_cls=DcopilotProtocol, converter_factory=converter, max_workers=4
         )
         self.service = service
         self.options = options
@@ -324,15 +325,6 @@ def relative_path(uri: str, roots: list[str]) -> str:
         if path.startswith(root.rstrip("/") + "/"):
             return path[len(root.rstrip("/")) + 1 :].replace("\\", "/")
     return PurePosixPath(path.replace("\\", "/")).name
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dcopilot")
-    except Exception:
-        return "0"
 
 
 # -- handlers -----------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine import requests as defaults
+
 
 class Cancelled(Exception):
     """The request was superseded or cancelled; the engine stopped between denoising steps."""
@@ -26,9 +28,9 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     text: str  # snapshot excerpt
     offset: int  # cursor
     candidates: int = 1  # distinct suggestions wanted (several on an invoked trigger)
-    max_tokens: int = 64
-    hypotheses: int = 3
-    multiline: Literal["auto", "always", "never"] = "auto"
+    max_tokens: int = defaults.MAX_TOKENS
+    hypotheses: int = defaults.HYPOTHESES
+    multiline: defaults.Multiline = defaults.MULTILINE
 
 
 class Suggestion(msgspec.Struct, frozen=True, kw_only=True):
