@@ -10,8 +10,9 @@ are cut at line boundaries to a few thousand characters (far more than any promp
 Deterministic for a given --seed.
 
   python bench/make_cases.py --manifest runs/manifest.json --count 300 --out bench/cases/stdlib-heldout.jsonl
-  python bench/make_cases.py --humaneval /work/shared/data/human-eval-infilling/HumanEval-SingleLineInfilling.jsonl.gz \
-      --count 200 --out bench/cases/humaneval-single.jsonl
+  python bench/make_cases.py --humaneval HumanEval-SingleLineInfilling.jsonl.gz --count 200 \
+      --out bench/cases/humaneval-single.jsonl
+(the HumanEval-Infilling files are published in OpenAI's human-eval-infilling repository, data/ folder)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 - denoiser mode (`denoise`): the canvas attends bidirectionally to itself and to the cache, never writing it;
   its input embeddings pass through the self-conditioning MLP fed with the previous step's soft prediction.
 
-Notable features (see ../shared/research/diffusiongemma.md section 3):
+Notable features (docs/model.md describes the forward pass in full):
 sliding layers (window W, own head dim and KV heads, full RoPE) and full layers (K=V, proportional partial RoPE);
 q/k RMSNorm with weights, v RMSNorm without; attention scale 1.0; an MoE block per layer (router on the raw
 residual, fused gate_up/down experts, a dense MLP beside them, seven norms) whose output is scaled by

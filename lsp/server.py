@@ -550,7 +550,7 @@ FEATURES = [
     (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
     (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
-    # Registered with options, or pygls never advertises inlineCompletionProvider (NOTES.md).
+    # Registered with options: pygls 2.1 advertises inlineCompletionProvider only for a feature that has them.
     (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), inline_completion),
     (types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]), completion),
     (
