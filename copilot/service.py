@@ -23,7 +23,7 @@ from lsp.service import (
     CompletionRequest,
     EditRequest,
     EditResult,
-    ServiceStatus,
+    Status,
     Suggestion,
     TextEdit,
 )
@@ -50,10 +50,10 @@ class EngineService:
         self.backend = backend
         self.worker = Worker(backend.load, backend.describe, max_pending=max_pending)
 
-    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+    def start(self, on_status: Callable[[Status], None]) -> None:
         self.worker.start(on_status)
 
-    def status(self) -> ServiceStatus:
+    def status(self) -> Status:
         return self.worker.status()
 
     def cancel(self, request_key: str) -> None:

@@ -39,15 +39,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.cancel import Cancelled
 from engine.config import GenerationConfig
 
-
-class Cancelled(Exception):
-    """Raised between steps when `cancel()` returns True; `stats` holds the work done so far."""
-
-    def __init__(self, stats: SampleStats | None = None):
-        super().__init__("sampling cancelled")
-        self.stats = stats
+__all__ = ["Cancelled", "GenerateResult", "SampleResult", "SampleStats", "generate", "sample"]
 
 
 @dataclass
@@ -384,7 +379,7 @@ def sample(
     flag = _DoneFlag(run.device)
     for k in range(generation.max_denoising_steps):
         if cancel is not None and cancel():
-            raise Cancelled(_stats(state.steps, state.accepted_log, started, cancelled=True))
+            raise Cancelled("sampling cancelled", _stats(state.steps, state.accepted_log, started, cancelled=True))
         logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
         state = sample_step(run, state, logits, k, generator)
         if run.early_stop and flag.all_done(state.done):
