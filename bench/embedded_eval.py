@@ -41,8 +41,9 @@ if str(ROOT) not in sys.path:
 
 from copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
 from engine.corpus import load_texts  # noqa: E402
-from engine.fim_data import FimIds, build_prompt, sample_span  # noqa: E402
+from engine.fim_data import build_prompt, sample_span  # noqa: E402
 from engine.infill import SINGLE_LINE_TOKENS  # noqa: E402
+from engine.layout import fim_specials  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class ModelRunner:
 
         self.model = model
         self.tok = model.tokenizer
-        self.ids = FimIds.from_tokenizer(self.tok)
+        self.ids = fim_specials(self.tok)
         self.layout = layout
         self.context = context
         self.suffix_share = suffix_share

@@ -7,11 +7,14 @@ Sources:
 
 Each output line is {"prefix", "suffix", "target", "language", "path", "kind", "source"}. The prefix and suffix
 are cut at line boundaries to a few thousand characters (far more than any prompt window uses).
-Deterministic for a given --seed.
+Deterministic for a given --seed. Targets come from the same span sampler as the embedded model's training
+examples; the stdlib cases in bench/cases/ were drawn by an earlier, separate sampler, so regenerating them gives
+different (equally held-out) cases.
 
   python bench/make_cases.py --manifest runs/manifest.json --count 300 --out bench/cases/stdlib-heldout.jsonl
-  python bench/make_cases.py --humaneval /work/shared/data/human-eval-infilling/HumanEval-SingleLineInfilling.jsonl.gz \
-      --count 200 --out bench/cases/humaneval-single.jsonl
+  python bench/make_cases.py --humaneval HumanEval-SingleLineInfilling.jsonl.gz --count 200 \
+      --out bench/cases/humaneval-single.jsonl
+(the HumanEval-Infilling files are published in OpenAI's human-eval-infilling repository, data/ folder)
 """
 
 from __future__ import annotations
@@ -44,41 +47,20 @@ def clip_suffix(text: str, limit: int = SUFFIX_CHARS) -> str:
     return text[: cut + 1] if cut >= 0 else text[:limit]
 
 
-def pick_span(text: str, kind: str, rng: random.Random) -> tuple[int, int] | None:
-    """(start, end) of the target: 'line' = rest of a line from a cursor inside it; 'multiline' = the next 2-4
-    lines after the end of a line (the target starts with a line break); 'partial' = a piece inside one line."""
-    lines = text.split("\n")
-    starts = [0]
-    for ln in lines[:-1]:
-        starts.append(starts[-1] + len(ln) + 1)
-    for _ in range(50):
-        i = rng.randrange(len(lines))
-        line = lines[i]
-        if not line.strip() or line.lstrip().startswith("#"):
+def pick_span(text: str, kind: str, rng: random.Random, tries: int = 50) -> tuple[int, int] | None:
+    """(start, end) of a target drawn by the training span sampler (engine/fim_data.py), kept when it is short
+    enough for its kind and does not start on a comment line (a comment is a poor thing to ask a model for)."""
+    from engine.fim_data import sample_span
+
+    for _ in range(tries):
+        span = sample_span(text, rng, kind, max_lines=4, tries=1)
+        if span is None:
             continue
-        indent = len(line) - len(line.lstrip())
-        s = starts[i]
-        if kind == "line":
-            c = rng.randrange(indent, len(line))
-            start, end = s + c, s + len(line)
-        elif kind == "partial":
-            c1 = rng.randrange(indent, len(line))
-            c2 = rng.randint(c1 + 1, min(len(line), c1 + 30))
-            if c2 >= len(line):
-                continue
-            start, end = s + c1, s + c2
-        elif kind == "multiline":
-            k = rng.randint(2, 4)
-            if i + k >= len(lines):
-                continue
-            start = s + len(line)
-            end = starts[i + k] + len(lines[i + k])
-        else:
-            raise ValueError(kind)
-        target = text[start:end]
-        if not target.strip() or len(target) > MAX_TARGET_CHARS[kind]:
+        line_start = text.rfind("\n", 0, span.start) + 1
+        target = text[span.start : span.end]
+        if text[line_start:].lstrip().startswith("#") or not target.strip() or len(target) > MAX_TARGET_CHARS[kind]:
             continue
-        return start, end
+        return span.start, span.end
     return None
 
 

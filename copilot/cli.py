@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from copilot import logs
 from copilot.config import Config, ConfigError, ModelConfig, ServerConfig, config_path, load_config
+from lsp.version import dcopilot_version
 
 log = logging.getLogger("dcopilot")
 
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"dcopilot: cannot open log file {config.server.log_file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    log.debug("dcopilot %s %s; settings file %s", _version(), args.command, config_path(getattr(args, "config", None)))
+    log.debug("dcopilot %s %s; settings file %s", dcopilot_version(), args.command,
+              config_path(getattr(args, "config", None)))
     try:
         return args.run(args, config, config_error)
     except (UsageError, Unavailable) as exc:
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local code copilot: a diffusion language model fills the span at your cursor, served over LSP.",
         epilog="Settings: config file < DCOPILOT_<SECTION>_<KEY> environment variables < flags. See README.md.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {dcopilot_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, run, help: str, description: str = "") -> argparse.ArgumentParser:
@@ -313,13 +315,3 @@ def _port(text: str) -> int:
 
 def _choices(section: type, name: str) -> list[str]:
     return list(typing.get_args(typing.get_type_hints(section)[name]))
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("dcopilot")
-    except PackageNotFoundError:
-        return "(not installed)"
-

@@ -15,6 +15,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from engine import requests as defaults
+from lsp.settings import DEBOUNCE_MS, DebounceMs, Hypotheses, MaxTokens
+
 Device = Annotated[str, msgspec.Meta(pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")]
 
 
@@ -27,22 +30,22 @@ class ModelConfig(_Section):
     device: Device = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantize: Literal["none", "nf4", "int8"] = "none"  # nf4/int8 need the `quant` extra and a GPU
-    prompt_format: Literal["auto", "fim", "gemma-chat"] = "auto"  # see engine/layout.py
+    prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/layout.py
     compile: Literal["auto", "on", "off"] = "auto"  # compiled, CUDA-graph denoise step (engine/static.py); auto: on CUDA
 
 
 class CompletionConfig(_Section):
     layout: Literal["auto", "A", "B", "C"] = "auto"  # prompt layouts, docs/interfaces.md; auto: the model's own
-    hypotheses: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3  # length hypotheses per request
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64  # canvas length budget
-    context_tokens: Annotated[int, msgspec.Meta(ge=16)] = 1024  # prompt window (prefix + suffix)
-    multiline: Literal["auto", "always", "never"] = "auto"
-    debounce_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 75  # base; adapts to typing speed
-    seed: int = 0
+    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
+    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget
+    context_tokens: Annotated[int, msgspec.Meta(ge=16)] = defaults.CONTEXT_TOKENS  # prompt window (prefix + suffix)
+    multiline: defaults.Multiline = defaults.MULTILINE
+    debounce_ms: DebounceMs = DEBOUNCE_MS  # base; adapts to typing speed
+    seed: int = defaults.SEED
 
 
 class EditConfig(_Section):
-    renoise: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5  # fraction of the seeded canvas re-noised
+    renoise: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = defaults.RENOISE  # fraction of the canvas re-noised
 
 
 class ServerConfig(_Section):

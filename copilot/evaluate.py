@@ -21,6 +21,9 @@ from pathlib import Path
 
 import msgspec
 
+from copilot.config import Config
+from copilot.requests import infill_request, load_configured_model
+
 
 class Case(msgspec.Struct, forbid_unknown_fields=False):
     prefix: str
@@ -106,29 +109,18 @@ class EvalSummary:
     by_kind: dict
 
 
-def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config=None, progress=None) -> EvalSummary:
-    from engine.infill import InfillRequest, run_infill
+def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config: Config | None = None,
+             progress=None) -> EvalSummary:
+    from engine.infill import run_infill
 
-    c = config.completion if config is not None else None
-    fmt = config.model.prompt_format if config is not None else "auto"
+    config = config if config is not None else Config()
     exact, sims, steps, lat = [], [], [], []
     kinds: dict[str, list[tuple[bool, float]]] = {}
     empty = 0
     for i, case in enumerate(cases):
-        req = InfillRequest(
-            text=case.prefix + case.suffix,
-            cursor=len(case.prefix),
-            language=case.language,
-            path=case.path,
-            max_tokens=c.max_tokens if c else 64,
-            multiline=c.multiline if c else "auto",
-            layout=layout,
-            hypotheses=hypotheses,
-            context_tokens=c.context_tokens if c else 1024,
-            prompt_format=fmt,
-            seed=(c.seed if c else 0) + i,
-            max_candidates=1,
-        )
+        req = infill_request(config, text=case.prefix + case.suffix, cursor=len(case.prefix),
+                             language=case.language, path=case.path, layout=layout, hypotheses=hypotheses,
+                             seed=config.completion.seed + i, max_candidates=1)
         t0 = time.perf_counter()
         res = run_infill(model, req)
         lat.append((time.perf_counter() - t0) * 1000)
@@ -159,8 +151,6 @@ def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config=None
 
 def eval_main(config, cases_path, layout: str, hypotheses: int, limit: int | None) -> int:
     import torch
-
-    from copilot.oneshot import load_configured_model
 
     try:
         cases = read_cases(Path(cases_path), limit)

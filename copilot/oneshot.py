@@ -13,6 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+from copilot.requests import edit_request, infill_request, load_configured_model
+
 _BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -48,19 +50,6 @@ def _read(path: Path) -> str:
         return f.read()
 
 
-def load_configured_model(config):
-    """The model that config.model names (the embedded one when its path is empty)."""
-    from engine.loader import load_model
-
-    m = config.model
-    return load_model(
-        m.path or None,
-        device=m.device,
-        dtype=None if m.dtype == "auto" else m.dtype,
-        quantize=None if m.quantize == "none" else m.quantize,
-    )
-
-
 def _language(path: Path) -> str:
     return {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go", ".c": "c",
             ".h": "c", ".cpp": "cpp", ".java": "java", ".lua": "lua", ".rb": "ruby", ".sh": "shellscript"}.get(
@@ -73,7 +62,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
-    from engine.infill import InfillRequest, run_infill
+    from engine.infill import run_infill
 
     path = Path(path)
     try:
@@ -85,10 +74,7 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         model = load_configured_model(config)
     except Exception as e:  # the loader's errors are one-line messages
         return _fail(f"cannot load the model: {e}")
-    c = config.completion
-    req = InfillRequest(text=text, cursor=cursor, language=_language(path), path=path.name, max_tokens=c.max_tokens,
-                        multiline=c.multiline, layout=c.layout, hypotheses=c.hypotheses,
-                        context_tokens=c.context_tokens, prompt_format=config.model.prompt_format, seed=c.seed)
+    req = infill_request(config, text=text, cursor=cursor, language=_language(path), path=path.name)
     result = run_infill(model, req)
     candidates = result.candidates
     if as_json:
@@ -112,7 +98,7 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
 
 
 def edit_main(config, path, text_range, instruction: str | None, as_json: bool) -> int:
-    from engine.edit import EditRequest, EditTooLong, rewrite
+    from engine.edit import EditTooLong, rewrite
     from engine.textdiff import apply_edits
 
     path = Path(path)
@@ -128,10 +114,8 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
         model = load_configured_model(config)
     except Exception as e:
         return _fail(f"cannot load the model: {e}")
-    c = config.completion
-    req = EditRequest(text=text, start=start, end=end, instruction=instruction or "", language=_language(path),
-                      path=path.name, renoise=config.edit.renoise, layout=c.layout,
-                      prompt_format=config.model.prompt_format, context_tokens=c.context_tokens, seed=c.seed)
+    req = edit_request(config, text=text, start=start, end=end, instruction=instruction or "",
+                       language=_language(path), path=path.name)
     try:
         result = rewrite(model, req)
     except EditTooLong as e:

@@ -16,13 +16,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from copilot.requests import edit_request, infill_request, load_configured_model
 from copilot.worker import Progress, Worker
 from lsp.service import (
     Cancelled,
     CompletionRequest,
     EditRequest,
     EditResult,
-    ServiceStatus,
+    Status,
     Suggestion,
     TextEdit,
 )
@@ -49,10 +50,10 @@ class EngineService:
         self.backend = backend
         self.worker = Worker(backend.load, backend.describe, max_pending=max_pending)
 
-    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+    def start(self, on_status: Callable[[Status], None]) -> None:
         self.worker.start(on_status)
 
-    def status(self) -> ServiceStatus:
+    def status(self) -> Status:
         return self.worker.status()
 
     def cancel(self, request_key: str) -> None:
@@ -106,16 +107,9 @@ class EngineBackend:
 
     def load(self, progress: Progress):
         progress(0.05, "importing the engine")
-        from engine.loader import load_model
-
         m = self.config.model
         progress(0.2, f"loading {m.path or 'the embedded model'}")
-        model = load_model(
-            m.path or None,
-            device=m.device,
-            dtype=None if m.dtype == "auto" else m.dtype,
-            quantize=None if m.quantize == "none" else m.quantize,
-        )
+        model = load_configured_model(self.config)
         from engine.prefix_cache import PrefixCache
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
@@ -132,21 +126,17 @@ class EngineBackend:
         return str(getattr(model, "path", "")), device
 
     def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:
-        from engine.infill import InfillRequest, run_infill
+        from engine.infill import run_infill
 
-        c, m = self.config.completion, self.config.model
-        infill = InfillRequest(
+        infill = infill_request(
+            self.config,
             text=req.text,
             cursor=req.offset,
             language=req.language_id,
             path=req.path,
             max_tokens=req.max_tokens,
             multiline=req.multiline,
-            layout=c.layout,
             hypotheses=req.hypotheses,
-            context_tokens=c.context_tokens,
-            prompt_format=m.prompt_format,
-            seed=c.seed,
             max_candidates=req.candidates,
         )
         with _out_of_memory_as_error():
@@ -164,25 +154,12 @@ class EngineBackend:
         return out
 
     def edit(self, model, req: EditRequest, cancel: Cancel) -> EditResult:
-        from engine.edit import EditRequest as EngineEdit
         from engine.edit import EditTooLong, rewrite
 
-        c, m = self.config.completion, self.config.model
         if req.start >= req.end:
             return EditResult(edits=[], message="empty selection")
-        engine_req = EngineEdit(
-            text=req.text,
-            start=req.start,
-            end=req.end,
-            instruction=req.instruction,
-            language=req.language_id,
-            path=req.path,
-            renoise=self.config.edit.renoise,
-            layout=c.layout,
-            prompt_format=m.prompt_format,
-            context_tokens=c.context_tokens,
-            seed=c.seed,
-        )
+        engine_req = edit_request(self.config, text=req.text, start=req.start, end=req.end,
+                                  instruction=req.instruction, language=req.language_id, path=req.path)
         try:
             with _out_of_memory_as_error():
                 result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)

@@ -3,7 +3,7 @@
 The event loop never waits on the model. It submits a job (a function of the model and a cancel check) and
 awaits the job's future. Cancellation is cooperative and cheap: a pending job is dropped from the queue at
 once, a running one sees `cancel()` turn true at its next denoising step (engine.sampler.sample raises
-engine.sampler.Cancelled) and its future fails with lsp.service.Cancelled.
+Cancelled, engine/cancel.py: the one cancellation type of every layer) and its future fails with it.
 
 Per key (a document URI) only the newest job lives: submitting cancels the older ones. The queue holds at
 most `max_pending` jobs; beyond that the oldest pending job is cancelled, so a request storm costs memory
@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from lsp.service import Cancelled, ServiceStatus
+from lsp.service import Cancelled, Status
 
 log = logging.getLogger("dcopilot.worker")
 
@@ -45,11 +45,6 @@ class Job:
         return self.future.cancel()  # succeeds only while pending; a running job stops at its next step
 
 
-def is_cancellation(exc: BaseException) -> bool:
-    """engine.sampler.Cancelled (or ours), without importing the engine (and torch) here."""
-    return isinstance(exc, Cancelled) or type(exc).__name__ == "Cancelled"
-
-
 class Worker:
     def __init__(
         self,
@@ -64,22 +59,22 @@ class Worker:
         self._running: Job | None = None
         self._wake = threading.Condition()
         self._closed = False
-        self._listeners: list[Callable[[ServiceStatus], None]] = []
-        self._status = ServiceStatus(state="loading", message="not started")
+        self._listeners: list[Callable[[Status], None]] = []
+        self._status = Status(state="loading", message="not started")
         self._counts = {"runs": 0, "cancelled": 0, "seconds": 0.0}
         self._thread = threading.Thread(target=self._main, name="dcopilot-model", daemon=True)
         self.model: Any = None
 
     # -- event-loop side --------------------------------------------------------------------------------------
 
-    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+    def start(self, on_status: Callable[[Status], None]) -> None:
         self._listeners.append(on_status)
         if not self._thread.is_alive() and not self._closed:
             self._thread.start()
         else:
             on_status(self.status())
 
-    def status(self) -> ServiceStatus:
+    def status(self) -> Status:
         c = self._counts
         return _replace(
             self._status, engine_runs=c["runs"], engine_cancelled=c["cancelled"], engine_seconds=c["seconds"]
@@ -163,13 +158,13 @@ class Worker:
             result = job.fn(self.model, job.cancelled.is_set)
         except BaseException as exc:
             self._counts["seconds"] += time.perf_counter() - started
-            if is_cancellation(exc):
+            if isinstance(exc, Cancelled):
                 self._counts["cancelled"] += 1
                 log.debug(
                     "engine stopped mid-run for %s after %.0f ms (queued %.0f ms)",
                     job.key, (time.perf_counter() - started) * 1000, waited,
                 )
-                job.future.set_exception(Cancelled(str(exc)))
+                job.future.set_exception(exc)
             else:
                 log.exception("model job failed")
                 job.future.set_exception(exc)
@@ -186,7 +181,7 @@ class Worker:
             job.future.set_result(result)
 
 
-def _replace(status: ServiceStatus, **changes) -> ServiceStatus:
+def _replace(status: Status, **changes) -> Status:
     import msgspec
 
     return msgspec.structs.replace(status, **changes)

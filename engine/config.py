@@ -158,7 +158,7 @@ class GenerationConfig:
     entropy_bound: float = 0.1
     t_min: float = 0.4
     t_max: float = 0.8
-    stability_threshold: int = 1
+    stability_threshold: int | None = 1  # None (or confidence_threshold None): no early stop
     confidence_threshold: float | None = 0.005
     max_new_tokens: int = 256
     eos_token_ids: tuple[int, ...] = (1,)
@@ -193,6 +193,19 @@ class GenerationConfig:
             pad_token_id=pick("pad_token_id", int, default.pad_token_id),
             noise_token_id=pick("noise_token_id", int, None),
         )
+
+    def validate(self, vocab_size: int) -> None:
+        """Raise ValueError for settings the sampler cannot run; after this it reads the attributes directly."""
+        if self.max_denoising_steps < 1:
+            raise ValueError(f"max_denoising_steps must be at least 1, got {self.max_denoising_steps}")
+        if not (self.t_min > 0 and self.t_max > 0):
+            raise ValueError(f"temperatures must be positive (t_min {self.t_min}, t_max {self.t_max})")
+        if self.entropy_bound < 0:
+            raise ValueError(f"entropy_bound must not be negative, got {self.entropy_bound}")
+        if self.stability_threshold is not None and self.stability_threshold < 0:
+            raise ValueError(f"stability_threshold must not be negative, got {self.stability_threshold}")
+        if self.noise_token_id is not None and not 0 <= self.noise_token_id < vocab_size:
+            raise ValueError(f"noise_token_id {self.noise_token_id} is outside the vocabulary [0, {vocab_size})")
 
     def to_dict(self) -> dict:
         noise = {} if self.noise_token_id is None else {"noise_token_id": self.noise_token_id}

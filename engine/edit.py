@@ -17,40 +17,15 @@ import torch
 
 from engine import layout as lay
 from engine import postprocess as pp
-from engine.infill import (
-    DEFAULT_PINNED_SUFFIX,
-    Encoder,
-    _extra,
-    context_budget,
-    model_specials,
-    noise_fill,
-    resolve_layout,
-    window_for,
-)
+from engine.infill import Encoder, noise_fill, window_for
+from engine.prompting import prompting
+from engine.requests import EditRequest
 from engine.textdiff import TextEdit, diff_edits
 from engine.window import split_lines
 
 
 class EditTooLong(ValueError):
     """The range does not fit the edit budget (canvases x canvas length); nothing was edited."""
-
-
-@dataclass(frozen=True)
-class EditRequest:
-    text: str  # the document
-    start: int  # range to rewrite, code points, end exclusive
-    end: int
-    instruction: str = ""
-    language: str = ""
-    path: str = ""
-    renoise: float = 0.5  # fraction of the seeded canvas replaced by noise before denoising
-    layout: str | None = None
-    prompt_format: str = "auto"
-    context_tokens: int = 1024
-    pinned_suffix_tokens: int | None = None
-    growth: float = 0.5  # room left in each canvas for the rewrite to be longer than the original
-    max_canvases: int = 8
-    seed: int = 0
 
 
 @dataclass
@@ -62,12 +37,6 @@ class EditResult:
     seconds: float
     canvases: int
     kept_chunks: list[int] = field(default_factory=list)  # chunks left unchanged because the output was rejected
-
-
-def edit_canvas_length(model) -> int:
-    """Edits use the longest canvas the model was trained on (the default canvas may be shorter)."""
-    trained = _extra(model, "trained_canvas_lengths", None)
-    return max(trained) if trained else model.canvas_length
 
 
 def split_range(text: str, count: Callable[[str], int], capacity: int) -> list[str]:
@@ -118,13 +87,12 @@ def rewrite(
     if not 0.0 <= req.renoise <= 1.0:
         raise ValueError("renoise must be between 0 and 1")
     tok = model.tokenizer
-    specials = model_specials(model)
-    fmt_setting = req.prompt_format if req.prompt_format != "auto" else _extra(model, "prompt_format", "auto")
-    fmt = lay.resolve_format(fmt_setting, specials)
-    layout = resolve_layout(model, req.layout, fmt)
-    k = req.pinned_suffix_tokens if req.pinned_suffix_tokens is not None else _extra(
-        model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX)
-    length = edit_canvas_length(model)
+    facts = prompting(model)
+    specials = facts.specials
+    fmt = facts.format(req.prompt_format)
+    layout = facts.layout(req.layout, fmt)
+    k = facts.pinned(req.pinned_suffix_tokens)
+    length = facts.edit_canvas_length(model.canvas_length)
     free = length - (k if layout.pins_suffix else 0) - 1
     capacity = int(free / (1.0 + req.growth))
     if capacity < 1:
@@ -146,7 +114,7 @@ def rewrite(
     cpu_gen = torch.Generator().manual_seed(req.seed)
     vocab = model.config.vocab_size
     stops = [*model.stop_ids, specials.pad]
-    budget = context_budget(model, req.context_tokens)
+    budget = facts.context_budget(req.context_tokens)
     chat = fmt is lay.PromptFormat.GEMMA_CHAT
     done: list[str] = []
     kept: list[int] = []

@@ -16,39 +16,12 @@ from dataclasses import dataclass
 import torch
 from tokenizers import Tokenizer
 
+from engine.layout import Specials, fim_specials
+
 LAYOUTS = ("A", "B", "C")
 SPAN_KINDS = ("line", "multiline", "partial", "empty")
 MAX_PATH_TOKENS = 24
 CHARS_PER_TOKEN_WINDOW = 12  # text window per wanted token; stdlib code is ~3.6 chars/token
-
-
-@dataclass(frozen=True)
-class FimIds:
-    pad: int
-    eos: int
-    bos: int
-    fim_prefix: int
-    fim_suffix: int
-    fim_middle: int
-    file: int
-
-    @classmethod
-    def from_tokenizer(cls, tok: Tokenizer) -> FimIds:
-        def get(name: str) -> int:
-            i = tok.token_to_id(name)
-            if i is None:
-                raise ValueError(f"tokenizer lacks special token {name}")
-            return i
-
-        return cls(
-            pad=get("<pad>"),
-            eos=get("<eos>"),
-            bos=get("<bos>"),
-            fim_prefix=get("<|fim_prefix|>"),
-            fim_suffix=get("<|fim_suffix|>"),
-            fim_middle=get("<|fim_middle|>"),
-            file=get("<|file|>"),
-        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +37,7 @@ class TooShort(ValueError):
     """Not enough context tokens to fill the requested prompt length (or the middle does not fit the canvas)."""
 
 
-def header(ids: FimIds, path_ids: list[int]) -> list[int]:
+def header(ids: Specials, path_ids: list[int]) -> list[int]:
     return [ids.bos, ids.file, *path_ids[:MAX_PATH_TOKENS]]
 
 
@@ -79,7 +52,7 @@ def fill_budget(n_prefix: int, n_suffix: int, budget: int, suffix_share: float) 
 
 
 def build_prompt(
-    ids: FimIds,
+    ids: Specials,
     layout: str,
     path_ids: list[int],
     prefix: list[int],
@@ -108,7 +81,7 @@ def build_prompt(
 
 
 def build_canvas(
-    ids: FimIds, middle: list[int], pinned_tail: list[int], length: int
+    ids: Specials, middle: list[int], pinned_tail: list[int], length: int
 ) -> tuple[list[int], list[bool]]:
     """canvas = middle <eos> <pad>... pinned_tail; returns (canvas ids, pinned mask)."""
     free = length - len(pinned_tail) - len(middle) - 1
@@ -218,7 +191,7 @@ def tokenize_around(tok: Tokenizer, text: str, span: Span, want: int) -> tuple[l
 
 def make_example(
     tok: Tokenizer,
-    ids: FimIds,
+    ids: Specials,
     path: str,
     text: str,
     span: Span,
@@ -262,7 +235,7 @@ class ExampleSampler:
 
     def __init__(self, tok: Tokenizer, texts: dict[str, str], seed: int = 0, mix: MixConfig = MixConfig()):
         self.tok = tok
-        self.ids = FimIds.from_tokenizer(tok)
+        self.ids = fim_specials(tok)
         self.paths = sorted(texts)
         self.texts = texts
         # Files are drawn proportionally to their size, so every byte is about equally likely to be a cursor.
@@ -301,7 +274,7 @@ class ExampleSampler:
         return collate(exs, self.ids, self.mix.pad_weight)
 
 
-def collate(exs: list[Example], ids: FimIds, pad_weight: float) -> Batch:
+def collate(exs: list[Example], ids: Specials, pad_weight: float) -> Batch:
     prompt = torch.tensor([e.prompt for e in exs], dtype=torch.long)
     canvas = torch.tensor([e.canvas for e in exs], dtype=torch.long)
     pinned = torch.tensor([e.pinned for e in exs], dtype=torch.bool)
@@ -312,7 +285,7 @@ def collate(exs: list[Example], ids: FimIds, pad_weight: float) -> Batch:
     return Batch(prompt, canvas, pinned, weight.float())
 
 
-def ar_sequence(batch: Batch, ids: FimIds) -> tuple[torch.Tensor, torch.Tensor]:
+def ar_sequence(batch: Batch, ids: Specials) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token training pairs from a FIM batch: input = prompt + canvas; loss where the target is the middle/eos.
 
     Only meaningful for canvases without a pinned tail (layouts A/B); the prompt tokens get a plain LM loss too.

@@ -17,31 +17,13 @@ import torch
 
 from engine import layout as lay
 from engine import postprocess as pp
+from engine.prompting import prompting
+from engine.requests import InfillRequest
 from engine.window import Window, build_window
 
-# Prompt header cost (bos, file marker, path, FIM markers) kept out of the window's budget.
-HEADER_RESERVE = 32
-DEFAULT_PINNED_SUFFIX = 8
 # One line rarely needs more tokens; a shorter canvas makes every step cheaper (on DiffusionGemma's 256-slot
 # canvas, 7x fewer positions) and leaves fewer pad slots to settle.
 SINGLE_LINE_TOKENS = 32
-
-
-@dataclass(frozen=True)
-class InfillRequest:
-    text: str  # the document (or a window of it)
-    cursor: int  # code-point offset into text
-    language: str = ""
-    path: str = ""
-    max_tokens: int = 64  # middle length budget (tokens)
-    multiline: str = "auto"  # auto | always | never
-    layout: str | None = None  # A | B | C; None/"auto": the model's default (see resolve_layout)
-    hypotheses: int = 3  # length hypotheses (canvases in one batch)
-    context_tokens: int = 1024  # prompt window budget (prefix + suffix)
-    prompt_format: str = "auto"  # auto | fim | gemma-chat
-    pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
-    seed: int = 0
-    max_candidates: int = 3
 
 
 @dataclass(frozen=True)
@@ -87,33 +69,6 @@ def select(candidates: list[Candidate], limit: int) -> list[Candidate]:
 
 
 Encoder = Callable[[torch.Tensor], object]  # prompt ids [1, P] -> KV cache (e.g. the prefix cache's lookup)
-
-
-def _extra(model, key: str, default):
-    return (getattr(model, "extra", None) or {}).get(key, default)
-
-
-def resolve_layout(model, requested: str | None, fmt: lay.PromptFormat) -> lay.Layout:
-    """An explicit A/B/C wins; None or "auto" takes the checkpoint's `layout_default`, else C for FIM models
-    (trained on pinned suffixes) and A for chat models (a suffix inside the canvas is out of distribution for
-    DiffusionGemma's block-causal training; see docs/infill.md)."""
-    if requested not in (None, "auto"):
-        return lay.Layout(requested)
-    fallback = "C" if fmt is lay.PromptFormat.FIM else "A"
-    return lay.Layout(_extra(model, "layout_default", fallback))
-
-
-def context_budget(model, requested: int) -> int:
-    """The window budget, capped at the longest prompt the model was trained on (minus the header)."""
-    trained = _extra(model, "trained_prompt_tokens", None)
-    if trained:
-        return max(16, min(requested, max(trained) - HEADER_RESERVE))
-    return requested
-
-
-def model_specials(model) -> lay.Specials:
-    gen = model.generation
-    return lay.specials_from(model.tokenizer, eos=gen.eos_token_ids[0], pad=gen.pad_token_id)
 
 
 def noise_fill(seed: list[int], vocab: int, generator: torch.Generator, noise_id: int | None = None) -> torch.Tensor:
@@ -179,13 +134,12 @@ def run_infill(
     if req.max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     tok = model.tokenizer
-    specials = model_specials(model)
-    fmt = lay.resolve_format(req.prompt_format if req.prompt_format != "auto" else _extra(model, "prompt_format", "auto"),
-                             specials)
-    layout = resolve_layout(model, req.layout, fmt)
-    k = req.pinned_suffix_tokens if req.pinned_suffix_tokens is not None else _extra(
-        model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX)
-    window = window_for(model, req.text, req.cursor, layout, context_budget(model, req.context_tokens), k)
+    facts = prompting(model)
+    specials = facts.specials
+    fmt = facts.format(req.prompt_format)
+    layout = facts.layout(req.layout, fmt)
+    k = facts.pinned(req.pinned_suffix_tokens)
+    window = window_for(model, req.text, req.cursor, layout, facts.context_budget(req.context_tokens), k)
     parts = lay.PromptParts(path=req.path, prefix=window.prefix, suffix=window.suffix, language=req.language)
     prompt = lay.build_prompt(tok, specials, fmt, layout, parts)
     tail = lay.pinned_tail(tok, layout, window.suffix, k)

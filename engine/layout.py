@@ -92,6 +92,19 @@ def specials_from(tokenizer: TokenizerLike, eos: int | None = None, pad: int | N
     )
 
 
+def fim_specials(tokenizer: TokenizerLike) -> Specials:
+    """Specials of a FIM-trained tokenizer (the embedded model's): every FIM token must be present."""
+    specials = specials_from(tokenizer)
+    missing = [name for name, i in zip(FIM_TOKENS, _fim_ids(specials)) if i is None]
+    if missing:
+        raise ValueError(f"tokenizer lacks special token {missing[0]}")
+    return specials
+
+
+def _fim_ids(sp: Specials) -> tuple[int | None, ...]:
+    return sp.fim_prefix, sp.fim_suffix, sp.fim_middle, sp.file
+
+
 def resolve_format(setting: str, specials: Specials) -> PromptFormat:
     """'auto' picks FIM when the tokenizer has the FIM tokens (our embedded model), else the chat format."""
     if setting == "auto":

@@ -7,14 +7,17 @@ never read. No network: a repo id is only looked up in the local Hugging Face ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from engine.config import ConfigError, GenerationConfig, ModelConfig
+from engine.config import ARCHITECTURE, ConfigError, GenerationConfig, ModelConfig
 from engine.model import DiffusionGemma
 from engine.tokenizer import Tokenizer, TokenizerError
 
@@ -108,13 +111,8 @@ def weight_map(path: Path) -> dict[str, Path]:
             raise ModelLoadError(f"{index}: not a valid shard index ({e})") from None
         return {name: path / file for name, file in entries.items()}
     if single.exists():
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(single), framework="pt") as f:
-                return {name: single for name in f.keys()}
-        except Exception as e:  # safetensors raises SafetensorError / OSError on corrupt headers
-            raise ModelLoadError(f"{single}: corrupt safetensors file ({e})") from None
+        with open_safetensors(single) as f:
+            return {name: single for name in f.keys()}
     pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickled:
         raise ModelLoadError(
@@ -136,7 +134,7 @@ def inspect_checkpoint(spec: str | os.PathLike | None) -> CheckpointInfo:
     info = CheckpointInfo(path=path)
     try:
         cfg = ModelConfig.from_file(path / "config.json")
-        info.architecture = "DiffusionGemmaForBlockDiffusion"
+        info.architecture = ARCHITECTURE
         with torch.device("meta"):
             model = DiffusionGemma(cfg.text)
         files = weight_map(path)
@@ -162,22 +160,13 @@ def inspect_checkpoint(spec: str | os.PathLike | None) -> CheckpointInfo:
 
 
 def _header_shapes(files: dict[str, Path]) -> dict[str, tuple[tuple[int, ...], str]]:
-    from safetensors import safe_open
-
     out = {}
     for file in sorted(set(files.values())):
-        if not file.exists():
-            raise ModelLoadError(f"{file}: listed in the shard index but missing")
-        try:
-            with safe_open(str(file), framework="pt") as f:
-                for name in f.keys():
-                    if name.startswith(PREFIX) or name.startswith(ENCODER_PREFIX):
-                        sl = f.get_slice(name)
-                        out[name] = (tuple(sl.get_shape()), sl.get_dtype())
-        except ModelLoadError:
-            raise
-        except Exception as e:
-            raise ModelLoadError(f"{file}: corrupt safetensors file ({e})") from None
+        with open_safetensors(file) as f:
+            for name in f.keys():
+                if name.startswith(PREFIX) or name.startswith(ENCODER_PREFIX):
+                    sl = f.get_slice(name)
+                    out[name] = (tuple(sl.get_shape()), sl.get_dtype())
     return out
 
 
@@ -255,8 +244,6 @@ def load_model(
 
 
 def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.device, dtype: torch.dtype) -> dict:
-    from safetensors import safe_open
-
     wanted = expected_tensors(model)
     keys = {name: _checkpoint_key(name, files) for name in wanted}
     missing = [PREFIX + n for n, k in keys.items() if k is None]
@@ -269,19 +256,29 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
         by_file.setdefault(files[key], []).append(name)
     state = {}
     for file, names in sorted(by_file.items()):
-        if not file.exists():
-            raise ModelLoadError(f"{file}: listed in the shard index but missing")
-        try:
-            with safe_open(str(file), framework="pt", device="cpu") as f:
-                for name in names:
-                    key = keys[name]
-                    shape = tuple(f.get_slice(key).get_shape())
-                    if shape != wanted[name]:
-                        raise ModelLoadError(
-                            f"{file.name}: tensor {key} has shape {list(shape)}, expected {list(wanted[name])}")
-                    state[name] = f.get_tensor(key).to(device=device, dtype=dtype)
-        except ModelLoadError:
-            raise
-        except Exception as e:
-            raise ModelLoadError(f"{file}: corrupt safetensors file ({e})") from None
+        with open_safetensors(file) as f:
+            for name in names:
+                key = keys[name]
+                shape = tuple(f.get_slice(key).get_shape())
+                if shape != wanted[name]:
+                    raise ModelLoadError(
+                        f"{file.name}: tensor {key} has shape {list(shape)}, expected {list(wanted[name])}")
+                state[name] = f.get_tensor(key).to(device=device, dtype=dtype)
     return state
+
+
+@contextlib.contextmanager
+def open_safetensors(file: Path) -> Iterator[Any]:
+    """safe_open on CPU; a missing file or any error while reading it becomes a ModelLoadError naming the file
+    (safetensors raises SafetensorError or OSError on corrupt headers and truncated data)."""
+    from safetensors import safe_open
+
+    if not file.exists():
+        raise ModelLoadError(f"{file}: listed in the shard index but missing")
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            yield f
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"{file}: corrupt safetensors file ({e})") from None

@@ -4,7 +4,7 @@
 - denoiser mode (`denoise`): the canvas attends bidirectionally to itself and to the cache, never writing it;
   its input embeddings pass through the self-conditioning MLP fed with the previous step's soft prediction.
 
-Notable features (see ../shared/research/diffusiongemma.md section 3):
+Notable features (docs/model.md describes the forward pass in full):
 sliding layers (window W, own head dim and KV heads, full RoPE) and full layers (K=V, proportional partial RoPE);
 q/k RMSNorm with weights, v RMSNorm without; attention scale 1.0; an MoE block per layer (router on the raw
 residual, fused gate_up/down experts, a dense MLP beside them, seven norms) whose output is scaled by
@@ -15,6 +15,9 @@ cached tokens plus the whole canvas.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +25,11 @@ from torch import nn
 from engine.cache import KVCache
 from engine.config import GenerationConfig, TextConfig
 from engine.fast import grouped_experts
+
+# What a block's queries attend to: keys and values [B, KV, N, D] and a bool mask broadcastable to [B, H, T, N].
+Visible = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+# A block's own keys and values -> what it attends to (None: stop after writing K/V); see Layer.forward.
+Context = Callable[[torch.Tensor, torch.Tensor], Visible | None]
 
 # One grouped matmul for all experts, no host sync; torch builds without it use the per-expert loop.
 GROUPED_MM = hasattr(torch, "_grouped_mm")
@@ -177,6 +185,19 @@ class Layer(nn.Module):
         self.post_feedforward_layernorm = RMSNorm(h, eps)  # sum out
         self.register_buffer("layer_scalar", torch.ones(1))
 
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, context: Context) -> torch.Tensor | None:
+        """One block: attention over context(own keys, values), then the dense MLP and the experts.
+
+        context(k, v) -> (keys, values, mask) that the queries attend to: the cache's rows joined with these
+        positions' own K/V. It returns None when the caller needed only this block's K/V (the block stops there)."""
+        attn = self.self_attn
+        h = self.input_layernorm(x)
+        visible = context(*attn.kv(h, cos, sin))
+        if visible is None:
+            return None
+        out = attn.attend(attn.query(h, cos, sin), *visible)
+        return self.feed_forward(x + self.post_attention_layernorm(out))
+
     def feed_forward(self, r: torch.Tensor) -> torch.Tensor:
         dense = self.post_feedforward_layernorm_1(
             gated_mlp(self.pre_feedforward_layernorm(r), self.mlp.gate_proj, self.mlp.up_proj, self.mlp.down_proj)
@@ -279,24 +300,31 @@ class DiffusionGemma(nn.Module):
     def _causal(self, ids: torch.Tensor, cache: KVCache, want_hidden: bool) -> torch.Tensor | None:
         T = ids.shape[1]
         pos = torch.arange(cache.length, cache.length + T, device=ids.device)
-        x = self.embed(ids)
-        rope = self.rope(pos, x.dtype)
-        masks = {}
+        masks: dict[tuple[bool, int], torch.Tensor] = {}
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            cos, sin = rope[(attn.sliding, attn.head_dim)]
-            h = layer.input_layernorm(x)
-            k, v, start = cache.extend(i, *attn.kv(h, cos, sin))
+
+        def context(i: int, k: torch.Tensor, v: torch.Tensor) -> Visible | None:
+            keys, values, start = cache.extend(i, k, v)
             if i == last and not want_hidden:
-                break  # only its K/V matter to later steps; skip the rest of the last layer
-            key = (attn.sliding, start)
-            if key not in masks:
-                masks[key] = self._causal_mask(pos, start, k.shape[2], attn.sliding)
-            out = attn.attend(attn.query(h, cos, sin), k, v, masks[key])
-            x = layer.feed_forward(x + layer.post_attention_layernorm(out))
+                return None  # only its K/V matter to later steps; skip the rest of the last layer
+            sliding = self.layers[i].self_attn.sliding
+            if (sliding, start) not in masks:
+                masks[sliding, start] = self._causal_mask(pos, start, keys.shape[2], sliding)
+            return keys, values, masks[sliding, start]
+
+        x = self._blocks(self.embed(ids), pos, context)
         cache.advance(T)
         return x if want_hidden else None
+
+    def _blocks(self, x: torch.Tensor, pos: torch.Tensor, context) -> torch.Tensor | None:
+        """The layer stack at positions pos; context(i, k, v) is layer i's Layer.forward context."""
+        rope = self.rope(pos, x.dtype)
+        for i, layer in enumerate(self.layers):
+            cos, sin = rope[(layer.self_attn.sliding, layer.self_attn.head_dim)]
+            x = layer(x, cos, sin, functools.partial(context, i))
+            if x is None:
+                return None
+        return x
 
     def _causal_mask(self, pos: torch.Tensor, start: int, n_keys: int, sliding: bool) -> torch.Tensor:
         key_pos = torch.arange(start, start + n_keys, device=pos.device)
@@ -336,20 +364,16 @@ class DiffusionGemma(nn.Module):
             probs = torch.softmax(self_conditioning_logits, dim=-1, dtype=torch.float32).to(w.dtype)
             soft = (probs @ w) * self.embed_scale
         x = self.self_conditioning(x, soft)
-        rope = self.rope(pos, x.dtype)
-        for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            cos, sin = rope[(attn.sliding, attn.head_dim)]
-            h = layer.input_layernorm(x)
-            k, v = attn.kv(h, cos, sin)
+
+        def joined(i: int, k: torch.Tensor, v: torch.Tensor) -> Visible:
             ck, cv, mask = context(i)
             if ck is not None:
                 if ck.shape[0] != k.shape[0]:
                     ck, cv = ck.expand(k.shape[0], -1, -1, -1), cv.expand(k.shape[0], -1, -1, -1)
                 k, v = torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2)
-            out = attn.attend(attn.query(h, cos, sin), k, v, mask)
-            x = layer.feed_forward(x + layer.post_attention_layernorm(out))
-        return self.logits(x)
+            return k, v, mask
+
+        return self.logits(self._blocks(x, pos, joined))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
-# What an editor auto-inserts after the cursor; a rest-of-line made only of these still allows multi-line.
-AUTO_CLOSERS = set(")]}\"'`;,:") | {" ", "\t"}
+# What an editor auto-inserts right of the cursor (and harmless punctuation): a rest-of-line made only of these
+# still allows multi-line here, and lsp/items.py lets a suggestion that repeats it replace it.
+AUTO_CLOSERS = frozenset(")]}>\"'`;,: \t")
 BLOCK_OPENER_ENDINGS = (":", "{", "(", "[", "=>", " do", " then")
 
 

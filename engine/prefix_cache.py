@@ -34,18 +34,22 @@ def common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
     return int(diff[0]) if diff.numel() else n
 
 
-def storage_bytes(caches) -> int:
-    """Bytes held by the caches' tensors, counting each shared storage once (truncated views keep their base)."""
-    seen, total = set(), 0
-    for cache in caches:
-        for t in cache.keys + cache.values:
-            if t is None:
-                continue
+def _storages(cache: KVCache) -> dict[int, int]:
+    """The distinct storages under a cache's tensors: data pointer -> bytes (truncated views keep their base)."""
+    out: dict[int, int] = {}
+    for t in cache.keys + cache.values:
+        if t is not None:
             s = t.untyped_storage()
-            if s.data_ptr() not in seen:
-                seen.add(s.data_ptr())
-                total += s.nbytes()
-    return total
+            out[s.data_ptr()] = s.nbytes()
+    return out
+
+
+def storage_bytes(caches) -> int:
+    """Bytes held by the caches' tensors, counting each shared storage once."""
+    seen: dict[int, int] = {}
+    for cache in caches:
+        seen.update(_storages(cache))
+    return sum(seen.values())
 
 
 class PrefixCache:
@@ -58,6 +62,9 @@ class PrefixCache:
         self.max_bytes = max_bytes
         self.entries: OrderedDict[tuple[int, ...], tuple[torch.Tensor, KVCache]] = OrderedDict()
         self.stats = ReuseStats()
+        # A running total, so eviction never re-sums the entries: storage -> [bytes, entries using it].
+        self._held: dict[int, list[int]] = {}
+        self._bytes = 0
 
     def encode(self, ids: torch.Tensor) -> KVCache:
         ids = torch.as_tensor(ids, dtype=torch.long).cpu()
@@ -80,9 +87,11 @@ class PrefixCache:
 
     def clear(self) -> None:
         self.entries.clear()
+        self._held.clear()
+        self._bytes = 0
 
     def nbytes(self) -> int:
-        return storage_bytes(c for _, c in self.entries.values())
+        return self._bytes
 
     # -- internals ----------------------------------------------------------------------------------------
     def _reuse(self, ids: torch.Tensor) -> tuple[KVCache | None, int]:
@@ -106,9 +115,25 @@ class PrefixCache:
         # A cached prompt that the new one extends is dominated: any prompt it could serve, the new one serves
         # by rewinding, unless the rewind is longer than the spare sliding rows.
         for old in [k for k in self.entries if len(k) < len(key) and key[: len(k)] == k]:
-            del self.entries[old]
+            self._drop(old)
+        if key in self.entries:
+            self._drop(key)
         self.entries[key] = (ids, cache.clone())
-        self.entries.move_to_end(key)
-        while self.entries and self.nbytes() > self.max_bytes:
-            self.entries.popitem(last=False)
+        self._count(self.entries[key][1], +1)
+        while self.entries and self._bytes > self.max_bytes:
+            self._drop(next(iter(self.entries)))
             self.stats.evictions += 1
+
+    def _drop(self, key: tuple[int, ...]) -> None:
+        _, cache = self.entries.pop(key)
+        self._count(cache, -1)
+
+    def _count(self, cache: KVCache, sign: int) -> None:
+        for ptr, size in _storages(cache).items():
+            held = self._held.setdefault(ptr, [size, 0])
+            if held[1] == 0:
+                self._bytes += size
+            held[1] += sign
+            if held[1] == 0:
+                self._bytes -= held[0]
+                del self._held[ptr]

@@ -39,13 +39,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.cancel import Cancelled
+from engine.config import GenerationConfig
 
-class Cancelled(Exception):
-    """Raised between steps when `cancel()` returns True; `stats` holds the work done so far."""
-
-    def __init__(self, stats: SampleStats | None = None):
-        super().__init__("sampling cancelled")
-        self.stats = stats
+__all__ = ["Cancelled", "GenerateResult", "SampleResult", "SampleStats", "generate", "sample"]
 
 
 @dataclass
@@ -218,9 +215,135 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _gen(generation, name: str, default=None):
-    value = getattr(generation, name, default)
-    return default if value is None else value
+@dataclass(frozen=True)
+class _Run:
+    """What one `sample` call fixes before its first step: settings, shapes and the pinned seed."""
+
+    generation: GenerationConfig
+    shape: tuple[int, int]  # (batch, canvas_length)
+    vocab: int
+    device: torch.device
+    draw: str  # race | cdf
+    temps: torch.Tensor  # [max_steps] temperature per step
+    seed_canvas: torch.Tensor | None  # [B, L]
+    pinned: torch.Tensor | None  # [B, L] bool
+    sc_dtype: torch.dtype  # self-conditioning logits are cast to the embedding dtype
+
+    @property
+    def early_stop(self) -> bool:
+        return self.generation.stability_threshold is not None and self.generation.confidence_threshold is not None
+
+    @property
+    def free(self) -> torch.Tensor | None:
+        return None if self.pinned is None else ~self.pinned
+
+
+@dataclass
+class _State:
+    """The loop's carried tensors; one step replaces them."""
+
+    canvas: torch.Tensor  # [B, L] the canvas the next step reads
+    argmax_canvas: torch.Tensor  # [B, L] the committed answer so far
+    sc: torch.Tensor | None  # [B, L, V] self-conditioning logits for the next step
+    history: torch.Tensor | None  # [S, B, L] previous argmax canvases for the stability rule
+    done: torch.Tensor  # [B] rows frozen by the stop rule
+    accepted_log: torch.Tensor  # [max_steps] accepted free positions per step, summed over active rows
+    steps: int = 0
+
+
+def init_sample(
+    model,
+    canvas_length: int,
+    batch: int,
+    seed_canvas: torch.Tensor | None,
+    pinned: torch.Tensor | None,
+    generation: GenerationConfig,
+    generator: torch.Generator | None,
+    self_conditioning_logits: torch.Tensor | None,
+    draw: str,
+) -> tuple[_Run, _State]:
+    """Check the arguments and draw the initial canvas (the first random draw of the call)."""
+    device = _device(model)
+    vocab = model.config.vocab_size
+    shape = (batch, canvas_length)
+    if canvas_length <= 0 or batch <= 0:
+        raise ValueError(f"canvas_length and batch must be positive (got {canvas_length}, {batch})")
+    if draw == "auto":
+        draw = "race" if device.type == "cuda" else "cdf"
+    if draw not in ("race", "cdf"):
+        raise ValueError(f"unknown draw method {draw!r}; use auto, race or cdf")
+    if pinned is not None and seed_canvas is None:
+        raise ValueError("pinned positions need a seed_canvas to hold")
+    if seed_canvas is not None:
+        seed_canvas = seed_canvas.to(device=device, dtype=torch.long).expand(shape)
+        if int(seed_canvas.min()) < 0 or int(seed_canvas.max()) >= vocab:
+            raise ValueError(f"seed_canvas ids must be in [0, {vocab})")
+    if pinned is not None:
+        pinned = pinned.to(device=device, dtype=torch.bool).expand(shape)
+        if bool(pinned.all()):
+            raise ValueError("every position is pinned; nothing to sample")
+    generation.validate(vocab)
+
+    run = _Run(
+        generation=generation, shape=shape, vocab=vocab, device=device, draw=draw,
+        temps=temperatures(generation.max_denoising_steps, generation.t_min, generation.t_max, device),
+        seed_canvas=seed_canvas, pinned=pinned, sc_dtype=_embed_dtype(model),
+    )
+    # The reference draws the random canvas even when a seed replaces it; keep that for identical RNG streams.
+    canvas = torch.randint(0, vocab, shape, device=device, generator=generator)
+    if generation.noise_token_id is not None:
+        canvas = torch.full_like(canvas, generation.noise_token_id)
+    if seed_canvas is not None:
+        canvas = seed_canvas.clone()
+    history = None
+    stability = generation.stability_threshold
+    if run.early_stop and stability > 0:
+        history = torch.full((stability, *shape), -1, dtype=torch.long, device=device)
+    state = _State(
+        canvas=canvas,
+        argmax_canvas=canvas,
+        sc=self_conditioning_logits,
+        history=history,
+        done=torch.zeros(batch, dtype=torch.bool, device=device),
+        accepted_log=torch.zeros(generation.max_denoising_steps, dtype=torch.long, device=device),
+    )
+    return run, state
+
+
+def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: torch.Generator | None) -> _State:
+    """Step k from the denoiser's logits for s.canvas: draw, accept, re-noise, and apply the stop rule."""
+    gen, shape, vocab, pinned = run.generation, run.shape, run.vocab, run.pinned
+    noise_id = gen.noise_token_id
+    z = logits / run.temps[k]
+    if noise_id is not None:
+        z[..., noise_id] = float("-inf")  # the noise token is never an answer
+    probs, entropy = distribution(z)
+    candidates = draw_tokens(probs.view(-1, vocab), generator, run.draw).view(shape)
+    new_argmax = z.argmax(dim=-1)
+    if pinned is not None:
+        new_argmax = torch.where(pinned, run.seed_canvas, new_argmax)
+    accepted = accept_mask(entropy, gen.entropy_bound, pinned)
+    if noise_id is None:
+        noise = torch.randint(0, vocab, shape, device=run.device, generator=generator)
+    else:
+        noise = torch.full(shape, noise_id, dtype=torch.long, device=run.device)
+    new_canvas = renoise(accepted, candidates, noise, pinned, run.seed_canvas)
+
+    # Rows that finished earlier keep canvas, argmax and self-conditioning (where, not a host-side branch).
+    active = ~s.done
+    s.accepted_log[k] = (accepted & active[:, None]).sum()
+    canvas = torch.where(active[:, None], new_canvas, s.canvas)
+    argmax_canvas = torch.where(active[:, None], new_argmax, s.argmax_canvas)
+    # A CPU read of `done` is free; on CUDA it would be a host sync, so the [B, L, V] pass always runs there.
+    if s.sc is not None and (run.device.type == "cuda" or bool(s.done.any())):
+        z = torch.where(active[:, None, None], z, s.sc.to(z.dtype))
+    done, history = s.done, s.history
+    if run.early_stop:
+        stopped, history = stop_check(history, argmax_canvas, mean_entropy(entropy, run.free),
+                                      gen.confidence_threshold)
+        done = done | stopped
+    return _State(canvas=canvas, argmax_canvas=argmax_canvas, sc=z.to(run.sc_dtype), history=history, done=done,
+                  accepted_log=s.accepted_log, steps=s.steps + 1)
 
 
 @torch.no_grad()
@@ -231,7 +354,7 @@ def sample(
     batch: int = 1,
     seed_canvas: torch.Tensor | None = None,
     pinned: torch.Tensor | None = None,
-    generation=None,
+    generation: GenerationConfig | None = None,
     generator: torch.Generator | None = None,
     cancel: Callable[[], bool] | None = None,
     self_conditioning_logits: torch.Tensor | None = None,
@@ -250,91 +373,18 @@ def sample(
     """
     started = time.perf_counter()
     generation = generation if generation is not None else model.generation
-    device = _device(model)
-    vocab = model.config.vocab_size
-    max_steps = int(_gen(generation, "max_denoising_steps", 48))
-    bound = float(_gen(generation, "entropy_bound", 0.1))
-    stability = getattr(generation, "stability_threshold", 1)
-    confidence = getattr(generation, "confidence_threshold", 0.005)
-    early_stop = stability is not None and confidence is not None
-    shape = (batch, canvas_length)
-
-    if canvas_length <= 0 or batch <= 0:
-        raise ValueError(f"canvas_length and batch must be positive (got {canvas_length}, {batch})")
-    if draw == "auto":
-        draw = "race" if device.type == "cuda" else "cdf"
-    if draw not in ("race", "cdf"):
-        raise ValueError(f"unknown draw method {draw!r}; use auto, race or cdf")
-    if pinned is not None and seed_canvas is None:
-        raise ValueError("pinned positions need a seed_canvas to hold")
-    if seed_canvas is not None:
-        seed_canvas = seed_canvas.to(device=device, dtype=torch.long).expand(shape)
-        if int(seed_canvas.min()) < 0 or int(seed_canvas.max()) >= vocab:
-            raise ValueError(f"seed_canvas ids must be in [0, {vocab})")
-    if pinned is not None:
-        pinned = pinned.to(device=device, dtype=torch.bool).expand(shape)
-        if bool(pinned.all()):
-            raise ValueError("every position is pinned; nothing to sample")
-    free = None if pinned is None else ~pinned
-
-    noise_id = getattr(generation, "noise_token_id", None)
-    if noise_id is not None and not 0 <= noise_id < vocab:
-        raise ValueError(f"noise_token_id {noise_id} is outside the vocabulary [0, {vocab})")
-    # The reference draws the random canvas even when a seed replaces it; keep that for identical RNG streams.
-    canvas = torch.randint(0, vocab, shape, device=device, generator=generator)
-    if noise_id is not None:
-        canvas = torch.full_like(canvas, noise_id)
-    if seed_canvas is not None:
-        canvas = seed_canvas.clone()
-    argmax_canvas = canvas
-    sc = self_conditioning_logits
-    temps = temperatures(max_steps, generation.t_min, generation.t_max, device)
-    history = None
-    if early_stop and stability > 0:
-        history = torch.full((stability, *shape), -1, dtype=torch.long, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    accepted_log = torch.zeros(max_steps, dtype=torch.long, device=device)
-    sc_dtype = _embed_dtype(model)
+    run, state = init_sample(model, canvas_length, batch, seed_canvas, pinned, generation, generator,
+                             self_conditioning_logits, draw)
     denoise = denoise if denoise is not None else model.denoise
-    flag = _DoneFlag(device)
-    steps = 0
-
-    for k in range(max_steps):
+    flag = _DoneFlag(run.device)
+    for k in range(generation.max_denoising_steps):
         if cancel is not None and cancel():
-            stats = _stats(steps, accepted_log, started, cancelled=True)
-            raise Cancelled(stats)
-        logits = denoise(canvas, cache, self_conditioning_logits=sc)
-        z = logits / temps[k]
-        if noise_id is not None:
-            z[..., noise_id] = float("-inf")  # the noise token is never an answer
-        probs, entropy = distribution(z)
-        candidates = draw_tokens(probs.view(-1, vocab), generator, draw).view(shape)
-        new_argmax = z.argmax(dim=-1)
-        if pinned is not None:
-            new_argmax = torch.where(pinned, seed_canvas, new_argmax)
-        accepted = accept_mask(entropy, bound, pinned)
-        if noise_id is None:
-            noise = torch.randint(0, vocab, shape, device=device, generator=generator)
-        else:
-            noise = torch.full(shape, noise_id, dtype=torch.long, device=device)
-        new_canvas = renoise(accepted, candidates, noise, pinned, seed_canvas)
-
-        # Rows that finished earlier keep canvas, argmax and self-conditioning (where, not a host-side branch).
-        active = ~done
-        accepted_log[k] = (accepted & active[:, None]).sum()
-        steps += 1
-        canvas = torch.where(active[:, None], new_canvas, canvas)
-        argmax_canvas = torch.where(active[:, None], new_argmax, argmax_canvas)
-        if sc is not None and (flag.lagged or bool(done.any())):  # a CPU read is free; skip a [B, L, V] pass
-            z = torch.where(active[:, None, None], z, sc.to(z.dtype))
-        if early_stop:
-            stopped, history = stop_check(history, argmax_canvas, mean_entropy(entropy, free), confidence)
-            done = done | stopped
-        sc = z.to(sc_dtype)
-        if early_stop and flag.all_done(done):
+            raise Cancelled("sampling cancelled", _stats(state.steps, state.accepted_log, started, cancelled=True))
+        logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
+        state = sample_step(run, state, logits, k, generator)
+        if run.early_stop and flag.all_done(state.done):
             break
-
-    return SampleResult(tokens=argmax_canvas, stats=_stats(steps, accepted_log, started))
+    return SampleResult(tokens=state.argmax_canvas, stats=_stats(state.steps, state.accepted_log, started))
 
 
 def _stats(steps: int, accepted_log: torch.Tensor, started: float, cancelled: bool = False) -> SampleStats:
@@ -381,7 +431,7 @@ def generate(
     generation = generation if generation is not None else model.generation
     canvas_length = model.canvas_length
     if max_new_tokens is None:
-        max_new_tokens = int(_gen(generation, "max_new_tokens", canvas_length))
+        max_new_tokens = generation.max_new_tokens
     if max_new_tokens <= 0:
         raise ValueError("max_new_tokens must be positive")
     device = _device(model)
@@ -389,8 +439,8 @@ def generate(
     batch = prompt_ids.shape[0]
     if cache is None:
         cache = model.encode(prompt_ids)
-    stop_ids = torch.tensor(list(_stop_ids(model, generation)), dtype=torch.long, device=device)
-    pad_id = int(_gen(generation, "pad_token_id", 0))
+    stop_ids = torch.tensor(generation.eos_token_ids, dtype=torch.long, device=device)
+    pad_id = generation.pad_token_id
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     pieces, stats = [], []
     for i in range(math.ceil(max_new_tokens / canvas_length)):
@@ -404,10 +454,3 @@ def generate(
         if bool(finished.all()):
             break
     return GenerateResult(tokens=torch.cat(pieces, dim=-1), stats=stats)
-
-
-def _stop_ids(model, generation) -> list[int]:
-    ids = getattr(generation, "eos_token_ids", None)
-    if ids is None:
-        ids = getattr(model, "stop_ids", None) or []
-    return [ids] if isinstance(ids, int) else list(ids)

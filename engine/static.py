@@ -11,6 +11,13 @@ Commits and new prompts update the buffers in place: a cache that fits a bucket 
 copied into that bucket's tensors, so the addresses a CUDA graph recorded stay valid (they are marked static:
 replays neither copy the cache nor re-record). A new bucket allocates a new view, kept for later reuse; each view
 holds a padded copy of the visible cache (~250 MB per bucket >= 1024 on the 26B geometry in bf16).
+
+Why two representations rather than one static cache written in place (as gpt-fast keeps): engine.cache.KVCache
+is immutable by design. Its tensors are only ever concatenated or sliced, so `clone()` is free, the prefix cache
+can hold many prompts that share storage and hand out copies that callers extend, and training backpropagates
+through it. A CUDA graph needs the opposite: fixed addresses written in place. Writing KVCache in place would
+make every stored prefix-cache entry a full private copy (several GB on the 26B geometry) and break training;
+so the static view is a per-bucket copy of the visible rows, refilled only when the cache object changes.
 """
 
 from __future__ import annotations

@@ -33,9 +33,10 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
 from engine.bpe import SPECIAL_TOKENS, train_bpe
-from engine.config import FULL, SLIDING, GenerationConfig, TextConfig
+from engine.config import ARCHITECTURE, FULL, SLIDING, GenerationConfig, TextConfig
 from engine.corpus import build_manifest, load_texts, summary
-from engine.fim_data import Batch, ExampleSampler, FimIds, MixConfig, ar_sequence
+from engine.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
+from engine.layout import Specials, fim_specials
 from engine.model import DiffusionGemma, init_weights
 
 WEIGHT_PREFIX = "model.decoder."  # the real checkpoint's namespace for the (only) text transformer
@@ -58,7 +59,7 @@ class ModelShape:
     global_head_dim: int = 64
     sliding_window: int = 512
 
-    def text_config(self, ids: FimIds) -> TextConfig:
+    def text_config(self, ids: Specials) -> TextConfig:
         n = self.num_hidden_layers
         types = tuple(FULL if (i + 1) % self.full_every == 0 or i == n - 1 else SLIDING for i in range(n))
         return TextConfig(
@@ -184,7 +185,7 @@ def diffusion_loss(
     return total / noise_draws
 
 
-def ar_loss(model: DiffusionGemma, batch: Batch, ids: FimIds) -> torch.Tensor:
+def ar_loss(model: DiffusionGemma, batch: Batch, ids: Specials) -> torch.Tensor:
     inp, tgt = ar_sequence(batch, ids)
     logits = model.encode_logits(inp)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
@@ -215,7 +216,7 @@ def write_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     text = model.config
-    ids = FimIds.from_tokenizer(tok)
+    ids = fim_specials(tok)
     tensors = {WEIGHT_PREFIX + k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     os.chmod(tmp / "model.safetensors", 0o644)  # save_file creates 0600; package data must be world-readable
@@ -223,7 +224,7 @@ def write_checkpoint(
     text_dict.update(attention_bias=False, attention_dropout=0.0, max_position_embeddings=8192, dtype="bfloat16",
                      initializer_range=0.02, use_bidirectional_attention="vision")
     config = {
-        "architectures": ["DiffusionGemmaForBlockDiffusion"],
+        "architectures": [ARCHITECTURE],
         "model_type": "diffusion_gemma",
         "canvas_length": cfg.canvas_length,
         "eos_token_id": [ids.eos],
@@ -281,7 +282,7 @@ def write_checkpoint(
         tmp.rename(out)
 
 
-def default_generation(ids: FimIds, noise_id: int | None = None) -> GenerationConfig:
+def default_generation(ids: Specials, noise_id: int | None = None) -> GenerationConfig:
     # Absorbing noise: with the released bound 0.1 a small model settles about one slot per step (mostly pads),
     # so 16 steps leave most of the canvas to the final argmax. Bound 2.0 and T 0.3 -> 0.1 measured best for one
     # line (same ES as 0.8 -> 0.4 on average, 3x fewer steps; model card).
@@ -305,7 +306,7 @@ def default_generation(ids: FimIds, noise_id: int | None = None) -> GenerationCo
 
 
 @torch.no_grad()
-def validate(model: DiffusionGemma, batches: list[Batch], ids: FimIds, seed: int,
+def validate(model: DiffusionGemma, batches: list[Batch], ids: Specials, seed: int,
              noise_id: int | None = None) -> dict[str, float]:
     model.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -349,7 +350,7 @@ def train(
     init_from: Path | None = None,
 ) -> tuple[DiffusionGemma, list[dict]]:
     torch.manual_seed(cfg.seed)
-    ids = FimIds.from_tokenizer(tok)
+    ids = fim_specials(tok)
     text_cfg = shape.text_config(ids)
     model = DiffusionGemma(text_cfg)
     init_weights(model, generator=torch.Generator().manual_seed(cfg.seed))

@@ -10,7 +10,7 @@ engine/.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CountTokens = Callable[[str], int]
 
@@ -78,6 +78,34 @@ def _head_within(text: str, budget: int, count: CountTokens) -> str:
     return text[:lo]
 
 
+@dataclass
+class _Side:
+    """One side of the window: whole lines taken outward from the cursor's line, with their token counts."""
+
+    lines: list[str]  # nearest the cursor first
+    whole: bool  # the cursor line's piece on this side was kept whole; only then may further lines join it
+    used: int  # tokens taken so far, the cursor line's piece included
+    counts: list[int] = field(default_factory=list)  # tokens of each line taken, in `lines` order
+
+    @property
+    def at_edge(self) -> bool:
+        return self.whole and len(self.counts) == len(self.lines)
+
+    def grow(self, limit: int, count: CountTokens) -> None:
+        """Take lines while the total stays within `limit`."""
+        while self.whole and len(self.counts) < len(self.lines):
+            n = count(self.lines[len(self.counts)])
+            if self.used + n > limit:
+                return
+            self.counts.append(n)
+            self.used += n
+
+    def drop(self, n: int) -> None:
+        """Give back the `n` outermost lines taken (at most all of them)."""
+        for _ in range(min(n, len(self.counts))):
+            self.used -= self.counts.pop()
+
+
 def build_window(
     text: str,
     cursor: int,
@@ -115,53 +143,28 @@ def build_window(
     rest_kept = _head_within(rest, suffix_budget, count_tokens)
     s_used = count_tokens(rest_kept) if rest_kept else 0
 
-    # Greedy outward growth; each side's leftover is offered to the other after its own pass.
-    p_counts: list[int] = []
-    s_counts: list[int] = []
-
-    def grow_prefix(limit: int) -> None:
-        nonlocal p_used
-        if len(partial_kept) < len(partial):
-            return  # the cursor line is already cut: earlier lines would not be contiguous
-        while len(p_counts) < len(head_lines):
-            n = count_tokens(head_lines[len(head_lines) - 1 - len(p_counts)])
-            if p_used + n > limit:
-                return
-            p_counts.append(n)
-            p_used += n
-
-    def grow_suffix(limit: int) -> None:
-        nonlocal s_used
-        if len(rest_kept) < len(rest):
-            return
-        while len(s_counts) < len(tail_lines):
-            n = count_tokens(tail_lines[len(s_counts)])
-            if s_used + n > limit:
-                return
-            s_counts.append(n)
-            s_used += n
+    # Greedy outward growth; each side's leftover is offered to the other after its own pass. Lines beyond a cursor
+    # line that had to be cut would not be contiguous with it, so such a side takes none.
+    before_side = _Side(head_lines[::-1], whole=len(partial_kept) == len(partial), used=p_used)
+    after_side = _Side(tail_lines, whole=len(rest_kept) == len(rest), used=s_used)
 
     # Leftover moves across only from a side that reached the document's edge: otherwise the suffix's size would
     # follow the prefix's token count, which changes with every keystroke, and the prompt head with it.
-    grow_prefix(prefix_budget)
-    prefix_at_edge = len(partial_kept) == len(partial) and len(p_counts) == len(head_lines)
-    grow_suffix(budget - p_used if prefix_at_edge else suffix_budget)
-    if len(rest_kept) == len(rest) and len(s_counts) == len(tail_lines):
-        grow_prefix(budget - s_used)
+    before_side.grow(prefix_budget, count_tokens)
+    after_side.grow(budget - before_side.used if before_side.at_edge else suffix_budget, count_tokens)
+    if after_side.at_edge:
+        before_side.grow(budget - after_side.used, count_tokens)
 
     # Snap: drop prefix lines until the first kept line's number is a multiple of `snap`, unless all lines fit.
-    first = len(head_lines) - len(p_counts)  # index of the first kept head line (== its line number)
+    first = len(head_lines) - len(before_side.counts)  # index of the first kept head line (== its line number)
     if first > 0 and first % snap:
-        drop = min(snap - first % snap, len(p_counts))
-        for _ in range(drop):
-            p_used -= p_counts.pop()
-    cursor_line = len(head_lines)
-    last = cursor_line + len(s_counts)  # line number of the last kept suffix line
-    if len(s_counts) < len(tail_lines) and (last + 1) % snap:
-        drop = min((last + 1) % snap, len(s_counts))
-        for _ in range(drop):
-            s_used -= s_counts.pop()
+        before_side.drop(snap - first % snap)
+    last = len(head_lines) + len(after_side.counts)  # line number of the last kept suffix line
+    if len(after_side.counts) < len(tail_lines) and (last + 1) % snap:
+        after_side.drop((last + 1) % snap)
 
+    p_counts, s_counts = before_side.counts, after_side.counts
+    p_used, s_used = before_side.used, after_side.used
     prefix = "".join(head_lines[len(head_lines) - len(p_counts) :]) + partial_kept
     suffix = rest_kept + "".join(tail_lines[: len(s_counts)])
     return Window(

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from engine.postprocess import AUTO_CLOSERS
 from lsp.documents import Snapshot
 from lsp.protocol import CMD_ACCEPTED
 from lsp.service import Suggestion, TextEdit
-
-CLOSERS = set(")]}>\"'`;,: \t")  # what editors auto-insert right of the cursor (and harmless punctuation)
-
 
 def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
     """Replace to the end of the line when the rest of the line is auto-closed text the suggestion repeats.
@@ -23,7 +21,7 @@ def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
         return s
     line_end = snap.line_end(snap.offset)
     rest = snap.text[snap.offset : line_end]
-    if not rest or not set(rest) <= CLOSERS:
+    if not rest or not set(rest) <= AUTO_CLOSERS:
         return s
     first_line = s.text.split("\n", 1)[0].rstrip("\r")
     if "\n" in s.text or not first_line.rstrip().endswith(rest.rstrip()) or not rest.strip():

@@ -102,11 +102,16 @@ class Stats(_Message, omit_defaults=False):
 
 
 class Status(_Message, omit_defaults=False):
+    """The model service's state: what the service reports to the server and the server notifies as-is."""
+
     state: Literal["loading", "ready", "error"]
     message: str = ""
     model: str = ""
     device: str = ""
-    progress: float | None = None
+    progress: float | None = None  # 0..1 while loading
+    engine_runs: int = 0  # model calls finished
+    engine_cancelled: int = 0  # model calls stopped between denoising steps
+    engine_seconds: float = 0.0  # total model time, for overhead accounting
 
 
 T = TypeVar("T")

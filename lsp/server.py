@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 from lsprotocol import types
+from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
@@ -30,10 +31,11 @@ from lsp import encoding as enc
 from lsp import items, protocol
 from lsp.documents import Change, DocumentStore, Snapshot
 from lsp.scheduler import Scheduler
-from lsp.service import Cancelled, CompletionRequest, CompletionService, EditRequest, ServiceStatus, Suggestion
+from lsp.service import Cancelled, CompletionRequest, CompletionService, EditRequest, Status, Suggestion
 from lsp.settings import Settings, update
 from lsp.stats import Metrics
 from lsp.transport import DcopilotProtocol, converter
+from lsp.version import dcopilot_version
 
 log = logging.getLogger("dcopilot.lsp")
 
@@ -50,7 +52,7 @@ class ServerOptions:
 class DcopilotServer(LanguageServer):
     def __init__(self, service: CompletionService, options: ServerOptions = ServerOptions(), settings=Settings()):
         super().__init__(
-            "dcopilot", _version(), protocol_cls=DcopilotProtocol, converter_factory=converter, max_workers=4
+            "dcopilot", dcopilot_version(), protocol_cls=DcopilotProtocol, converter_factory=converter, max_workers=4
         )
         self.service = service
         self.options = options
@@ -59,7 +61,7 @@ class DcopilotServer(LanguageServer):
         self.scheduler = Scheduler(service)
         self.metrics = Metrics()
         self.encoding = enc.UTF16
-        self.service_status = ServiceStatus(state="loading", message="not started")
+        self.service_status = Status(state="loading", message="not started")
         self._shown: OrderedDict[str, tuple[CompletionRequest, Suggestion]] = OrderedDict()
         self._progress: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,10 +74,8 @@ class DcopilotServer(LanguageServer):
     # -- helpers used by the handlers -------------------------------------------------------------------------
 
     def client_has(self, dotted: str) -> bool:
-        value: Any = getattr(self.protocol, "client_capabilities", None)
-        for part in dotted.split("."):
-            value = getattr(value, part, None)
-        return bool(value)
+        """Whether the client declared the capability at `dotted` (a path of lsprotocol attribute names)."""
+        return bool(get_capability(getattr(self.protocol, "client_capabilities", None), dotted, False))
 
     def apply_settings(self, raw: object) -> None:
         self.settings, problem = update(self.settings, raw)
@@ -239,24 +239,16 @@ class DcopilotServer(LanguageServer):
 
     # -- status and progress ----------------------------------------------------------------------------------
 
-    def on_status(self, status: ServiceStatus) -> None:
+    def on_status(self, status: Status) -> None:
         """Called from any thread by the service."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._publish_status, status)
 
-    def _publish_status(self, status: ServiceStatus) -> None:
+    def _publish_status(self, status: Status) -> None:
         previous, self.service_status = self.service_status, status
         self.protocol.notify(
             protocol.STATUS,
-            protocol.encode(
-                protocol.Status(
-                    state=status.state,
-                    message=status.message,
-                    model=status.model,
-                    device=status.device,
-                    progress=status.progress,
-                )
-            ),
+            protocol.encode(status),
         )
         if status.state == "error" and previous.state != "error":
             self.window_show_message(
@@ -281,7 +273,7 @@ class DcopilotServer(LanguageServer):
             return
         begun = False
         while True:
-            status: ServiceStatus = await queue.get()
+            status: Status = await queue.get()
             pct = None if status.progress is None else int(100 * status.progress)
             if not begun:
                 self.work_done_progress.begin(
@@ -315,7 +307,7 @@ def _counts(dropped: dict[str, int]) -> str:
     return f" (dropped: {shown})" if shown else ""
 
 
-def not_ready(status: ServiceStatus) -> JsonRpcException:
+def not_ready(status: Status) -> JsonRpcException:
     # ServerNotInitialized would be wrong (we are); RequestFailed (-32803) says "try later / see status".
     return JsonRpcException(
         f"model not ready ({status.state}): {status.message}", code=types.LSPErrorCodes.RequestFailed.value
@@ -332,15 +324,6 @@ def relative_path(uri: str, roots: list[str]) -> str:
         if path.startswith(root.rstrip("/") + "/"):
             return path[len(root.rstrip("/")) + 1 :].replace("\\", "/")
     return PurePosixPath(path.replace("\\", "/")).name
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dcopilot")
-    except Exception:
-        return "0"
 
 
 # -- handlers -----------------------------------------------------------------------------------------------------
@@ -566,7 +549,7 @@ FEATURES = [
     (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
     (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
-    # Registered with options, or pygls never advertises inlineCompletionProvider (NOTES.md).
+    # Registered with options: pygls 2.1 advertises inlineCompletionProvider only for a feature that has them.
     (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), inline_completion),
     (types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]), completion),
     (

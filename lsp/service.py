@@ -12,9 +12,12 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine import requests as defaults
+from engine.cancel import Cancelled
+from lsp.protocol import Status
 
-class Cancelled(Exception):
-    """The request was superseded or cancelled; the engine stopped between denoising steps."""
+__all__ = ["Cancelled", "CompletionRequest", "CompletionService", "EditRequest", "EditResult", "Status",
+           "Suggestion", "TextEdit"]
 
 
 class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,9 +29,9 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     text: str  # snapshot excerpt
     offset: int  # cursor
     candidates: int = 1  # distinct suggestions wanted (several on an invoked trigger)
-    max_tokens: int = 64
-    hypotheses: int = 3
-    multiline: Literal["auto", "always", "never"] = "auto"
+    max_tokens: int = defaults.MAX_TOKENS
+    hypotheses: int = defaults.HYPOTHESES
+    multiline: defaults.Multiline = defaults.MULTILINE
 
 
 class Suggestion(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,17 +64,6 @@ class EditResult(msgspec.Struct, frozen=True, kw_only=True):
     message: str = ""  # why there is no edit, when there is none
 
 
-class ServiceStatus(msgspec.Struct, frozen=True, kw_only=True):
-    state: Literal["loading", "ready", "error"]
-    message: str = ""
-    model: str = ""
-    device: str = ""
-    progress: float | None = None  # 0..1 while loading
-    engine_runs: int = 0  # model calls finished
-    engine_cancelled: int = 0  # model calls stopped between denoising steps
-    engine_seconds: float = 0.0  # total model time, for overhead accounting
-
-
 class CompletionService(Protocol):
     async def complete(self, req: CompletionRequest) -> list[Suggestion]:
         """Suggestions for the cursor; raises Cancelled when cancel(req.key) or task cancellation stops it."""
@@ -81,9 +73,9 @@ class CompletionService(Protocol):
 
     def cancel(self, request_key: str) -> None: ...
 
-    def status(self) -> ServiceStatus: ...
+    def status(self) -> Status: ...
 
-    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+    def start(self, on_status: Callable[[Status], None]) -> None:
         """Begin loading the model in the background; `on_status` is called (from any thread) on each change."""
         ...
 

@@ -11,14 +11,22 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from engine import requests as defaults
+
+DEBOUNCE_MS = 75  # base debounce before a completion runs; the scheduler adapts it to typing speed
+# Bounds shared with copilot/config.py's [completion] section.
+DebounceMs = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=4096)]
+Hypotheses = Annotated[int, msgspec.Meta(ge=1, le=16)]
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     enable: bool = True  # answer completion requests at all
-    debounce_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 75  # base debounce; adapts to typing speed
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64  # canvas budget per suggestion
-    hypotheses: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3  # length hypotheses per request
-    multiline: Literal["auto", "always", "never"] = "auto"
-    candidates: Annotated[int, msgspec.Meta(ge=1, le=8)] = 3  # suggestions on an invoked (manual) trigger
+    debounce_ms: DebounceMs = DEBOUNCE_MS
+    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas budget per suggestion
+    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
+    multiline: defaults.Multiline = defaults.MULTILINE
+    candidates: Annotated[int, msgspec.Meta(ge=1, le=8)] = defaults.CANDIDATES  # on an invoked (manual) trigger
     speculative: bool = False  # after a suggestion is shown, precompute the one that follows its acceptance
     # textDocument/completion items: "auto" = only for clients that do not support inline completion
     completion_items: Literal["auto", "always", "never"] = "auto"

@@ -6,7 +6,8 @@ from pathlib import Path
 import torch
 
 from engine import load_model
-from engine.fim_data import FimIds, build_prompt
+from engine.fim_data import build_prompt
+from engine.layout import fim_specials
 from engine.sampler import sample
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "engine" / "embedded"
@@ -29,7 +30,7 @@ def test_files_in_hf_layout_and_small():
 def test_loads_and_denoises_an_infill_canvas():
     model = load_model(str(EMBEDDED), device="cpu", dtype=torch.float32)
     tok = model.tokenizer
-    ids = FimIds.from_tokenizer(tok)
+    ids = fim_specials(tok)
     prefix = "def add(a, b):\n    return "
     suffix = "\n\n\nprint(add(1, 2))\n"
     prompt = build_prompt(ids, "C", tok.encode("example.py\n"), tok.encode(prefix), tok.encode(suffix))

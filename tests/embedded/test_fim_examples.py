@@ -4,7 +4,6 @@ import pytest
 
 from engine.fim_data import (
     ExampleSampler,
-    FimIds,
     Span,
     TooShort,
     ar_sequence,
@@ -15,6 +14,7 @@ from engine.fim_data import (
     make_example,
     sample_span,
 )
+from engine.layout import fim_specials
 
 TEXT = (
     "import os\n\n\n"
@@ -30,7 +30,7 @@ TEXT = (
 
 @pytest.fixture(scope="module")
 def ids(small_tok):
-    return FimIds.from_tokenizer(small_tok)
+    return fim_specials(small_tok)
 
 
 def _decode(tok, ids_):

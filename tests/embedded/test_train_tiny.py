@@ -5,7 +5,8 @@ import random
 import pytest
 import torch
 
-from engine.fim_data import ExampleSampler, FimIds
+from engine.fim_data import ExampleSampler
+from engine.layout import fim_specials
 from engine.loader import load_model
 from engine.model import DiffusionGemma, init_weights
 from engine.train import ModelShape, TrainConfig, ar_loss, default_generation, diffusion_loss, write_checkpoint
@@ -18,7 +19,7 @@ TINY = ModelShape(vocab_size=600, hidden_size=32, intermediate_size=64, moe_inte
 @pytest.fixture(scope="module")
 def setup(small_tok, small_texts):
     torch.manual_seed(0)
-    ids = FimIds.from_tokenizer(small_tok)
+    ids = fim_specials(small_tok)
     model = DiffusionGemma(TINY.text_config(ids))
     init_weights(model, generator=torch.Generator().manual_seed(0))
     data = ExampleSampler(small_tok, small_texts, seed=0)

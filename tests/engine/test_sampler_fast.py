@@ -1,4 +1,5 @@
-"""engine.fast: the grouped expert matmul equals the per-expert loop, and the sampler accepts a drop-in denoise."""
+"""engine.fast: the grouped expert matmul and the per-expert loop fallback both equal a token-by-token reference;
+the model gives the same logits on either path; the sampler accepts a drop-in denoise."""
 
 import copy
 from types import SimpleNamespace
@@ -8,21 +9,54 @@ import torch
 
 from engine import load_model
 from engine.fast import GroupedExperts, accelerate, grouped_experts
+import engine.model
 from engine.model import Experts
 from engine.sampler import sample
 
 
-@pytest.mark.parametrize("n, k, e", [(1, 2, 8), (37, 4, 16), (64, 8, 8)])
-def test_grouped_experts_equals_the_loop(n, k, e):
-    g = torch.Generator().manual_seed(n)
-    h, i = 32, 16
+def per_token(x, weights, index, gate_up, down):
+    """The mixture written as its definition: for each token, the weighted sum of its top-k experts' MLPs."""
+    out = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        for w, e in zip(weights[t], index[t]):
+            gate, up = (gate_up[e] @ x[t]).chunk(2)
+            out[t] += w * (down[e] @ (torch.nn.functional.gelu(gate, approximate="tanh") * up))
+    return out
+
+
+def _loop(x, weights, index, gate_up, down):
+    # Experts.forward_loop reads only the two fused tensors, so a namespace stands in for the module
+    return Experts.forward_loop(SimpleNamespace(gate_up_proj=gate_up, down_proj=down), x, weights, index)
+
+
+def _inputs(n, k, e, h=32, i=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, h, generator=g)
     index = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)])
     weights = torch.rand(n, k, generator=g)
-    gate_up, down = torch.randn(e, 2 * i, h, generator=g) * 0.1, torch.randn(e, h, i, generator=g) * 0.1
-    # the model's own per-expert loop is the oracle (its forward only reads the two fused tensors)
-    expected = Experts.forward(SimpleNamespace(gate_up_proj=gate_up, down_proj=down), x, weights, index)
-    torch.testing.assert_close(grouped_experts(x, weights, index, gate_up, down), expected, rtol=1e-5, atol=1e-6)
+    return x, weights, index, torch.randn(e, 2 * i, h, generator=g) * 0.1, torch.randn(e, h, i, generator=g) * 0.1
+
+
+@pytest.mark.parametrize("n, k, e", [(1, 2, 8), (37, 4, 16), (64, 8, 8)])
+@pytest.mark.parametrize("path", [grouped_experts, _loop], ids=["grouped", "loop"])
+def test_expert_paths_equal_the_per_token_definition(path, n, k, e):
+    args = _inputs(n, k, e, seed=n)
+    torch.testing.assert_close(path(*args), per_token(*args), rtol=1e-5, atol=1e-6)
+
+
+def test_model_logits_equal_on_the_loop_fallback(reference_checkpoint, monkeypatch):
+    """A torch build without grouped matmuls runs Experts.forward_loop; the model's answer must not change."""
+    model = load_model(reference_checkpoint)
+    prompt = torch.randint(5, 128, (1, 15), generator=torch.Generator().manual_seed(0))
+    canvas = torch.randint(0, 128, (2, 6), generator=torch.Generator().manual_seed(1))
+    grouped = model.denoise(canvas, model.encode(prompt))
+    monkeypatch.setattr(engine.model, "GROUPED_MM", False)
+    calls = []
+    original = Experts.forward_loop
+    monkeypatch.setattr(Experts, "forward_loop", lambda self, *a: calls.append(1) or original(self, *a))
+    loop = model.denoise(canvas, model.encode(prompt))
+    assert calls, "the fallback did not run"
+    torch.testing.assert_close(loop, grouped, rtol=1e-5, atol=1e-5)
 
 
 def test_accelerate_keeps_logits_and_state_dict(reference_checkpoint):
@@ -53,19 +87,14 @@ def test_sample_uses_the_given_denoise(reference_checkpoint):
 
 def test_grouped_experts_gradients_equal_the_loop():
     """Training can use the grouped path too: same gradients for inputs, routing weights and experts."""
-    g = torch.Generator().manual_seed(0)
-    n, k, e, h, i = 20, 2, 4, 16, 8
-    x = torch.randn(n, h, generator=g)
-    index = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)])
-    weights = torch.rand(n, k, generator=g)
-    gate_up, down = torch.randn(e, 2 * i, h, generator=g) * 0.1, torch.randn(e, h, i, generator=g) * 0.1
+    x, weights, index, gate_up, down = _inputs(20, 2, 4, h=16, i=8)
 
     def grads(fn):
         leaves = [t.clone().requires_grad_() for t in (x, weights, gate_up, down)]
         fn(*leaves).square().sum().backward()
         return [t.grad for t in leaves]
 
-    loop = grads(lambda x, w, gu, d: Experts.forward(SimpleNamespace(gate_up_proj=gu, down_proj=d), x, w, index))
+    loop = grads(lambda x, w, gu, d: _loop(x, w, index, gu, d))
     grouped = grads(lambda x, w, gu, d: grouped_experts(x, w, index, gu, d))
     for a, b in zip(grouped, loop):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -16,12 +16,12 @@ CODE = [
 
 def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, pinned_k: int = 4, steps: int = 4) -> Path:
     from engine.bpe import train_bpe
-    from engine.fim_data import FimIds
+    from engine.layout import fim_specials
     from engine.model import DiffusionGemma, init_weights
     from engine.train import ModelShape, TrainConfig, default_generation, write_checkpoint
 
     tok = train_bpe(CODE, vocab_size=320, min_frequency=1)
-    ids = FimIds.from_tokenizer(tok)
+    ids = fim_specials(tok)
     shape = ModelShape(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=48, moe_intermediate_size=16,
                        num_experts=4, top_k_experts=2, num_hidden_layers=2, full_every=2, num_attention_heads=2,
                        num_key_value_heads=1, num_global_key_value_heads=1, head_dim=16, global_head_dim=16,

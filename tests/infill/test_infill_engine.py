@@ -191,22 +191,21 @@ def test_every_layout_is_scored_against_the_suffix(tiny_model):
     [("B", "gemma-chat", "B"), (None, "fim", "C"), ("auto", "fim", "C"), (None, "gemma-chat", "C")],
 )
 def test_resolve_layout(tiny_model, requested, fmt, expected):
-    from engine.infill import resolve_layout
     from engine.layout import Layout, PromptFormat
+    from engine.prompting import prompting
 
     # the tiny checkpoint's config.json names layout_default C, which wins over the per-format fallback
-    assert resolve_layout(tiny_model, requested, PromptFormat(fmt)) is Layout(expected)
+    assert prompting(tiny_model).layout(requested, PromptFormat(fmt)) is Layout(expected)
 
 
 def test_chat_models_without_a_layout_default_get_a():
-    from engine.infill import resolve_layout
     from engine.layout import Layout, PromptFormat
+    from engine.prompting import ModelPrompting
 
-    class Bare:
-        extra = {}
+    bare = ModelPrompting(specials=None)  # a checkpoint whose config.json has no "dcopilot" section
 
-    assert resolve_layout(Bare(), None, PromptFormat.GEMMA_CHAT) is Layout.A
-    assert resolve_layout(Bare(), "auto", PromptFormat.FIM) is Layout.C
+    assert bare.layout(None, PromptFormat.GEMMA_CHAT) is Layout.A
+    assert bare.layout("auto", PromptFormat.FIM) is Layout.C
 
 
 @pytest.mark.parametrize(

@@ -115,12 +115,12 @@ def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, ste
     import torch
 
     from engine.bpe import train_bpe
-    from engine.fim_data import FimIds
+    from engine.layout import fim_specials
     from engine.model import DiffusionGemma, init_weights
     from engine.train import ModelShape, TrainConfig, default_generation, write_checkpoint
 
     tok = train_bpe(CODE, vocab_size=320, min_frequency=1)
-    ids = FimIds.from_tokenizer(tok)
+    ids = fim_specials(tok)
     shape = ModelShape(
         vocab_size=tok.get_vocab_size(),
         hidden_size=32,

@@ -15,7 +15,7 @@ from lsp import items
 from lsp.documents import Change, Document, DocumentStore
 from lsp.scheduler import Scheduler, _Entry, typed_through
 from lsp.server import relative_path
-from lsp.service import Cancelled, CompletionRequest, ServiceStatus, Suggestion
+from lsp.service import Cancelled, CompletionRequest, Status, Suggestion
 from lsp.settings import Settings, update
 from lsp.stats import Metrics, percentiles
 
@@ -303,7 +303,7 @@ def test_percentiles_and_metrics():
 
 def _worker(load=lambda progress: "model"):
     w = Worker(load, max_pending=2)
-    statuses: list[ServiceStatus] = []
+    statuses: list[Status] = []
     ready = threading.Event()
 
     def on_status(s):

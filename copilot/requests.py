@@ -1,0 +1,80 @@
+"""The one path from settings to the engine: the model a config names, and each engine request built from config.
+
+`dcopilot serve`, `complete`, `edit` and `eval` all come through here, so a setting means the same thing in
+each. Per-request values (the editor's client settings, an eval's layout) are passed as overrides; None keeps the
+config's value. Engine modules are imported inside the functions: importing this file does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from copilot.config import Config
+from engine.requests import EditRequest, InfillRequest
+
+if TYPE_CHECKING:
+    from engine.model import DiffusionGemma
+
+
+def load_configured_model(config: Config) -> DiffusionGemma:
+    """The model that config.model names (the embedded one when its path is empty)."""
+    from engine.loader import load_model
+
+    m = config.model
+    return load_model(
+        m.path or None,
+        device=m.device,
+        dtype=None if m.dtype == "auto" else m.dtype,
+        quantize=None if m.quantize == "none" else m.quantize,
+    )
+
+
+def infill_request(
+    config: Config,
+    *,
+    text: str,
+    cursor: int,
+    language: str = "",
+    path: str = "",
+    max_tokens: int | None = None,
+    multiline: str | None = None,
+    hypotheses: int | None = None,
+    layout: str | None = None,
+    seed: int | None = None,
+    max_candidates: int | None = None,
+) -> InfillRequest:
+    c = config.completion
+    extra = {} if max_candidates is None else {"max_candidates": max_candidates}
+    return InfillRequest(
+        text=text,
+        cursor=cursor,
+        language=language,
+        path=path,
+        max_tokens=c.max_tokens if max_tokens is None else max_tokens,
+        multiline=c.multiline if multiline is None else multiline,
+        layout=c.layout if layout is None else layout,
+        hypotheses=c.hypotheses if hypotheses is None else hypotheses,
+        context_tokens=c.context_tokens,
+        prompt_format=config.model.prompt_format,
+        seed=c.seed if seed is None else seed,
+        **extra,
+    )
+
+
+def edit_request(
+    config: Config, *, text: str, start: int, end: int, instruction: str = "", language: str = "", path: str = ""
+) -> EditRequest:
+    c = config.completion
+    return EditRequest(
+        text=text,
+        start=start,
+        end=end,
+        instruction=instruction,
+        language=language,
+        path=path,
+        renoise=config.edit.renoise,
+        layout=c.layout,
+        prompt_format=config.model.prompt_format,
+        context_tokens=c.context_tokens,
+        seed=c.seed,
+    )
