@@ -93,7 +93,9 @@ def test_hypotheses_share_a_batch_one_cache(model):
     shared = model.encode(prompt)
     copies = model.encode(prompt.expand(3, -1))
     canvas = torch.randint(0, 128, (3, 6), generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(model.denoise(canvas, shared), model.denoise(canvas, copies), rtol=1e-5, atol=1e-5)
+    # Batch 1 and batch 3 caches run differently shaped GEMMs whose reductions round differently (~1e-5 on some
+    # CPUs), so the tolerance is float32 noise, far below any real difference in what the canvases see.
+    torch.testing.assert_close(model.denoise(canvas, shared), model.denoise(canvas, copies), rtol=1e-4, atol=1e-4)
     result = sample(model, shared, 6, 3, generation=_gen(model), generator=torch.Generator().manual_seed(9))
     assert shared.batch == 1 and result.tokens.shape == (3, 6)
     assert len({tuple(r) for r in result.tokens.tolist()}) > 1  # rows are independent draws

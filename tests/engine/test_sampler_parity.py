@@ -81,10 +81,16 @@ def test_generate_matches_reference_token_for_token(wide_pair, seed, batch, max_
 
 def test_generate_stops_on_stop_id_like_reference(wide_pair):
     ref, ours = wide_pair
-    prompt = torch.randint(5, 128, (1, 13), generator=torch.Generator().manual_seed(100))
-    expected, got = _run_both(ref, ours, prompt, 0, 18, max_denoising_steps=12)  # stops in the third canvas
-    stop = [i for i, t in enumerate(got.tokens[0].tolist()) if t in ours.generation.eos_token_ids]
-    assert stop, "seed no longer reaches a stop id; pick another"
+    # Which prompt leads random weights to a stop id depends on the CPU's float rounding (an AMD and an Intel
+    # machine differ), so the test takes the first of a few prompts that stops inside the 18 tokens.
+    for prompt_seed in range(100, 140):
+        prompt = torch.randint(5, 128, (1, 13), generator=torch.Generator().manual_seed(prompt_seed))
+        expected, got = _run_both(ref, ours, prompt, 0, 18, max_denoising_steps=12)
+        stop = [i for i, t in enumerate(got.tokens[0].tolist()) if t in ours.generation.eos_token_ids]
+        if stop:
+            break
+    else:
+        pytest.fail("none of 40 prompts reaches a stop id within 18 tokens")
     assert torch.equal(got.tokens, expected)
     assert set(got.tokens[0, stop[0] + 1:].tolist()) <= {ours.generation.pad_token_id}
 
