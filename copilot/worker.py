@@ -56,9 +56,11 @@ class Worker:
         load: Callable[[Progress], Any],
         describe: Callable[[Any], tuple[str, str]] = lambda m: ("", ""),
         max_pending: int = 8,
+        details: Callable[[Any], dict[str, Any]] | None = None,
     ):
         self._load = load
         self._describe = describe  # model -> (name, device) for the status line
+        self._details = details  # model -> more ServiceStatus fields for the ready state (e.g. its message)
         self.max_pending = max_pending
         self._pending: deque[Job] = deque()
         self._running: Job | None = None
@@ -141,7 +143,14 @@ class Worker:
             self.close()
             return
         name, device = self._describe(self.model)
-        self._set_status(state="ready", message="model ready", model=name, device=device, progress=None)
+        details = {}
+        if self._details is not None:
+            try:
+                details = self._details(self.model)
+            except Exception:
+                log.exception("status details failed")
+        self._set_status(**{"state": "ready", "message": "model ready", "model": name, "device": device,
+                            "progress": None, **details})
         while True:
             with self._wake:
                 while not self._pending and not self._closed:

@@ -141,6 +141,35 @@ def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k
     return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
 
 
+def canvas_plan(model, max_tokens: int, multiline: bool, tail_len: int, hypotheses: int) -> tuple[int, list[int | None]]:
+    """(canvas length, length hypotheses): the canvas holds the middle budget, its end token and the pinned tail."""
+    budget = max_tokens if multiline else min(max_tokens, SINGLE_LINE_TOKENS)
+    length = min(model.canvas_length, budget + 1 + tail_len)
+    if length - tail_len < 2:
+        raise ValueError(f"canvas of {length} slots leaves no room for a middle next to {tail_len} pinned tokens")
+    return length, lay.length_hypotheses(hypotheses, length - tail_len, multiline)
+
+
+def step_shapes(model, max_tokens: int, hypotheses: int, multiline: str = "auto", layout: str | None = None,
+                prompt_format: str = "auto", context_tokens: int = 1024) -> tuple[list[tuple[int, int]], int]:
+    """What completions with these settings give the denoise step: [(batch, canvas length)] when the suffix fills
+    the pinned tail (a file's last lines give shorter tails, hence other shapes), and the longest prompt in tokens
+    (window budget plus header; a long file path may exceed it)."""
+    fmt = lay.resolve_format(prompt_format if prompt_format != "auto" else _extra(model, "prompt_format", "auto"),
+                             model_specials(model))
+    chosen = resolve_layout(model, layout, fmt)
+    k = _extra(model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX) if chosen.pins_suffix else 0
+    modes = {"always": [True], "never": [False]}.get(multiline, [False, True])
+    shapes = []
+    for mode in modes:
+        length, hyps = canvas_plan(model, max_tokens, mode, k, hypotheses)
+        shapes.append((len(hyps), length))
+    longest = context_budget(model, context_tokens) + HEADER_RESERVE
+    if not chosen.suffix_in_prompt:
+        longest += 2 * k + 8  # window_for's extra suffix text for the tail
+    return list(dict.fromkeys(shapes)), longest
+
+
 @torch.no_grad()
 def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int,
                denoise: Callable | None = None) -> tuple[list[float], list[float]]:
@@ -191,11 +220,7 @@ def run_infill(
     tail = lay.pinned_tail(tok, layout, window.suffix, k)
 
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
-    budget = req.max_tokens if multiline else min(req.max_tokens, SINGLE_LINE_TOKENS)
-    length = min(model.canvas_length, budget + 1 + len(tail))
-    if length - len(tail) < 2:
-        raise ValueError(f"canvas of {length} slots leaves no room for a middle next to {len(tail)} pinned tokens")
-    hyps = lay.length_hypotheses(req.hypotheses, length - len(tail), multiline)
+    length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
     specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
 
     device = next(model.parameters()).device

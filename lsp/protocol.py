@@ -107,6 +107,9 @@ class Status(_Message, omit_defaults=False):
     model: str = ""
     device: str = ""
     progress: float | None = None
+    step: str = ""  # "compiled" or "eager" once ready
+    step_compile_seconds: float | None = None  # spent compiling the step before ready
+    step_graphs: int = 0
 
 
 T = TypeVar("T")

@@ -247,6 +247,9 @@ class DcopilotServer(LanguageServer):
                     model=status.model,
                     device=status.device,
                     progress=status.progress,
+                    step=status.step,
+                    step_compile_seconds=status.step_compile_seconds,
+                    step_graphs=status.step_graphs,
                 )
             ),
         )

@@ -67,6 +67,9 @@ class ServiceStatus(msgspec.Struct, frozen=True, kw_only=True):
     model: str = ""
     device: str = ""
     progress: float | None = None  # 0..1 while loading
+    step: str = ""  # how the denoise step runs once ready: "compiled" or "eager" ("" before ready)
+    step_compile_seconds: float | None = None  # compiling it before ready took this long
+    step_graphs: int = 0  # (bucket, batch, canvas, first step) shapes compiled before ready
     engine_runs: int = 0  # model calls finished
     engine_cancelled: int = 0  # model calls stopped between denoising steps
     engine_seconds: float = 0.0  # total model time, for overhead accounting

@@ -1,0 +1,127 @@
+"""Loading with a compiled step compiles every shape completions use before the server says ready, so the first
+completions after ready compile nothing (the daemon's path on CUDA, forced on here with model.compile = "on").
+
+A counting torch.compile backend stands in for inductor: dynamo traces and guards exactly as it does before
+inductor, so a shape the warm-up missed shows up as one more graph; inductor itself would take minutes on CPU."""
+
+import pytest
+import torch
+
+from copilot.config import load_config
+from copilot.service import EngineBackend
+from engine.infill import step_shapes
+from engine.static import Buckets, StaticDenoise, StepShape, warm_up
+from lsp.service import CompletionRequest
+
+# as on CUDA (dtype auto): the grouped expert matmul compiles for bfloat16 only
+BF16 = {"DCOPILOT_MODEL_DTYPE": "bfloat16"}
+
+TEXT = '''import os
+
+
+def read_lines(path):
+    """Return the lines of a text file."""
+    with open(path) as handle:
+        return handle.read().splitlines()
+
+
+def count_words(text):
+    words = text.split()
+    return len(words)
+
+
+def main():
+    for name in os.listdir("."):
+        print(name, count_words(open(name).read()))
+'''
+
+
+def counting_backend():
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    return backend, graphs
+
+
+def request(cursor: str, n: int = 0) -> CompletionRequest:
+    offset = TEXT.index(cursor) + len(cursor)
+    return CompletionRequest(key="file:///t.py", uri="file:///t.py", path="t.py", language_id="python", version=n,
+                             text=TEXT, offset=offset, max_tokens=64, hypotheses=3, multiline="auto")
+
+
+def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_requests_compile_nothing(isolated):
+    torch._dynamo.reset()
+    backend, graphs = counting_backend()
+    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu", **BF16})
+    engine = EngineBackend(config, compile_backend=backend)
+    reports = []
+    model = engine.load(lambda fraction, message: reports.append((fraction, message)))
+
+    assert isinstance(engine.denoise, StaticDenoise) and not engine.denoise.failed
+    shapes, longest = step_shapes(model, 64, 3, "auto", None, "auto", 1024)
+    buckets = Buckets().upto(longest)
+    assert len(shapes) == 2 and buckets == [256]  # single- and multi-line canvases; prompts capped at 256 tokens
+    w = engine.warmup
+    assert w.graphs == 2 * len(shapes) * len(buckets) and len(graphs) >= w.graphs and not w.failed
+    messages = [m for _, m in reports]
+    assert any(m.startswith("compiling the denoise step: 1/") for m in messages)
+    assert messages[-1].startswith(f"denoise step compiled for {w.graphs} shapes in ")
+    assert [f for f, _ in reports] == sorted(f for f, _ in reports) and reports[-1][0] == 1.0
+    details = engine.ready_details(model)
+    assert details["step"] == "compiled" and details["step_graphs"] == w.graphs
+    assert "compiled for" in details["message"]
+
+    compiled = len(graphs)
+    # end of a line with code after it (single line), an empty line in a function body (multi-line), mid-word
+    for n, cursor in enumerate(["words = text.split()", "        return handle.read().splitlines()\n", "print(na"]):
+        engine.complete(model, request(cursor, n), cancel=lambda: False)
+    assert len(graphs) == compiled, "a completion compiled a shape the warm-up did not"
+    assert engine.denoise.cold == 0
+
+
+def test_a_shape_missed_by_the_warm_up_is_counted_and_logged(reference_checkpoint, caplog):
+    from engine import load_model
+
+    torch._dynamo.reset()
+    backend, graphs = counting_backend()
+    model = load_model(reference_checkpoint, dtype=torch.bfloat16)
+    static = StaticDenoise(model, backend=backend, buckets=Buckets(floor=8))
+    w = warm_up(model, static, [StepShape(2, 6)], max_prompt=8, runs=2)
+    assert (w.graphs, w.failed, static.cold) == (2, "", 0)
+    cache = model.encode(torch.randint(5, 128, (1, 5)))
+    static(torch.randint(5, 128, (2, 6)), cache)  # bucket 8, warmed
+    assert static.cold == 0
+    with caplog.at_level("WARNING", logger="dcopilot.engine"):
+        static(torch.randint(5, 128, (1, 6)), cache)  # batch 1 was not
+    assert static.cold == 1 and "was not warmed up" in caplog.text
+
+
+def test_a_compile_failure_during_warm_up_falls_back_to_eager_with_one_warning(isolated, caplog):
+    torch._dynamo.reset()
+
+    def broken(gm, example_inputs):
+        raise RuntimeError("no compiler here")
+
+    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu",
+                              "DCOPILOT_COMPLETION_MULTILINE": "never", **BF16})
+    engine = EngineBackend(config, compile_backend=broken)
+    reports = []
+    with caplog.at_level("WARNING"):
+        model = engine.load(lambda fraction, message: reports.append(message))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "running eager" in warnings[0].getMessage()
+    assert engine.denoise.failed and "no compiler here" in reports[-1]
+    assert engine.ready_details(model)["step"] == "eager"
+    assert engine.complete(model, request("words = text.split()"), cancel=lambda: False) is not None
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No user config file and no DCOPILOT_* variables leak into load_config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for name in list(__import__("os").environ):
+        if name.startswith("DCOPILOT_"):
+            monkeypatch.delenv(name)
