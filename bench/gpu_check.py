@@ -242,16 +242,16 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
         bound = 1e-4 if device.type == "cpu" else 1e-3  # GPU kernels reduce in another order
         result.data["float32"] = errs
         result.add(Row("ours float32 vs reference float32 (prompt; after a commit)",
-                               ", ".join(f"{e:.1e}" for e in errs), f"<= {bound:.0e} of max |logit|",
-                               max(errs) <= bound))
+                       ", ".join(f"{e:.1e}" for e in errs), f"<= {bound:.0e} of max |logit|",
+                       max(errs) <= bound))
         # bfloat16 rounding flips near-tied expert choices of a random model, so the two implementations in bfloat16
         # need not agree closely; ours must be about as close to the float32 truth as the reference's own bfloat16.
         ref_errs = [_rel_err(a, b) for a, b in zip(reference(torch.bfloat16), truth)]
         errs = [_rel_err(a, b) for a, b in zip(ours(torch.bfloat16), truth)]
         result.data["bfloat16"] = {"ours": errs, "reference": ref_errs}
         result.add(Row("bfloat16 vs float32 truth, ours | reference (prompt; after a commit)",
-                               ", ".join(f"{e:.1e}" for e in errs) + " | " + ", ".join(f"{e:.1e}" for e in ref_errs),
-                               "ours <= 1.5x reference + 1e-2", max(errs) <= 1.5 * max(ref_errs) + 1e-2))
+                       ", ".join(f"{e:.1e}" for e in errs) + " | " + ", ".join(f"{e:.1e}" for e in ref_errs),
+                       "ours <= 1.5x reference + 1e-2", max(errs) <= 1.5 * max(ref_errs) + 1e-2))
 
     # the static step vs eager, through in-place refills, commits and a bucket change
     model = load_model(path, device=device, dtype=torch.bfloat16) if DiffusionGemmaForBlockDiffusion is not None \
@@ -273,8 +273,8 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
             model.encode(torch.randint(5, vocab, (1, 24), generator=g).to(device), cache)
     result.data.update(static_worst=worst, static_steps=steps, static_mode=mode, static_failed=static.failed)
     result.add(Row(f"static step vs eager, {steps} steps over 4 commits ({mode})",
-                           "fell back to eager: " + static.why_failed if static.failed else f"{worst:.1e}",
-                           "<= 3e-02 of max |logit| (bfloat16), compiled", not static.failed and worst <= 0.03))
+                   "fell back to eager: " + static.why_failed if static.failed else f"{worst:.1e}",
+                   "<= 3e-02 of max |logit| (bfloat16), compiled", not static.failed and worst <= 0.03))
     if any(r.ok is False for r in result.rows):
         result.status = "failed"
 
@@ -317,18 +317,18 @@ def item_gpu_step(result: ItemResult, out: Path, tiny: bool) -> None:
     for name in ("reference", "ours-eager", "ours-static", "sample-loop", "sample-loop-static"):
         if name in ms:
             result.add(Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in
-                                                                        peak else "")))
+                                                                peak else "")))
     if "floor_ms" in r:
         result.add(Row("bandwidth floor", f"{r['floor_ms']} ms ({r.get('step_bytes_GB')} GB at"
-                                                  f" {r.get('copy_bandwidth_GBps')} GB/s)"))
+                                          f" {r.get('copy_bandwidth_GBps')} GB/s)"))
     if "static_compile_s" in r:
         result.add(Row("static step compile + first steps", f"{r['static_compile_s']} s"))
     if "speedup_vs_reference" in r:
         result.add(Row("reference / best ours", f"{r['speedup_vs_reference']}x", ">= 2x",
-                               None if tiny else r["speedup_vs_reference"] >= 2))
+                       None if tiny else r["speedup_vs_reference"] >= 2))
     if "best_over_floor" in r:
         result.add(Row("best ours / floor", f"{r['best_over_floor']}x", "<= 1.15x",
-                               None if tiny else r["best_over_floor"] <= 1.15))
+                       None if tiny else r["best_over_floor"] <= 1.15))
     if r.get("errors"):
         result.status = "failed"
 
@@ -347,12 +347,12 @@ def item_nf4(result: ItemResult, out: Path, tiny: bool) -> None:
     for name in ("ours-nf4", "sample-loop-nf4", "nf4-static"):
         if name in ms:
             result.add(Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in
-                                                                        peak else "")))
+                                                                peak else "")))
     if "sample-loop-nf4" in ms:
         steps = 16  # a completion's step count in the target (the sampler loop's default)
         total = ms["sample-loop-nf4"] * steps
         result.add(Row(f"{r.get('canvas')}-token canvas, {steps} steps, nf4", f"{total:.0f} ms", "< 100 ms",
-                               None if tiny else total < 100))
+                       None if tiny else total < 100))
     if "nf4_weight_GB" in r:
         result.add(Row("nf4 weights", f"{r['nf4_weight_GB']} GB"))
     if peak.get("ours-nf4") is not None:
@@ -378,7 +378,7 @@ def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
     path = write_layout_checkpoint(out / "ckpt", text, device, steps=6 if tiny else None)
     size = sum(f.stat().st_size for f in path.iterdir()) / 1e9
     result.add(Row("checkpoint", f"{layers} layers at {'toy' if tiny else 'full'} width, {size:.2f} GB,"
-                                         f" written in {time.perf_counter() - t:.0f} s"))
+                                 f" written in {time.perf_counter() - t:.0f} s"))
     env = dict(os.environ, DCOPILOT_MODEL_PATH=str(path), DCOPILOT_MODEL_DEVICE=device.type,
                # one cache bucket (256) keeps the warm-up inside the item's time; compile stays "auto"
                DCOPILOT_COMPLETION_CONTEXT_TOKENS="200", DCOPILOT_SERVER_LOG_FILE=str(out / "server.log"),
@@ -392,20 +392,20 @@ def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
         result.notes.append(f"lsp_latency.py exited with status {proc.returncode}")
     status = r["status"]
     result.add(Row("server ready after", f"{r['load_s']:.1f} s; step {status.get('step') or '?'}"
-                                                 f" ({status.get('message', '')})"))
+                                         f" ({status.get('message', '')})"))
     if status.get("stepCompileSeconds") is not None:
         result.add(Row("step compiled before ready", f"{status['stepGraphs']} shapes in"
-                                                             f" {status['stepCompileSeconds']} s"))
+                                                     f" {status['stepCompileSeconds']} s"))
     cold = (out / "server.log").read_text(errors="replace").count("was not warmed up") \
         if (out / "server.log").exists() else 0
     result.add(Row("shapes compiled while serving", str(cold), "0", cold == 0))
     p50, p95 = r["latency_p50_ms"], r["latency_p95_ms"]
     result.add(Row("keystroke to ghost text p50 / p95", f"{p50:.1f} / {p95:.1f} ms"
-                                                                f" ({r['answered_count']} answered)",
-                           "p50 < 100 ms", None if tiny else p50 < 100))
+                                                        f" ({r['answered_count']} answered)",
+                   "p50 < 100 ms", None if tiny else p50 < 100))
     o, m = r["stats"]["overhead"], r["stats"]["model"]
     result.add(Row("server overhead p50 / p95", f"{o['p50Ms']} / {o['p95Ms']} ms", "p95 < 5 ms",
-                           None if o["p95Ms"] is None else o["p95Ms"] < 5))
+           None if tiny or o["p95Ms"] is None else o["p95Ms"] < 5))
     result.add(Row("model time per request p50 / p95", f"{m['p50Ms']} / {m['p95Ms']} ms"))
     if not r["answered_count"]:
         result.status = "failed"

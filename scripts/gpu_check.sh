@@ -5,6 +5,7 @@
 #   bash scripts/gpu_check.sh --out DIR [--part core]    # on the GPU machine: < 6 min
 #   bash scripts/gpu_check.sh --out DIR --part nf4       # on the GPU machine: < 3 min (bitsandbytes carried)
 #   bash scripts/gpu_check.sh --out DIR --tiny [--part P]  # any machine, toy sizes (the CPU in CI)
+# $PYTHON (else .venv/bin/python, else python3) runs it; --no-carry leaves .carry/ alone.
 #
 # A GPU machine may lack what the check needs and have no network: the wheels travel in .carry/<part>/ (git
 # ignores it; each part carries only its own, as both together overflow a 64 MiB transfer). They are installed
@@ -13,14 +14,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-out="" part="core" tiny="" prepare=""
+out="" part="core" tiny="" prepare="" carry=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="${2:?--out needs a folder}"; shift 2 ;;
         --part) part="${2:?--part needs core or nf4}"; shift 2 ;;
         --tiny) tiny="--tiny"; shift ;;
         --prepare) prepare=1; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --no-carry) carry=""; shift ;;  # ignore .carry/ (tests: the interpreter given has what it needs)
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -53,11 +55,11 @@ fi
 case "$part" in core|nf4) ;; *) echo "gpu_check.sh: --part is core or nf4, not $part" >&2; exit 2 ;; esac
 mkdir -p "$out"
 
-if [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=${PYTHON:-python3}; fi
+if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 shopt -s nullglob
 wheels=(".carry/$part"/*.whl)
-if [ ${#wheels[@]} -gt 0 ]; then
+if [ -n "$carry" ] && [ ${#wheels[@]} -gt 0 ]; then
     site="${TMPDIR:-/tmp}/dcopilot-gpu-check-$part"
     # A failed install is reported, not fatal: each item then says what it could not import.
     if "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-deps --no-compile --no-cache-dir \
