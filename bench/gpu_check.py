@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -89,11 +90,15 @@ def run_part(part: str, out: Path, tiny: bool) -> list[ItemResult]:
         print(f"gpu_check: {item} (at most {limit} s)", flush=True)
         t = time.perf_counter()
         with open(where / "log.txt", "w") as log:
+            # its own process group: on a timeout the item's children (a bench, a server) go too, and free the GPU
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
             try:
-                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=limit, cwd=ROOT)
-                code = proc.returncode
+                code = proc.wait(timeout=limit)
             except subprocess.TimeoutExpired:
                 code = None
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(where / "ckpt", ignore_errors=True)
         result = _read(where / "result.json", item)
         result.seconds = round(time.perf_counter() - t, 1)
         if code is None:
@@ -428,6 +433,8 @@ def run_item(item: str, out: Path, tiny: bool) -> int:
         result.status = "error"
         result.notes.append(f"{type(exc).__name__}: {exc}"[:600])
         code = 1
+    finally:  # random checkpoints are gigabytes: keep OUT small enough to bring back
+        shutil.rmtree(out / "ckpt", ignore_errors=True)
     result.seconds = round(time.perf_counter() - started, 1)
     result.save()
     return code

@@ -9,8 +9,8 @@
 #
 # A GPU machine may lack what the check needs and have no network: the wheels travel in .carry/<part>/ (git
 # ignores it; each part carries only its own, as both together overflow a 64 MiB transfer). They are installed
-# with --no-deps into a private folder put first on PYTHONPATH, so the machine's own packages stay as they are;
-# the repository itself runs from source. docs/gpu.md has the exact remote command for each part.
+# with --no-deps into a private folder put first on PYTHONPATH for the check's processes (the machine's own
+# installation is not touched); the repository itself runs from source. docs/gpu.md has the exact remote command for each part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
