@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from copilot.worker import Progress, Worker
+from copilot.worker import Progress, ReadyDetails, Worker
 from lsp.service import (
     Cancelled,
     CompletionRequest,
@@ -141,16 +141,17 @@ class EngineBackend:
             progress(1.0, f"denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s")
         return model
 
-    def ready_details(self, model) -> dict:
-        """Status fields for the ready state: how the denoise step runs and what compiling it cost."""
+    def ready_details(self, model) -> ReadyDetails:
+        """The ready status: how the denoise step runs and what compiling it cost."""
         w = self.warmup
         if self.denoise is None or w is None:
-            return {"step": "eager"}
+            return ReadyDetails(step="eager")
         if w.failed or self.denoise.failed:
-            return {"step": "eager", "message": f"model ready; denoise step eager (compile failed: {w.failed})",
-                    "step_compile_seconds": round(w.seconds, 1)}
-        return {"step": "compiled", "step_compile_seconds": round(w.seconds, 1), "step_graphs": w.graphs,
-                "message": f"model ready; denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s"}
+            why = w.failed or self.denoise.why_failed
+            return ReadyDetails(message=f"model ready; denoise step eager (compile failed: {why})", step="eager",
+                                step_compile_seconds=round(w.seconds, 1))
+        return ReadyDetails(message=f"model ready; denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s",
+                            step="compiled", step_compile_seconds=round(w.seconds, 1), step_graphs=w.graphs)
 
     def describe(self, model) -> tuple[str, str]:
         device = ""

@@ -71,8 +71,8 @@ def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_reque
     assert messages[-1].startswith(f"denoise step compiled for {w.graphs} shapes in ")
     assert [f for f, _ in reports] == sorted(f for f, _ in reports) and reports[-1][0] == 1.0
     details = engine.ready_details(model)
-    assert details["step"] == "compiled" and details["step_graphs"] == w.graphs
-    assert "compiled for" in details["message"]
+    assert details.step == "compiled" and details.step_graphs == w.graphs
+    assert "compiled for" in details.message
 
     compiled = len(graphs)
     # end of a line with code after it (single line), an empty line in a function body (multi-line), mid-word
@@ -114,7 +114,7 @@ def test_a_compile_failure_during_warm_up_falls_back_to_eager_with_one_warning(i
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "running eager" in warnings[0].getMessage()
     assert engine.denoise.failed and "no compiler here" in reports[-1]
-    assert engine.ready_details(model)["step"] == "eager"
+    assert engine.ready_details(model).step == "eager"
     assert engine.complete(model, request("words = text.split()"), cancel=lambda: False) is not None
 
 
