@@ -4,9 +4,9 @@
   with non-trivial norms and layer scalars, optionally with encoder layer_scalar copies that differ from the
   decoder's, so a loader that mixes them up shows.
 - `write_layout_checkpoint`: our model's random weights under the checkpoint's `model.decoder.*` names with a real
-  config.json, the embedded model's tokenizer and FIM prompt format, and the released sampler settings: a model of
-  any width and depth (the full 26B-A4B width for the GPU editor check) without the reference (not installed on
-  every GPU machine) and without its two weight copies.
+  config.json, the embedded model's tokenizer and FIM prompt format in layout A, and the released sampler
+  settings: a model of any width and depth (the full 26B-A4B width for the GPU editor check) without the
+  reference (not installed on every GPU machine) and without its two weight copies.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def write_layout_checkpoint(out: Path, text: dict, device: torch.device | str, c
     save_file({"model.decoder." + k: v.cpu().contiguous() for k, v in model.state_dict().items()},
               str(out / "model.safetensors"), metadata={"format": "pt"})
     del model
-    extras = {k: embedded["dcopilot"][k] for k in ("prompt_format", "layout_default", "pinned_suffix_tokens",
-                                                   "special_tokens")}
+    # layout A, as DiffusionGemma runs (a chat model): the suffix in the prompt, the whole canvas free
+    extras = {k: embedded["dcopilot"][k] for k in ("prompt_format", "special_tokens")} | {"layout_default": "A"}
     config = {"architectures": ["DiffusionGemmaForBlockDiffusion"], "model_type": "diffusion_gemma",
               "canvas_length": canvas_length, "eos_token_id": [1], "pad_token_id": 0, "bos_token_id": 2,
               "tie_word_embeddings": True, "dtype": "bfloat16", "text_config": dict(text), "dcopilot": extras}

@@ -241,7 +241,7 @@ def warm_up_step(model, denoise, config, progress: Progress):
     import warnings
 
     from engine.infill import step_shapes
-    from engine.static import StepShape, warm_up
+    from engine.static import warm_up
 
     c, m = config.completion, config.model
     shapes, longest = step_shapes(model, c.max_tokens, c.hypotheses, c.multiline, c.layout, m.prompt_format,
@@ -254,7 +254,7 @@ def warm_up_step(model, denoise, config, progress: Progress):
 
     with warnings.catch_warnings():  # StaticDenoise's own RuntimeWarning: the caller logs the failure once
         warnings.simplefilter("ignore", RuntimeWarning)
-        return warm_up(model, denoise, [StepShape(b, n) for b, n in shapes], longest, progress=report)
+        return warm_up(model, denoise, shapes, longest, progress=report)
 
 
 class _out_of_memory_as_error:

@@ -17,6 +17,7 @@ import torch
 
 from engine import layout as lay
 from engine import postprocess as pp
+from engine.static import StepShape
 from engine.window import Window, build_window
 
 # Prompt header cost (bos, file marker, path, FIM markers) kept out of the window's budget.
@@ -151,19 +152,23 @@ def canvas_plan(model, max_tokens: int, multiline: bool, tail_len: int, hypothes
 
 
 def step_shapes(model, max_tokens: int, hypotheses: int, multiline: str = "auto", layout: str | None = None,
-                prompt_format: str = "auto", context_tokens: int = 1024) -> tuple[list[tuple[int, int]], int]:
-    """What completions with these settings give the denoise step: [(batch, canvas length)] when the suffix fills
-    the pinned tail (a file's last lines give shorter tails, hence other shapes), and the longest prompt in tokens
-    (window budget plus header; a long file path may exceed it)."""
+                prompt_format: str = "auto", context_tokens: int = 1024) -> tuple[list[StepShape], int]:
+    """What completions with these settings give the denoise step: the step loop's (batch, canvas length) when the
+    suffix fills the pinned tail (in layouts B and C a file's last lines give shorter canvases, hence other shapes),
+    the scoring pass's (always k tail slots), and the longest prompt in tokens (window budget plus header; a long
+    file path may exceed it)."""
     fmt = lay.resolve_format(prompt_format if prompt_format != "auto" else _extra(model, "prompt_format", "auto"),
                              model_specials(model))
     chosen = resolve_layout(model, layout, fmt)
-    k = _extra(model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX) if chosen.pins_suffix else 0
+    k = max(0, _extra(model, "pinned_suffix_tokens", DEFAULT_PINNED_SUFFIX))
+    pinned = k if chosen.pins_suffix else 0
     modes = {"always": [True], "never": [False]}.get(multiline, [False, True])
     shapes = []
     for mode in modes:
-        length, hyps = canvas_plan(model, max_tokens, mode, k, hypotheses)
-        shapes.append((len(hyps), length))
+        length, hyps = canvas_plan(model, max_tokens, mode, pinned, hypotheses)
+        shapes.append(StepShape(len(hyps), length))
+        if length - pinned + k != length:
+            shapes.append(StepShape(len(hyps), length - pinned + k, sampled=False))
     longest = context_budget(model, context_tokens) + HEADER_RESERVE
     if not chosen.suffix_in_prompt:
         longest += 2 * k + 8  # window_for's extra suffix text for the tail
@@ -241,7 +246,10 @@ def run_infill(
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
     # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
     score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
-    scoring = [lay.scoring_canvas(m, s.free_len, score_tail, specials.eos, specials.pad) for (m, _), s in
+    # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
+    # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
+    padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
+    scoring = [lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad) for (m, _), s in
                zip(middles, specs)]
     ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)

@@ -187,10 +187,12 @@ class StaticDenoise:
 
 @dataclass(frozen=True)
 class StepShape:
-    """One (batch, canvas length) a request runs the step with (engine.infill.step_shapes)."""
+    """One (batch, canvas length) a request runs the step with (engine.infill.step_shapes): in the sampler's loop
+    (first step and self-conditioned steps), or only in a scoring pass (first-step form: no self-conditioning)."""
 
     batch: int
     canvas: int
+    sampled: bool = True
 
 
 @dataclass
@@ -204,8 +206,9 @@ class WarmUp:
 
 def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prompt: int, runs: int = 3,
             progress: Callable[[int, int], None] | None = None) -> WarmUp:
-    """Run the real sampler (2 steps: the first-step graph and the self-conditioned one) `runs` times for every
-    StepShape against a cache in every bucket up to `max_prompt` tokens, so that torch.compile has compiled and
+    """Run the real sampler (2 steps: the first-step graph and the self-conditioned one; one plain step for a
+    scoring-only shape) `runs` times for every StepShape against a cache in every bucket up to `max_prompt` tokens,
+    so that torch.compile has compiled and
     CUDA graphs recorded (a graph records on its second run and replays from the third) whatever a request of those
     shapes needs. progress(done, total) after each (bucket, shape). A compile failure leaves `denoise` eager (its
     own warning) and stops; out of memory stops warming but keeps what was compiled."""
@@ -233,8 +236,11 @@ def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prom
                 seed = torch.randint(0, vocab, (shape.batch, shape.canvas), generator=cpu).to(device)
                 pinned = torch.zeros(shape.batch, shape.canvas, dtype=torch.bool, device=device)
                 for _ in range(runs):
-                    sample(model, cache, shape.canvas, shape.batch, seed_canvas=seed, pinned=pinned,
-                           generation=generation, generator=generator, denoise=denoise)
+                    if shape.sampled:
+                        sample(model, cache, shape.canvas, shape.batch, seed_canvas=seed, pinned=pinned,
+                               generation=generation, generator=generator, denoise=denoise)
+                    else:  # as engine.infill.score_rows calls it
+                        denoise(seed.clone(), cache)
             except torch.OutOfMemoryError as exc:
                 result.stopped = f"out of memory at bucket {bucket}, batch {shape.batch}, canvas {shape.canvas}: {exc}"
                 if device.type == "cuda":
@@ -243,7 +249,7 @@ def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prom
             if denoise.failed:
                 result.failed = denoise.why_failed
                 break
-            for first in (True, False):
+            for first in (True, False) if shape.sampled else (True,):
                 result.shapes.append((bucket, shape.batch, shape.canvas, first))
             if progress is not None:
                 progress(done, len(todo))

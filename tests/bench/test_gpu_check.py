@@ -45,9 +45,12 @@ def test_core_part_at_toy_size(tmp_path):
     assert "bandwidth floor" in step
 
     editor = rows(summary, "editor")
-    assert editor["shapes compiled while serving"]["value"] == "0"
+    assert editor["shapes compiled while serving"]["value"] == "0"  # every request ran a warmed-up shape
     served = json.loads((tmp_path / "editor" / "lsp_latency.json").read_text())
     assert served["answered_count"] >= 1 and served["status"]["state"] == "ready"
+    status = served["status"]  # the server compiled its step before it said ready, and said so
+    assert status["step"] == "compiled" and status["stepGraphs"] >= 2 and status["stepCompileSeconds"] > 0
+    assert status["message"].startswith("model ready; denoise step compiled for")
 
     table = (tmp_path / "summary.md").read_text()
     assert table.startswith("# GPU check, part core (--tiny)") and "| item | check | value | target | ok |" in table
