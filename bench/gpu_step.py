@@ -9,7 +9,8 @@ step for
   ours-static    engine.static.StaticDenoise, the daemon's step: the cache copied into padded bucket buffers (one
                  graph per length bucket), torch.compile + CUDA graphs
   reference      transformers DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...)
-  ours-nf4       the same model after engine.quant.quantize_model(..., "nf4")
+  ours-nf4       the same model after engine.quant.quantize_model(..., "nf4"); sample-loop-nf4 its sampler loop,
+                 nf4-static its static step (compiled; rows dropped when the compile fell back to eager)
   sample-loop    engine.sampler.sample, 16 steps, early stop off: ms per step including the sampler's own work
                  (grouped experts; "-compiled" / "-static" with those steps; sample-loop-static is how the daemon
                  runs a request when model.compile is on)
@@ -20,7 +21,8 @@ self-conditioning input and the logits) over a measured device-to-device copy ba
   python bench/gpu_step.py --out $OUT                  # on an H100 / H200
   python bench/gpu_step.py --tiny --device cpu --out /tmp/x   # CPU check of the script itself (tiny config;
                                                               # several minutes: torch.compile on 2 cores)
-Results go to OUT/gpu_step.json and OUT/gpu_step.md. transformers is a bench-only oracle.
+Results go to OUT/gpu_step.json and OUT/gpu_step.md, rewritten after every variant (a run stopped at a time limit
+keeps what it measured). transformers is a bench-only oracle.
 """
 
 from __future__ import annotations
@@ -103,7 +105,10 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, steps: int = 16) -> float:
+LOOP_STEPS = 16  # the sampler loop's fixed step count (early stop off)
+
+
+def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, steps: int = LOOP_STEPS) -> float:
     """ms per step of engine.sampler.sample over a fixed `steps`-step run (early stop off): denoiser + sampler."""
     import dataclasses
 
@@ -218,8 +223,11 @@ def main() -> None:
                     help="weights and compute (the grouped-mm kernel under torch.compile needs bfloat16)")
     ap.add_argument("--skip", default="sample-loop-compiled",
                     help="comma list of: ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,static,"
-                         "sample-loop-static,nf4,reference (default skips sample-loop-compiled: a second multi-minute"
-                         " compile)")
+                         "sample-loop-static,nf4,sample-loop-nf4,nf4-static,reference (default skips"
+                         " sample-loop-compiled: a second multi-minute compile)")
+    ap.add_argument("--loop-steps", type=int, default=LOOP_STEPS, help="steps of the sample-loop rows")
+    ap.add_argument("--static-backend", default=None,
+                    help="torch.compile backend for the static step instead of inductor (e.g. eager: a CPU check)")
     args = ap.parse_args()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
@@ -229,6 +237,7 @@ def main() -> None:
     results: dict = {"hardware": _hardware(device), "torch": torch.__version__, "dtype": str(dtype),
                      "config": "tiny" if args.tiny else "diffusiongemma-26B-A4B (random weights)",
                      "cache_tokens": args.cache_tokens, "canvas": args.canvas, "batch": 1, "ms_per_step": {},
+                     "loop_steps": args.loop_steps,
                      "errors": {}}
     torch.manual_seed(0)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -248,6 +257,7 @@ def main() -> None:
         except Exception as e:  # report and go on: one failing variant must not hide the others
             results["errors"][name] = f"{type(e).__name__}: {e}"
             traceback.print_exc()
+        save(results, args.out)
 
     with torch.no_grad():
         results["copy_bandwidth_GBps"] = round(copy_bandwidth(device, 2 << 30 if device.type == "cuda" else 1 << 26)
@@ -268,7 +278,7 @@ def main() -> None:
 
         accelerate(ours)
         record("ours-grouped", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-        record("sample-loop", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None))
+        record("sample-loop", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
         compiled = None
         if "compiled" not in skip:
             t = time.perf_counter()
@@ -283,19 +293,21 @@ def main() -> None:
                 record("ours-compiled", None, lambda: time_steps(step(compiled), device, args.warmup, args.reps))
                 results["compile_s"] = round(time.perf_counter() - t, 1)
                 record("sample-loop-compiled", None,
-                       lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled))
+                       lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps))
         if "static" not in skip:
             from engine.static import StaticDenoise
 
             t = time.perf_counter()
-            static = StaticDenoise(ours)  # as copilot.service builds it; falls back to eager on a compile error
+            # as copilot.service builds it; falls back to eager on a compile error
+            static = StaticDenoise(ours, backend=args.static_backend)
             record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
             results["static_compile_s"] = round(time.perf_counter() - t, 1)
-            record("sample-loop-static", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, static))
+            record("sample-loop-static", None,
+                   lambda: sample_loop_ms(ours, cache, args.canvas, device, static, args.loop_steps))
             if static.failed:  # the timings above are eager ones: do not report them as compiled
                 for name in ("ours-static", "sample-loop-static"):
                     results["ms_per_step"].pop(name, None)
-                results["errors"]["ours-static"] = "compile failed; StaticDenoise ran eager (see the warning above)"
+                results["errors"]["ours-static"] = f"compile failed, StaticDenoise ran eager: {static.why_failed}"[:400]
             del static
         if "nf4" not in skip:
             try:
@@ -313,6 +325,17 @@ def main() -> None:
                 traceback.print_exc()
                 skip.add("ours-nf4")
             record("ours-nf4", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
+            record("sample-loop-nf4", None,
+                   lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
+            if "nf4-static" not in skip and "ours-nf4" not in skip:
+                from engine.static import StaticDenoise
+
+                static = StaticDenoise(ours, backend=args.static_backend)
+                record("nf4-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
+                if static.failed:
+                    results["ms_per_step"].pop("nf4-static", None)
+                    results["errors"]["nf4-static"] = f"compile failed, ran eager: {static.why_failed}"[:400]
+                del static
         del ours, cache, sc
         gc.collect()
         torch._dynamo.reset()
@@ -338,9 +361,13 @@ def main() -> None:
         results["speedup_vs_reference"] = round(ms["reference"] / best, 2)
     if best is not None:
         results["best_over_floor"] = round(best / results["floor_ms"], 2)
-    (args.out / "gpu_step.json").write_text(json.dumps(results, indent=2))
-    (args.out / "gpu_step.md").write_text(_markdown(results))
+    save(results, args.out)
     print(_markdown(results))
+
+
+def save(results: dict, out: Path) -> None:
+    (out / "gpu_step.json").write_text(json.dumps(results, indent=2))
+    (out / "gpu_step.md").write_text(_markdown(results))
 
 
 def _hardware(device: torch.device) -> str:

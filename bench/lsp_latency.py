@@ -12,6 +12,9 @@ latency minus debounce and model time; target p95 < 5 ms), cache-hit rate and ca
     python bench/lsp_latency.py                       # embedded model (engine/embedded), CPU
     python bench/lsp_latency.py --model DIR --device cuda
     python bench/lsp_latency.py --deterministic       # a no-model backend: server overhead alone
+    python bench/lsp_latency.py --json OUT.json       # also write the figures as JSON (bench/gpu_check.py)
+
+Other settings reach the server through DCOPILOT_* environment variables (the bench passes its environment on).
 """
 
 from __future__ import annotations
@@ -222,10 +225,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for the server")
     parser.add_argument("--deterministic", action="store_true", help="no model: measures the server alone")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
     r = asyncio.run(session(args))
     s = r["stats"]
+    if args.json:
+        a = r["answered"]
+        figures = {k: v for k, v in r.items() if k != "answered"} | {
+            "latency_p50_ms": pct(a, 0.5), "latency_p95_ms": pct(a, 0.95), "answered_count": len(a),
+            "keys": args.keys, "speed": args.speed, "device": args.device,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     backend = "deterministic (no model)" if args.deterministic else f"{r['status']['model']} on {r['status']['device']}"
     a, o, m = r["answered"], s["overhead"], s["model"]
     cpu = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs"
@@ -234,7 +245,8 @@ def main() -> None:
         f"backend   : {backend}",
         f"session   : {r['typed_chars']} chars of {Path(args.file).name} typed in {r['requests']} keystrokes"
         f" (seed {args.seed}, speed x{args.speed})",
-        f"startup   : initialize answered in {r['init_ms']:.0f} ms; model ready after {r['load_s']:.1f} s",
+        f"startup   : initialize answered in {r['init_ms']:.0f} ms; model ready after {r['load_s']:.1f} s"
+        f" ({r['status']['message']})",
         f"latency   : p50 {pct(a, 0.5):.1f} ms, p95 {pct(a, 0.95):.1f} ms"
         f" (client-measured, {len(a)} answered requests, debounce included)",
         f"overhead  : p50 {o['p50Ms']} ms, p95 {o['p95Ms']} ms (server-measured: latency - debounce - model time)",

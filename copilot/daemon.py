@@ -3,6 +3,8 @@
 The model loads on its worker thread after `initialized`; the server answers `initialize` at once. TCP binds
 127.0.0.1 only. `DCOPILOT_TEST_SERVICE=module:factory` (undocumented, for tests/lsp) swaps the engine backend
 for a deterministic one so protocol tests can assert exact suggestions; the headline tests use the real one.
+`DCOPILOT_TEST_COMPILE_BACKEND=eager` (undocumented, for the GPU check's CPU run) compiles the denoise step with
+that torch.compile backend instead of inductor, which takes minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def make_service(config) -> EngineService:
         module, _, name = spec.partition(":")
         log.warning("test service %s in use: suggestions do not come from the model", spec)
         return getattr(importlib.import_module(module), name or "make")(config)
-    return EngineService(EngineBackend(config))
+    return EngineService(EngineBackend(config, compile_backend=os.environ.get("DCOPILOT_TEST_COMPILE_BACKEND") or None))
 
 
 def settings_from(config) -> Settings:

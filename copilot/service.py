@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from copilot.requests import edit_request, infill_request, load_configured_model
-from copilot.worker import Progress, Worker
+from copilot.worker import Progress, ReadyDetails, Worker
 from lsp.service import (
     Cancelled,
     CompletionRequest,
@@ -48,7 +48,9 @@ class EngineService:
 
     def __init__(self, backend: Backend, max_pending: int = 8):
         self.backend = backend
-        self.worker = Worker(backend.load, backend.describe, max_pending=max_pending)
+        # ready_details: extra status fields once loaded (how the denoise step runs); optional for test backends
+        self.worker = Worker(backend.load, backend.describe, max_pending=max_pending,
+                             details=getattr(backend, "ready_details", None))
 
     def start(self, on_status: Callable[[Status], None]) -> None:
         self.worker.start(on_status)
@@ -99,11 +101,13 @@ class EngineService:
 class EngineBackend:
     """engine.* behind the Backend protocol, configured by copilot.config.Config."""
 
-    def __init__(self, config, prefix_cache_bytes: int = 512 << 20):
+    def __init__(self, config, prefix_cache_bytes: int = 512 << 20, compile_backend=None):
         self.config = config
         self.prefix_cache_bytes = prefix_cache_bytes
+        self.compile_backend = compile_backend  # torch.compile backend instead of inductor (tests count graphs)
         self.prefix = None  # engine.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
         self.denoise = None  # engine.static.StaticDenoise when model.compile allows it; None = eager model.denoise
+        self.warmup = None  # engine.static.WarmUp: what compiling the step before ready did
 
     def load(self, progress: Progress):
         progress(0.05, "importing the engine")
@@ -113,9 +117,35 @@ class EngineBackend:
         from engine.prefix_cache import PrefixCache
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
-        self.denoise = static_denoise(model, m.compile)
-        progress(1.0, "model loaded")
+        self.denoise = static_denoise(model, m.compile, backend=self.compile_backend)
+        if self.denoise is None:
+            progress(1.0, "model loaded")
+            return model
+        progress(0.6, "model loaded; compiling the denoise step")
+        self.warmup = warm_up_step(model, self.denoise, self.config, progress)
+        w = self.warmup
+        if w.failed:
+            log.warning("compiling the denoise step failed; running eager: %s", w.failed)
+            progress(1.0, f"denoise step: compile failed, running eager ({w.failed})")
+        else:
+            if w.stopped:
+                log.warning("warming up the denoise step stopped early (%s); other shapes compile on first use",
+                            w.stopped)
+            log.info("denoise step compiled for %d shapes in %.1f s", w.graphs, w.seconds)
+            progress(1.0, f"denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s")
         return model
+
+    def ready_details(self, model) -> ReadyDetails:
+        """The ready status: how the denoise step runs and what compiling it cost."""
+        w = self.warmup
+        if self.denoise is None or w is None:
+            return ReadyDetails(step="eager")
+        if w.failed or self.denoise.failed:
+            why = w.failed or self.denoise.why_failed
+            return ReadyDetails(message=f"model ready; denoise step eager (compile failed: {why})", step="eager",
+                                step_compile_seconds=round(w.seconds, 1))
+        return ReadyDetails(message=f"model ready; denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s",
+                            step="compiled", step_compile_seconds=round(w.seconds, 1), step_graphs=w.graphs)
 
     def describe(self, model) -> tuple[str, str]:
         device = ""
@@ -169,7 +199,7 @@ class EngineBackend:
         return EditResult(edits=edits, message="" if edits else "the model kept the selection as it is")
 
 
-def static_denoise(model, setting: str):
+def static_denoise(model, setting: str, backend=None):
     """The compiled static-shape step (engine/static.py) when `model.compile` allows it on the model's device: auto
     means CUDA only (on CPU compiling costs minutes and gains little); None means eager model.denoise."""
     device = next(model.parameters()).device
@@ -177,8 +207,31 @@ def static_denoise(model, setting: str):
         return None
     from engine.static import StaticDenoise
 
-    log.info("denoise step: torch.compile with static shapes on %s (each new shape compiles on first use)", device)
-    return StaticDenoise(model)
+    log.info("denoise step: torch.compile with static shapes on %s", device)
+    return StaticDenoise(model, backend=backend)
+
+
+def warm_up_step(model, denoise, config, progress: Progress):
+    """Compile the step for every shape completions with `config` use (engine.infill.step_shapes), before ready,
+    reporting progress from 0.6 to 1.0. The compile failure warning is logged once by the caller."""
+    import time
+    import warnings
+
+    from engine.infill import step_shapes
+    from engine.static import warm_up
+
+    c, m = config.completion, config.model
+    shapes, longest = step_shapes(model, c.max_tokens, c.hypotheses, c.multiline, c.layout, m.prompt_format,
+                                  c.context_tokens)
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        progress(0.6 + 0.4 * done / total,
+                 f"compiling the denoise step: {done}/{total} shapes ({time.perf_counter() - started:.0f} s)")
+
+    with warnings.catch_warnings():  # StaticDenoise's own RuntimeWarning: the caller logs the failure once
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return warm_up(model, denoise, shapes, longest, progress=report)
 
 
 class _out_of_memory_as_error:

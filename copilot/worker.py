@@ -15,6 +15,7 @@ that job. Neither stops the thread. No torch import here: the loader and jobs br
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -29,6 +30,16 @@ from lsp.service import Cancelled, Status
 log = logging.getLogger("dcopilot.worker")
 
 Progress = Callable[[float, str], None]  # (fraction 0..1, message)
+
+
+@dataclass(frozen=True)
+class ReadyDetails:
+    """What a backend adds to the ready status (Status fields): how its denoise step runs."""
+
+    message: str = "model ready"
+    step: str = ""  # "compiled" or "eager"
+    step_compile_seconds: float | None = None
+    step_graphs: int = 0
 
 
 @dataclass(eq=False)
@@ -51,9 +62,11 @@ class Worker:
         load: Callable[[Progress], Any],
         describe: Callable[[Any], tuple[str, str]] = lambda m: ("", ""),
         max_pending: int = 8,
+        details: Callable[[Any], ReadyDetails] | None = None,
     ):
         self._load = load
         self._describe = describe  # model -> (name, device) for the status line
+        self._details = details  # model -> ReadyDetails for the ready state
         self.max_pending = max_pending
         self._pending: deque[Job] = deque()
         self._running: Job | None = None
@@ -136,7 +149,13 @@ class Worker:
             self.close()
             return
         name, device = self._describe(self.model)
-        self._set_status(state="ready", message="model ready", model=name, device=device, progress=None)
+        details = ReadyDetails()
+        if self._details is not None:
+            try:
+                details = self._details(self.model)
+            except Exception:
+                log.exception("status details failed")
+        self._set_status(state="ready", model=name, device=device, progress=None, **dataclasses.asdict(details))
         while True:
             with self._wake:
                 while not self._pending and not self._closed:

@@ -17,8 +17,9 @@ import torch
 
 from engine import layout as lay
 from engine import postprocess as pp
-from engine.prompting import prompting
+from engine.prompting import HEADER_RESERVE, prompting
 from engine.requests import InfillRequest
+from engine.static import StepShape
 from engine.window import Window, build_window
 
 # One line rarely needs more tokens; a shorter canvas makes every step cheaper (on DiffusionGemma's 256-slot
@@ -96,6 +97,38 @@ def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k
     return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
 
 
+def canvas_plan(model, max_tokens: int, multiline: bool, tail_len: int, hypotheses: int) -> tuple[int, list[int | None]]:
+    """(canvas length, length hypotheses): the canvas holds the middle budget, its end token and the pinned tail."""
+    budget = max_tokens if multiline else min(max_tokens, SINGLE_LINE_TOKENS)
+    length = min(model.canvas_length, budget + 1 + tail_len)
+    if length - tail_len < 2:
+        raise ValueError(f"canvas of {length} slots leaves no room for a middle next to {tail_len} pinned tokens")
+    return length, lay.length_hypotheses(hypotheses, length - tail_len, multiline)
+
+
+def step_shapes(model, max_tokens: int, hypotheses: int, multiline: str = "auto", layout: str | None = None,
+                prompt_format: str = "auto", context_tokens: int = 1024) -> tuple[list[StepShape], int]:
+    """What completions with these settings give the denoise step: the step loop's (batch, canvas length) when the
+    suffix fills the pinned tail (in layouts B and C a file's last lines give shorter canvases, hence other shapes),
+    the scoring pass's (always k tail slots), and the longest prompt in tokens (window budget plus header; a long
+    file path may exceed it)."""
+    facts = prompting(model)
+    chosen = facts.layout(layout, facts.format(prompt_format))
+    k = max(0, facts.pinned(None))
+    pinned = k if chosen.pins_suffix else 0
+    modes = {"always": [True], "never": [False]}.get(multiline, [False, True])
+    shapes = []
+    for mode in modes:
+        length, hyps = canvas_plan(model, max_tokens, mode, pinned, hypotheses)
+        shapes.append(StepShape(len(hyps), length))
+        if length - pinned + k != length:
+            shapes.append(StepShape(len(hyps), length - pinned + k, sampled=False))
+    longest = facts.context_budget(context_tokens) + HEADER_RESERVE
+    if not chosen.suffix_in_prompt:
+        longest += 2 * k + 8  # window_for's extra suffix text for the tail
+    return list(dict.fromkeys(shapes)), longest
+
+
 @torch.no_grad()
 def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int,
                denoise: Callable | None = None) -> tuple[list[float], list[float]]:
@@ -145,11 +178,7 @@ def run_infill(
     tail = lay.pinned_tail(tok, layout, window.suffix, k)
 
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
-    budget = req.max_tokens if multiline else min(req.max_tokens, SINGLE_LINE_TOKENS)
-    length = min(model.canvas_length, budget + 1 + len(tail))
-    if length - len(tail) < 2:
-        raise ValueError(f"canvas of {length} slots leaves no room for a middle next to {len(tail)} pinned tokens")
-    hyps = lay.length_hypotheses(req.hypotheses, length - len(tail), multiline)
+    length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
     specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
 
     device = next(model.parameters()).device
@@ -170,7 +199,10 @@ def run_infill(
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
     # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
     score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
-    scoring = [lay.scoring_canvas(m, s.free_len, score_tail, specials.eos, specials.pad) for (m, _), s in
+    # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
+    # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
+    padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
+    scoring = [lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad) for (m, _), s in
                zip(middles, specs)]
     ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)

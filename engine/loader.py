@@ -174,10 +174,17 @@ def _checkpoint_key(name: str, available) -> str | None:
     key = PREFIX + name
     if key in available:
         return key
-    # layer_scalar buffers are stored for both modes with equal values; either copy will do.
+    # A checkpoint holding only the encoder's layer_scalar: it is the only value there is, for both modes.
     if name.endswith("layer_scalar") and ENCODER_PREFIX + name in available:
         return ENCODER_PREFIX + name
     return None
+
+
+def _encoder_scalar_key(layer: int, available) -> str | None:
+    """The encoder's own layer_scalar for `layer` when the checkpoint has one (the model's encoder_layer_scalar);
+    None means the encoder uses the decoder's copy (checkpoints we write hold one copy)."""
+    key = f"{ENCODER_PREFIX}layers.{layer}.layer_scalar"
+    return key if key in available else None
 
 
 # -- loading ----------------------------------------------------------------------------------------------
@@ -224,7 +231,11 @@ def load_model(
     # Quantized layers are built from CPU copies; everything else goes straight to the device.
     load_dev = torch.device("cpu") if quantize not in (None, "none") else dev
     state = _read_state(model, files, load_dev, dt)
+    encoder_scalars = {i: state.pop(f"layers.{i}.encoder_layer_scalar", None) for i in range(len(model.layers))}
     model.load_state_dict(state, strict=True, assign=True)
+    for i, layer in enumerate(model.layers):  # non-persistent: not in the state dict
+        scalar = encoder_scalars[i]
+        layer.encoder_layer_scalar = layer.layer_scalar.clone() if scalar is None else scalar
     del state
     model.init_rope(load_dev)
     model.requires_grad_(False)
@@ -247,6 +258,11 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
     wanted = expected_tensors(model)
     keys = {name: _checkpoint_key(name, files) for name in wanted}
     missing = [PREFIX + n for n, k in keys.items() if k is None]
+    for i in range(len(model.layers)):
+        key = _encoder_scalar_key(i, files)
+        if key is not None:
+            name = f"layers.{i}.encoder_layer_scalar"
+            keys[name], wanted[name] = key, wanted[f"layers.{i}.layer_scalar"]
     if missing:
         where = sorted({p.name for p in files.values()})
         raise ModelLoadError(f"{', '.join(where)}: missing tensor {missing[0]}" +

@@ -8,7 +8,8 @@ Notable features (docs/model.md describes the forward pass in full):
 sliding layers (window W, own head dim and KV heads, full RoPE) and full layers (K=V, proportional partial RoPE);
 q/k RMSNorm with weights, v RMSNorm without; attention scale 1.0; an MoE block per layer (router on the raw
 residual, fused gate_up/down experts, a dense MLP beside them, seven norms) whose output is scaled by
-`layer_scalar`; tied LM head; logits soft-capped in float32.
+`layer_scalar`; tied LM head; logits soft-capped in float32. The checkpoint stores `layer_scalar` once per mode
+(encoder and decoder copies; the other weights are shared): each mode multiplies by its own copy.
 Denoiser sliding-window semantics follow the transformers reference: every canvas query sees the last W-1
 cached tokens plus the whole canvas.
 """
@@ -183,9 +184,14 @@ class Layer(nn.Module):
         self.pre_feedforward_layernorm_2 = RMSNorm(h, eps)  # experts in
         self.post_feedforward_layernorm_2 = RMSNorm(h, eps)  # experts out
         self.post_feedforward_layernorm = RMSNorm(h, eps)  # sum out
-        self.register_buffer("layer_scalar", torch.ones(1))
+        self.register_buffer("layer_scalar", torch.ones(1))  # the decoder's (denoiser mode)
+        # The encoder's copy: equal in the released checkpoint, but a fine-tune may change one mode's only. Not in
+        # the state dict (whose names are the decoder's); the loader fills it from the encoder's tensor.
+        self.register_buffer("encoder_layer_scalar", torch.ones(1), persistent=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, context: Context) -> torch.Tensor | None:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, context: Context, encoding: bool = False
+    ) -> torch.Tensor | None:
         """One block: attention over context(own keys, values), then the dense MLP and the experts.
 
         context(k, v) -> (keys, values, mask) that the queries attend to: the cache's rows joined with these
@@ -196,9 +202,11 @@ class Layer(nn.Module):
         if visible is None:
             return None
         out = attn.attend(attn.query(h, cos, sin), *visible)
-        return self.feed_forward(x + self.post_attention_layernorm(out))
+        scalar = self.encoder_layer_scalar if encoding else self.layer_scalar
+        return self.feed_forward(x + self.post_attention_layernorm(out), scalar)
 
-    def feed_forward(self, r: torch.Tensor) -> torch.Tensor:
+    def feed_forward(self, r: torch.Tensor, scalar: torch.Tensor | None = None) -> torch.Tensor:
+        """The MoE block on residual r, times `scalar` (default: the decoder's layer_scalar)."""
         dense = self.post_feedforward_layernorm_1(
             gated_mlp(self.pre_feedforward_layernorm(r), self.mlp.gate_proj, self.mlp.up_proj, self.mlp.down_proj)
         )
@@ -207,7 +215,7 @@ class Layer(nn.Module):
         moe = self.experts(self.pre_feedforward_layernorm_2(flat), weights, index).reshape(r.shape)
         moe = self.post_feedforward_layernorm_2(moe)
         # layer_scalar scales the whole residual stream, not just the block's output.
-        return (r + self.post_feedforward_layernorm(dense + moe)) * self.layer_scalar
+        return (r + self.post_feedforward_layernorm(dense + moe)) * (self.layer_scalar if scalar is None else scalar)
 
 
 class SelfConditioning(nn.Module):
@@ -312,16 +320,17 @@ class DiffusionGemma(nn.Module):
                 masks[sliding, start] = self._causal_mask(pos, start, keys.shape[2], sliding)
             return keys, values, masks[sliding, start]
 
-        x = self._blocks(self.embed(ids), pos, context)
+        x = self._blocks(self.embed(ids), pos, context, encoding=True)
         cache.advance(T)
         return x if want_hidden else None
 
-    def _blocks(self, x: torch.Tensor, pos: torch.Tensor, context) -> torch.Tensor | None:
-        """The layer stack at positions pos; context(i, k, v) is layer i's Layer.forward context."""
+    def _blocks(self, x: torch.Tensor, pos: torch.Tensor, context, encoding: bool = False) -> torch.Tensor | None:
+        """The layer stack at positions pos; context(i, k, v) is layer i's Layer.forward context; encoding picks
+        each layer's encoder layer_scalar copy instead of the decoder's."""
         rope = self.rope(pos, x.dtype)
         for i, layer in enumerate(self.layers):
             cos, sin = rope[(layer.self_attn.sliding, layer.self_attn.head_dim)]
-            x = layer(x, cos, sin, functools.partial(context, i))
+            x = layer(x, cos, sin, functools.partial(context, i), encoding)
             if x is None:
                 return None
         return x
@@ -389,3 +398,4 @@ def init_weights(model: DiffusionGemma, std: float = 0.02, generator: torch.Gene
                 p.fill_(1.0)
         for layer in model.layers:
             layer.layer_scalar.fill_(1.0)
+            layer.encoder_layer_scalar.fill_(1.0)

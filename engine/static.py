@@ -18,15 +18,24 @@ can hold many prompts that share storage and hand out copies that callers extend
 through it. A CUDA graph needs the opposite: fixed addresses written in place. Writing KVCache in place would
 make every stored prefix-cache entry a full private copy (several GB on the 26B geometry) and break training;
 so the static view is a per-bucket copy of the visible rows, refilled only when the cache object changes.
+
+`warm_up` compiles (and on CUDA records) every graph a server will use before it reports ready, by running the real
+sampler over each (bucket, batch, canvas length): the first completion then pays no compilation. A shape first met
+while serving is logged as a warning (it compiles then, while the user waits).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
+
+log = logging.getLogger("dcopilot.engine")
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,13 @@ class Buckets:
 
     def __call__(self, n: int) -> int:
         return max(self.floor, 1 << max(n - 1, 0).bit_length())
+
+    def upto(self, n: int) -> list[int]:
+        """Every bucket a cache of 0..n rows falls in, smallest first."""
+        out = [self(0)]
+        while out[-1] < self(n):
+            out.append(out[-1] * 2)
+        return out
 
 
 class StaticContext:
@@ -104,6 +120,12 @@ class StaticDenoise:
         self._loaded: tuple[StaticContext, list, int] | None = None  # (view, weakrefs to the cache's tensors, length)
         self.compiled = compile
         self.failed = False
+        self.why_failed = ""
+        # (cache batch, bucket, batch, canvas length, first step) of every graph run so far; after warm_up a new one
+        # is counted in `cold` and logged: it compiles while a request waits.
+        self.shapes: set[tuple[int, int, int, int, bool]] = set()
+        self.warmed = False
+        self.cold = 0
         self.step = lambda *args: static_step(model, *args)  # noqa: E731
         if not compile:
             return
@@ -154,9 +176,93 @@ class StaticDenoise:
 
     def _give_up(self, exc: Exception) -> None:
         self.failed = True
+        self.why_failed = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"compiled denoise step failed, running eager from now on: {type(exc).__name__}: {exc}",
                       RuntimeWarning, stacklevel=3)
 
     def _run(self, canvas, cache, sc):
         view = self.view(cache)
+        shape = (cache.batch, view.masks[0].shape[0], *canvas.shape, sc is None)
+        if shape not in self.shapes:
+            self.shapes.add(shape)
+            if self.warmed and self.compiled:
+                self.cold += 1
+                log.warning("denoise step: shape %s (cache batch, bucket, batch, canvas, first step) was not warmed "
+                            "up; it compiles now", shape)
         return self.step(canvas, sc, view.keys, view.values, view.masks, view.start)
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """One (batch, canvas length) a request runs the step with (engine.infill.step_shapes): in the sampler's loop
+    (first step and self-conditioned steps), or only in a scoring pass (first-step form: no self-conditioning)."""
+
+    batch: int
+    canvas: int
+    sampled: bool = True
+
+
+@dataclass
+class WarmUp:
+    graphs: int = 0  # distinct (bucket, batch, canvas, first step or not) shapes run
+    seconds: float = 0.0
+    failed: str = ""  # why the compiled step fell back to eager ("" when it did not)
+    stopped: str = ""  # why warming stopped early (out of memory); the rest compile on first use
+    shapes: list[tuple[int, int, int, bool]] = field(default_factory=list)  # (bucket, batch, canvas, first step)
+
+
+def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prompt: int, runs: int = 3,
+            progress: Callable[[int, int], None] | None = None) -> WarmUp:
+    """Run the real sampler (2 steps: the first-step graph and the self-conditioned one; one plain step for a
+    scoring-only shape) `runs` times for every StepShape against a cache in every bucket up to `max_prompt` tokens,
+    so that torch.compile has compiled and
+    CUDA graphs recorded (a graph records on its second run and replays from the third) whatever a request of those
+    shapes needs. progress(done, total) after each (bucket, shape). A compile failure leaves `denoise` eager (its
+    own warning) and stops; out of memory stops warming but keeps what was compiled."""
+    import dataclasses
+
+    from engine.config import GenerationConfig
+    from engine.sampler import sample
+
+    started = time.perf_counter()
+    result = WarmUp()
+    device = denoise.device
+    generation = dataclasses.replace(GenerationConfig(), max_denoising_steps=2, confidence_threshold=None,
+                                     noise_token_id=None)
+    vocab = model.config.vocab_size
+    buckets = denoise.buckets.upto(max_prompt)
+    todo = [(b, s) for b in buckets for s in dict.fromkeys(shapes)]
+    generator = torch.Generator(device=device).manual_seed(0)
+    cpu = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for done, (bucket, shape) in enumerate(todo, 1):
+            try:
+                prompt = torch.randint(0, vocab, (1, bucket), generator=cpu).to(device)
+                cache = model.encode(prompt)
+                # as engine.infill passes them: a contiguous seed canvas and a pinned mask
+                seed = torch.randint(0, vocab, (shape.batch, shape.canvas), generator=cpu).to(device)
+                pinned = torch.zeros(shape.batch, shape.canvas, dtype=torch.bool, device=device)
+                for _ in range(runs):
+                    if shape.sampled:
+                        sample(model, cache, shape.canvas, shape.batch, seed_canvas=seed, pinned=pinned,
+                               generation=generation, generator=generator, denoise=denoise)
+                    else:  # as engine.infill.score_rows calls it
+                        denoise(seed.clone(), cache)
+            except torch.OutOfMemoryError as exc:
+                result.stopped = f"out of memory at bucket {bucket}, batch {shape.batch}, canvas {shape.canvas}: {exc}"
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                break
+            if denoise.failed:
+                result.failed = denoise.why_failed
+                break
+            for first in (True, False) if shape.sampled else (True,):
+                result.shapes.append((bucket, shape.batch, shape.canvas, first))
+            if progress is not None:
+                progress(done, len(todo))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    result.graphs = len(result.shapes)
+    result.seconds = time.perf_counter() - started
+    denoise.warmed = True
+    return result

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from lsp.service import CompletionRequest, CompletionService, EditRequest, EditResult, ServiceStatus, Suggestion
+from lsp.service import CompletionRequest, CompletionService, EditRequest, EditResult, Status, Suggestion
 from lsp.transport import GuardedWriter, read_messages, run
 
 log = logging.getLogger("dcopilot.lsp")
@@ -42,13 +42,13 @@ class SharedService:
 
     def __init__(self, inner: CompletionService):
         self.inner = inner
-        self._listeners: dict[int, Callable[[ServiceStatus], None]] = {}
+        self._listeners: dict[int, Callable[[Status], None]] = {}
         self._started = False
 
     def session(self, sid: int) -> SessionService:
         return SessionService(self, sid)
 
-    def _fan_out(self, status: ServiceStatus) -> None:  # any thread
+    def _fan_out(self, status: Status) -> None:  # any thread
         for listener in list(self._listeners.values()):
             listener(status)
 
@@ -76,10 +76,10 @@ class SessionService:
     def cancel(self, request_key: str) -> None:
         self.shared.inner.cancel(self._key(request_key))
 
-    def status(self) -> ServiceStatus:
+    def status(self) -> Status:
         return self.shared.inner.status()
 
-    def start(self, on_status: Callable[[ServiceStatus], None]) -> None:
+    def start(self, on_status: Callable[[Status], None]) -> None:
         self.shared._listeners[self.sid] = on_status
         if not self.shared._started:
             self.shared._started = True

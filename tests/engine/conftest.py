@@ -54,8 +54,12 @@ SHIPPED_GENERATION = {
 }
 
 
-def build_reference_model(seed: int = 0, canvas_length: int = 6, **text_overrides):
-    """A random reference model with non-trivial norms and scalars, so ordering bugs show up."""
+def build_reference_model(seed: int = 0, canvas_length: int = 6, distinct_encoder_scalars: bool = False,
+                          **text_overrides):
+    """A random reference model with non-trivial norms and scalars, so ordering bugs show up.
+
+    distinct_encoder_scalars: the encoder's layer_scalar copies differ from the decoder's (a fine-tune may do
+    that; the released checkpoint keeps them equal)."""
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     torch.manual_seed(seed)
@@ -78,13 +82,16 @@ def build_reference_model(seed: int = 0, canvas_length: int = 6, **text_override
         # released checkpoint.
         for i, layer in enumerate(model.model.decoder.layers):
             layer.layer_scalar.copy_(0.5 + torch.rand(1) * 0.4)
-            model.model.encoder.language_model.layers[i].layer_scalar.copy_(layer.layer_scalar)
+            encoder_scalar = layer.layer_scalar * (1.6 if distinct_encoder_scalars else 1.0)
+            model.model.encoder.language_model.layers[i].layer_scalar.copy_(encoder_scalar)
     return model
 
 
-def make_reference_checkpoint(tmp_path: Path, seed: int = 0, canvas_length: int = 6, **text_overrides) -> Path:
+def make_reference_checkpoint(tmp_path: Path, seed: int = 0, canvas_length: int = 6,
+                              distinct_encoder_scalars: bool = False, **text_overrides) -> Path:
     """Save a tiny reference model in the real checkpoint layout and return (dir)."""
-    model = build_reference_model(seed=seed, canvas_length=canvas_length, **text_overrides)
+    model = build_reference_model(seed=seed, canvas_length=canvas_length,
+                                  distinct_encoder_scalars=distinct_encoder_scalars, **text_overrides)
     out = Path(tmp_path) / f"tiny-dg-{seed}"
     model.save_pretrained(out)
     # The real checkpoint ships a generation_config.json with the EntropyBound sampler settings.

@@ -141,3 +141,25 @@ def test_full_layers_with_the_base_head_dim(checkpoint_factory):
     prompt, canvas = torch.tensor([[2, 40, 41, 42, 43, 44, 45, 46, 47, 48]]), torch.tensor([[9, 8, 7, 6, 5, 4]])
     with torch.no_grad():
         close(ours.denoise(canvas, ours.encode(prompt)), ref(input_ids=prompt, decoder_input_ids=canvas).logits)
+
+
+def test_each_mode_uses_its_own_layer_scalar(checkpoint_factory):
+    """A checkpoint whose encoder layer_scalar copies differ from the decoder's: the prompt is encoded with the
+    encoder's and the canvas denoised with the decoder's, as the reference does."""
+    path = checkpoint_factory(seed=4, distinct_encoder_scalars=True)
+    ref = DiffusionGemmaForBlockDiffusion.from_pretrained(path, dtype=torch.float32).eval()
+    enc = ref.model.encoder.language_model.layers[0].layer_scalar
+    dec = ref.model.decoder.layers[0].layer_scalar
+    assert (enc - dec).abs().item() > 0.1, "the saved checkpoint lost the differing encoder copy"
+    ours = load_model(path, device="cpu", dtype=torch.float32)
+    g = torch.Generator().manual_seed(9)
+    prompt = torch.randint(0, VOCAB, (2, 13), generator=g)
+    canvas = torch.randint(0, VOCAB, (2, 6), generator=g)
+    committed = torch.randint(0, VOCAB, (2, 6), generator=g)
+    with torch.no_grad():
+        out = ref(input_ids=prompt, decoder_input_ids=canvas)
+        after = ref(input_ids=committed, past_key_values=out.past_key_values, decoder_input_ids=canvas).logits
+        cache = ours.encode(prompt)
+        close(ours.denoise(canvas, cache), out.logits)
+        ours.encode(committed, cache)
+        close(ours.denoise(canvas, cache), after)
