@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import os
 import re
 import shutil
@@ -156,6 +157,16 @@ def mutmut(work: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     return out
 
 
+def mutant_sources(path: Path) -> dict[str, str]:
+    """Source of every function and method in mutmut's mutated copy of a module, by name."""
+    text = path.read_text(encoding="utf-8")
+    return {
+        node.name: ast.get_source_segment(text, node) or ""
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
 def run_module(module: str, target: Target, workers: int) -> Result:
     result = Result(module)
     start = time.monotonic()
@@ -168,16 +179,21 @@ def run_module(module: str, target: Target, workers: int) -> Result:
         result.seconds = time.monotonic() - start
         return result
     known = equivalents(ROOT / target.tests[0])
+    sources = mutant_sources(work / "mutants" / module)
     for name, status in re.findall(r"^\s+(\S+): (.+)$", listing, flags=re.M):
         result.counts[status] = result.counts.get(status, 0) + 1
         if status not in KILLED and status != "skipped":
-            diff = mutmut(work, "show", name, check=False).stdout
             # mutmut names a mutant <module>.x_<function>__mutmut_<n> or <module>.xǁ<Class>ǁ<method>__mutmut_<n>
-            function = re.search(r"\.x(?:_|ǁ\w+ǁ)(\w+?)__mutmut_\d+$", name)
+            local = name.rsplit(".", 1)[-1]
+            function = re.fullmatch(r"x(?:_|ǁ\w+ǁ)(\w+?)__mutmut_\d+", local)
+            orig_name = re.sub(r"__mutmut_\d+$", "__mutmut_orig", local)
+            mutant = sources.get(local, "").replace(local, orig_name, 1)
+            diff = "\n".join(difflib.unified_diff(sources.get(orig_name, "").splitlines(), mutant.splitlines(),
+                                                   f"{module} (original)", f"{module} ({local})", lineterm="", n=2))
             added = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
             fname = function[1] if function else ""
             reason = next(
-                (why for func, line, why in known if func == fname and added and line.strip() == added[0]), None
+                (why for func, line, why in known if func == fname and line.strip() == (added[0] if added else "")), None
             )
             result.survivors.append((f"{name} ({status})", diff, reason))
     result.seconds = time.monotonic() - start
@@ -227,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, diff, reason in r.survivors:
                 print(f"  survived: {name}" + (f"  [equivalent: {reason}]" if reason else ""))
                 if not reason:
-                    print("    " + "\n    ".join(diff.strip().splitlines()[2:]))
+                    print("    " + "\n    ".join(diff.strip().splitlines()[3:]))
 
     print()
     print(f"| module | mutants | killed | survived | no tests | equivalent | score | time |")
