@@ -248,9 +248,10 @@ def detect_indent(text: str) -> str:
 
 
 def _unit_of(lines: list[str]) -> int:
+    """The indent step of space-indented lines; 0 when there is none above 1 (alignment, not levels)."""
     widths = [len(indent_of(ln).expandtabs(4)) for ln in lines if ln.strip() and not indent_of(ln).startswith("\t")]
-    widths = [w for w in widths if w]
-    return math.gcd(*widths) if widths else 0
+    step = math.gcd(*widths)
+    return step if step > 1 else 0
 
 
 def normalize_indent(text: str, unit: str, line_prefix: str) -> str:
