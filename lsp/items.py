@@ -70,7 +70,7 @@ def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int
     start = word_start(snap, s.start)
     new_text = snap.text[start : s.start] + s.text
     first = new_text.lstrip().split("\n", 1)[0].rstrip("\r")
-    label = (first[:60] + "…") if len(first) > 60 else (first or new_text.strip()[:60] or "⏎")
+    label = (first[:60] + "…") if len(first) > 60 else (first or "⏎")  # empty only for whitespace-only text
     return types.CompletionItem(
         label=label,
         kind=types.CompletionItemKind.Snippet,
