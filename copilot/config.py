@@ -236,7 +236,13 @@ def to_toml(config: Config) -> str:
         for name, value in msgspec.structs.asdict(getattr(config, section)).items():
             text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
             if isinstance(value, str):
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = _toml_string(value)
             lines.append(f"{name} = {text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: backslash, quote and the control characters TOML forbids raw are escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", lambda m: f"\\u{ord(m[0]):04x}", escaped) + '"'

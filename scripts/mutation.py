@@ -51,7 +51,7 @@ MODULES: dict[str, Target] = {
     # Only the pure parts: lsp/scheduler.py marks its asyncio orchestration `no mutate` (the protocol tests check
     # it against a real server); its logger's name only names log lines.
     "lsp/scheduler.py": Target(("tests/lsp/test_scheduler_units.py",), skip=(r"^log = ",)),
-    "copilot/config.py": Target(("tests/cli/test_config_units.py",)),
+    "copilot/config.py": Target(("tests/cli/test_config_units.py", "tests/cli/test_cli_config.py")),
     "lsp/documents.py": Target(("tests/lsp/test_documents.py",)),
 }
 
