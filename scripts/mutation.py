@@ -8,10 +8,11 @@
 
 For each module mutmut (pinned in the `dev` extra) runs in a scratch directory, .mutation/<module>/, holding
 links to the packages and tests and a pyproject.toml that is ours plus a [tool.mutmut] section naming that one
-module and its tests. A score is the share of mutants some test kills (a timeout or crash counts as killed);
-mutants no test runs count against it. The table printed at the end has a row per module; the exit status is 1
-when a module scores below the threshold. Survivors are printed with their diff, marked "equivalent" when the
-module's first test file lists them in EQUIVALENT_MUTANTS (function name, mutated line, reason).
+module and its tests. A module's score is the share of its mutants that some test kills (a timeout or crash
+counts as killed) among those not listed as equivalent; mutants no test runs count against it. Survivors are
+printed with their diff, marked "equivalent" when the module's first test file lists them in EQUIVALENT_MUTANTS
+as (function, mutated line, reason). The table at the end has a row per module; the exit status is 1 when a
+module scores below the threshold.
 """
 
 from __future__ import annotations
@@ -75,8 +76,14 @@ class Result:
         return sum(n for status, n in self.counts.items() if status in KILLED)
 
     @property
+    def equivalent(self) -> int:
+        return sum(1 for *_, reason in self.survivors if reason)
+
+    @property
     def score(self) -> float:
-        return 100.0 * self.killed / self.total if self.total else 0.0
+        """Killed among the mutants that can be killed: listed equivalents are left out, as is usual."""
+        live = self.total - self.equivalent
+        return 100.0 * self.killed / live if live else 100.0
 
 
 def changed_modules(base: str) -> list[str]:
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"|---|---|---|---|---|---|---|---|")
     failed = False
     for r in results:
-        equivalent = sum(1 for *_, reason in r.survivors if reason)
+        equivalent = r.equivalent
         ok = not r.error and r.score >= args.threshold
         failed |= not ok
         print(

@@ -20,6 +20,14 @@ EQUIVALENT_MUTANTS = [
         "return not text.isascii() or _LONE_SURROGATE.search(text) is not None",
         "the isascii test is only a shortcut: ASCII text never matches the surrogate pattern",
     ),
+    (
+        "sanitize",
+        "return _LONE_SURROGATE.sub(\"\\ufffd\", text) if (_has_surrogate(text)) or True else text",
+        "the check only skips a scan: a substitution without a match returns the very same string",
+    ),
+    ("column_to_index", 'data = content.encode("UTF-16-LE")', "codec names are case-insensitive"),
+    ("column_to_index", 'data = content.encode("UTF-8")', "codec names are case-insensitive"),
+    ("split_lines", "start = None", "text[None:end] is text[0:end]"),
 ]
 
 
