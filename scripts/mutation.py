@@ -122,8 +122,12 @@ def _toml_list(items: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' for s in items) + "]"
 
 
+def scratch_dir(module: str) -> Path:
+    return SCRATCH / module.replace("/", "_").removesuffix(".py")
+
+
 def prepare(module: str, target: Target) -> Path:
-    work = SCRATCH / module.replace("/", "_").removesuffix(".py")
+    work = scratch_dir(module)
     shutil.rmtree(work, ignore_errors=True)  # a fresh run: no verdicts cached from other code or tests
     work.mkdir(parents=True)
     for name in (*PACKAGES, "tests"):
@@ -153,21 +157,27 @@ def mutmut(work: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 
 def mutant_sources(path: Path) -> dict[str, str]:
-    """Source of every function and method in mutmut's mutated copy of a module, by name."""
+    """Source of every function and method in mutmut's mutated copy of a module, by name (nested ones excluded)."""
     text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    tree = ast.parse(text)
+    nodes = [*tree.body, *(n for c in tree.body if isinstance(c, ast.ClassDef) for n in c.body)]
     return {
-        node.name: ast.get_source_segment(text, node) or ""
-        for node in ast.walk(ast.parse(text))
+        node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in nodes
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
 
 
-def run_module(module: str, target: Target, workers: int) -> Result:
+def run_module(module: str, target: Target, workers: int, rerun: bool = True) -> Result:
     result = Result(module)
     start = time.monotonic()
     try:
-        work = prepare(module, target)
-        mutmut(work, "run", "--max-children", str(workers))
+        if rerun:
+            work = prepare(module, target)
+            mutmut(work, "run", "--max-children", str(workers))
+        else:
+            work = scratch_dir(module)
         listing = mutmut(work, "results", "--all", "true").stdout
     except RuntimeError as exc:
         result.error = str(exc)
@@ -203,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="mutants tested in parallel (default 2)")
     ap.add_argument("--threshold", type=float, default=THRESHOLD, help=f"minimum score in %% (default {THRESHOLD})")
     ap.add_argument("--tests", nargs="+", help="run against these test files instead of the table's (one module)")
+    ap.add_argument("--last", action="store_true", help="report the last run's results again (after editing "
+                    "EQUIVALENT_MUTANTS), without running anything")
     ap.add_argument("--list", action="store_true", help="print the module table and exit")
     ap.add_argument("--quiet", action="store_true", help="no survivor diffs, only the table")
     args = ap.parse_args(argv)
@@ -230,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         target = MODULES[module]
         if args.tests:
             target = Target(tuple(args.tests), target.skip)
-        r = run_module(module, target, args.workers)
+        r = run_module(module, target, args.workers, rerun=not args.last)
         results.append(r)
         if r.error:
             print(r.error)

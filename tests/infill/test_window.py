@@ -10,7 +10,14 @@ from engine.window import build_window, split_lines
 
 # Survivors of `python scripts/mutation.py engine/window.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
-EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
+EQUIVALENT_MUTANTS = [
+    ("build_window", "if first >= 0 and first % snap:", "0 % snap is 0: the first line 0 never snaps either way"),
+    (
+        "build_window",
+        "if len(s_counts) < len(tail_lines) and (last + 1) / snap:",
+        "when (last + 1) % snap is 0 the drop below is 0 lines, so testing the quotient instead changes nothing",
+    ),
+]
 
 
 def words(text: str) -> int:
@@ -131,15 +138,15 @@ def test_split_lines_only_breaks_on_newline():
 # a side's leftover across only when that side reached the document's edge, then snap the outer edges.
 
 
-def _fits_tail(s: str, budget: int) -> str:
-    return next(s[j:] for j in range(len(s) + 1) if words(s[j:]) <= budget)
+def _fits_tail(s: str, budget: int, count) -> str:
+    return next(s[j:] for j in range(len(s) + 1) if count(s[j:]) <= budget)
 
 
-def _fits_head(s: str, budget: int) -> str:
-    return next(s[:j] for j in range(len(s), -1, -1) if words(s[:j]) <= budget)
+def _fits_head(s: str, budget: int, count) -> str:
+    return next(s[:j] for j in range(len(s), -1, -1) if count(s[:j]) <= budget)
 
 
-def reference(text: str, cursor: int, budget: int, share: float, snap: int) -> tuple[int, int, int, int]:
+def reference(text, cursor, budget, share, snap, count=words) -> tuple[int, int, int, int]:
     """(start, end, prefix tokens, suffix tokens)."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     ends = starts[1:] + [len(text)]  # line k is text[starts[k]:ends[k]], with its break
@@ -152,21 +159,21 @@ def reference(text: str, cursor: int, budget: int, share: float, snap: int) -> t
     pb = max(1, int(budget * share))
     sb = budget - pb
     partial, rest = text[line_start:cursor], text[cursor:line_end]
-    pk, rk = _fits_tail(partial, pb), _fits_head(rest, sb)
-    p, s = words(pk), words(rk)
+    pk, rk = _fits_tail(partial, pb, count), _fits_head(rest, sb, count)
+    p, s = (count(pk) if pk else 0), (count(rk) if rk else 0)  # an empty piece costs nothing
     first, last = row, row  # first kept line, last kept line
 
     def grow_prefix(limit):
         nonlocal p, first
-        while pk == partial and first > 0 and p + words(lines[first - 1]) <= limit:
+        while pk == partial and first > 0 and p + count(lines[first - 1]) <= limit:
             first -= 1
-            p += words(lines[first])
+            p += count(lines[first])
 
     def grow_suffix(limit):
         nonlocal s, last
-        while rk == rest and last + 1 < len(lines) and s + words(lines[last + 1]) <= limit:
+        while rk == rest and last + 1 < len(lines) and s + count(lines[last + 1]) <= limit:
             last += 1
-            s += words(lines[last])
+            s += count(lines[last])
 
     grow_prefix(pb)
     prefix_at_edge = pk == partial and first == 0
@@ -174,11 +181,11 @@ def reference(text: str, cursor: int, budget: int, share: float, snap: int) -> t
     if rk == rest and last + 1 >= len(lines):
         grow_prefix(budget - s)
     while first % max(1, snap) and first < row:  # snap the first line up to a multiple of `snap`
-        p -= words(lines[first])
+        p -= count(lines[first])
         first += 1
     if last + 1 < len(lines):
         while (last + 1) % max(1, snap) and last > row:  # ... and the line after the last one
-            s -= words(lines[last])
+            s -= count(lines[last])
             last -= 1
     start = starts[first] if first < row else cursor - len(pk)
     end = ends[last] if last > row else cursor + len(rk)
@@ -191,23 +198,60 @@ def varied_doc(costs: list[int], crlf: bool = False) -> str:
     return "".join(" ".join(f"w{i}x{j}" for j in range(c - 1)) + brk for i, c in enumerate(costs))
 
 
+def pieces(text: str) -> int:
+    """A counter with a cost per piece of text, so an empty piece is not free unless the window says so."""
+    return words(text) + 1
+
+
+def two_per_char(text: str) -> int:
+    return 2 * len(text)  # a single character can exceed a one-token share
+
+
 @given(
     st.lists(st.integers(1, 7), min_size=1, max_size=30),
     st.booleans(),
     st.floats(0, 1),
+    st.booleans(),
     st.integers(2, 50),
     st.sampled_from([0.25, 0.5, 0.75, 0.9]),
     st.integers(0, 8),
+    st.sampled_from([words, pieces, two_per_char]),
 )
-def test_window_matches_the_reference(costs, crlf, where, budget, share, snap):
+def test_window_matches_the_reference(costs, crlf, where, at_line_start, budget, share, snap, count):
     text = varied_doc(costs, crlf) + "tail end"
     cursor = int(where * len(text))
-    w = build_window(text, cursor, budget, words, prefix_share=share, snap_lines=snap)
+    if at_line_start:
+        cursor = text.rfind("\n", 0, cursor) + 1
+    w = build_window(text, cursor, budget, count, prefix_share=share, snap_lines=snap)
     check_invariants(text, w)
-    assert (w.start, w.end, w.prefix_tokens, w.suffix_tokens) == reference(text, cursor, budget, share, snap)
+    assert (w.start, w.end, w.prefix_tokens, w.suffix_tokens) == reference(text, cursor, budget, share, snap, count)
     assert w.prefix_tokens + w.suffix_tokens <= budget
-    assert w.prefix_tokens == sum(map(words, re.findall(r"[^\n]*\n|[^\n]+", w.prefix)))  # counted line by line
-    assert w.suffix_tokens == sum(map(words, re.findall(r"[^\n]*\n|[^\n]+", w.suffix)))
+    lines = r"[^\n]*\n|[^\n]+"
+    assert w.prefix_tokens == sum(map(count, re.findall(lines, w.prefix)))  # counted line by line
+    assert w.suffix_tokens == sum(map(count, re.findall(lines, w.suffix)))
+
+
+@pytest.mark.parametrize(
+    "text,cursor,budget,count,prefix,suffix",
+    [
+        ("a bc", 4, 2, words, " bc", ""),  # dropping one character is enough: the cut keeps the rest
+        ("x\nab cd", 2, 2, words, "", "ab "),  # the suffix share (1 token) holds one word
+        ("abc\n", 0, 2, two_per_char, "", ""),  # not even one character fits the suffix's single token
+        ("ab", 2, 3, two_per_char, "b", ""),  # the prefix's 2 tokens hold exactly one
+    ],
+)
+def test_cursor_line_cut_at_the_share(text, cursor, budget, count, prefix, suffix):
+    w = build_window(text, cursor, budget, count, snap_lines=1)
+    assert (w.prefix, w.suffix) == (prefix, suffix)
+    assert w.prefix_tokens + w.suffix_tokens <= budget
+
+
+def test_default_snap_is_eight_lines():
+    text = varied_doc([3] * 60)
+    cursor = text.index("w30x0") + 3
+    w = build_window(text, cursor, 60, words, prefix_share=0.5)
+    first, after_last = text[: w.start].count("\n"), text[: w.end].count("\n")
+    assert (first % 8, after_last % 8) == (0, 0) and 0 < first < 30 < after_last < 60
 
 
 def test_leftover_moves_across_with_the_cursor_mid_document():
