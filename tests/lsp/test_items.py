@@ -38,6 +38,8 @@ def at(text: str, offset: int, suggestion: str, end: int | None = None, score: f
         ("foo()\nnext", "foo(", "a,\n b)", 4),  # multi-line suggestion: insertion only
         ("foo(  \nx", "foo(", "a  ", 4),  # only blanks right of the cursor: nothing to absorb
         ("foo()", "foo(", "a)\r", 5),
+        ("f(" + ")]}>\"'`;,: \t", "f(", "x)]}>\"'`;,:", 14),  # every auto-inserted closer at once
+        ("foo(  )", "foo(", "a)", 4),  # blanks before the closer: the suggestion does not end with them
     ],
 )
 def test_absorb_line_end(text, cursor, suggestion, end):
@@ -104,6 +106,10 @@ def test_inline_item_fields():
         ("x = ", "y\r\nz", "y", "y"),
         ("s = ", "'" + "a" * 70 + "'", "'" + "a" * 59 + "…", "'" + "a" * 70 + "'"),  # long first lines are cut
         ("s = ", "b" * 60, "b" * 60, "b" * 60),  # exactly 60 characters: whole
+        ("s = ", "c" * 61, "c" * 60 + "…", "c" * 61),
+        ("    ", "x = 1  \r\ny\nz", "x = 1  ", "x = 1  "),  # only the line break is dropped
+        ("", "fooX\nbar\nbaz", "fooX", "fooX"),
+        ("", "\r\nq", "q", ""),
     ],
 )
 def test_completion_item_label_and_filter(line, suggestion, label, filter_text):
