@@ -22,6 +22,7 @@ import ast
 import difflib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,7 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)
     survivors: list[tuple[str, str, str | None]] = field(default_factory=list)  # (name, diff, equivalence reason)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system time of mutmut and its test processes
     error: str = ""
 
     @property
@@ -172,6 +174,8 @@ def mutant_sources(path: Path) -> dict[str, str]:
 def run_module(module: str, target: Target, workers: int, rerun: bool = True) -> Result:
     result = Result(module)
     start = time.monotonic()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = usage.ru_utime + usage.ru_stime
     try:
         if rerun:
             work = prepare(module, target)
@@ -202,6 +206,8 @@ def run_module(module: str, target: Target, workers: int, rerun: bool = True) ->
             )
             result.survivors.append((f"{name} ({status})", diff, reason))
     result.seconds = time.monotonic() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.cpu_seconds = usage.ru_utime + usage.ru_stime - cpu0
     return result
 
 
@@ -253,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                     print("    " + "\n    ".join(diff.strip().splitlines()[3:]))
 
     print()
-    print(f"| module | mutants | killed | survived | no tests | equivalent | score | time |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| module | mutants | killed | survived | no tests | equivalent | score | time | CPU time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     failed = False
     for r in results:
         equivalent = r.equivalent
@@ -262,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         failed |= not ok
         print(
             f"| `{r.module}` | {r.total} | {r.killed} | {r.counts.get('survived', 0)} | {r.counts.get('no tests', 0)} "
-            f"| {equivalent} | {r.score:.1f}%{'' if ok else ' FAIL'} | {r.seconds:.0f} s |"
+            f"| {equivalent} | {r.score:.1f}%{'' if ok else ' FAIL'} | {r.seconds:.0f} s | {r.cpu_seconds:.0f} s |"
         )
+    print(f"mutation: {sum(r.seconds for r in results):.0f} s in all, {sum(r.cpu_seconds for r in results):.0f} s CPU")
     if failed:
         print(f"mutation: below the {args.threshold:g}% threshold (or failed to run)", file=sys.stderr)
     return 1 if failed else 0
