@@ -2,6 +2,8 @@
 per-document index, and the typing rhythm behind the adaptive debounce. The asyncio orchestration (newest wins,
 speculation, cancellation) is exercised against a real server in the protocol tests."""
 
+import time
+
 import pytest
 
 from lsp import scheduler as sch
@@ -10,7 +12,13 @@ from lsp.service import CompletionRequest, Suggestion
 
 # Survivors of `python scripts/mutation.py lsp/scheduler.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
-EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
+_FILTER = "two cheap filters before the exact window comparison, which alone decides"
+EQUIVALENT_MUTANTS = [
+    ("typed_through", "if before.endswith(text[:k]) or before[: len(before) - k].endswith(entry.before[-64:]):", _FILTER),
+    ("typed_through", "if before.endswith(text[:k]) and before[: len(before) - k].endswith(entry.before[+64:]):", _FILTER),
+    ("typed_through", "if before.endswith(text[:k]) and before[: len(before) - k].endswith(entry.before[-65:]):", _FILTER),
+    ("store", "old, _ = self._cache.popitem(last=None)", "None is as false as False"),
+]
 
 W = sch.CACHE_WINDOW
 
@@ -50,7 +58,8 @@ def test_windows_are_cut_at_the_cache_window():
 )
 def test_typed_through(typed, after, expected):
     before = "def f():\n    "
-    entry = _Entry(before=before, after="\n", items=(("return x", 0, 2, 0.7), ("pass", 3, 0, 0.1)))
+    # an item that replaced text before the cursor comes first: it is skipped, the others still looked at
+    entry = _Entry(before=before, after="\n", items=(("pass", 3, 0, 0.1), ("return x", 0, 2, 0.7)))
     offset = 100 + len(before + typed)
     found = typed_through(entry, before + typed, after, offset=offset)
     assert [(s.text, s.score) for s in found] == expected
@@ -173,5 +182,30 @@ def test_delay_is_clamped_to_base_and_four_times_base(gap, delay):
 def test_typed_uses_the_monotonic_clock_by_default():
     s = Scheduler(NoService())
     s.typed("u")
-    s.typed("u")
-    assert 0.05 <= s.delay("u", 0.05) < 0.06  # two calls in a row: a gap of (almost) nothing
+    s.typed("u", now=time.monotonic() + 0.1)
+    assert 0.1 <= s.delay("u", 0.05) < 0.2
+
+
+def test_lookup_says_where_an_answer_came_from():
+    s = Scheduler(NoService())
+    s.store(req("x = ", 4), [sugg("foo()", 4, 4)])
+    assert s._lookup(req("x = ", 4))[1] == "cache"
+    assert s._lookup(req("x = f", 5))[1] == "typed-through cache"
+    assert s._lookup(req("y = ", 4)) == (None, "")
+
+
+def test_defaults_and_a_fresh_scheduler():
+    svc = NoService()
+    s = Scheduler(svc)
+    assert (s.service, s.cache_entries, s.max_in_flight, s.in_flight()) == (svc, 256, 16, 0)
+    for i in range(257):
+        s.store(req(f"v{i} = ", 5, uri=f"d{i}"), [sugg("1", 5, 5)])
+    assert s.lookup(req("v0 = ", 5, uri="d0")) is None and s.lookup(req("v1 = ", 5, uri="d1")) is not None
+
+
+def test_evicting_entries_of_a_forgotten_document():
+    s = Scheduler(NoService(), cache_entries=1)
+    s.store(req("a = ", 4), [sugg("1", 4, 4)])
+    s.forget("u")  # the document closed; its entry ages out of the LRU later
+    s.store(req("b = ", 4, uri="w"), [sugg("2", 4, 4)])
+    assert s.lookup(req("a = ", 4)) is None and s.lookup(req("b = ", 4, uri="w")) is not None
