@@ -82,12 +82,21 @@ CHANGE = st.one_of(
 
 @given(TEXT, st.lists(st.lists(CHANGE, min_size=1, max_size=3), max_size=6), st.sampled_from(ENCODINGS))
 def test_edits_match_the_reference(text, batches, encoding):
-    store = DocumentStore()
+    cap = 30  # the store's size count is checked too: a document over the cap is dropped, with its size
+    store = DocumentStore(max_chars=cap)
+    text = text[:cap]
     assert store.open("file:///a", "python", 1, text) is None
     for version, batch in enumerate(batches, start=2):
         for change in batch:
             text = ref_apply(text, change, encoding)
-        assert store.change("file:///a", version, batch, encoding) is None
+        note = store.change("file:///a", version, batch, encoding)
+        if len(text) > cap:
+            assert note == f"document grew to {len(text)} chars, over the {cap} cap; no longer tracked"
+            assert "file:///a" not in store
+            text = text[:cap]
+            store.open("file:///a", "python", version, text)
+            continue
+        assert note is None
         assert store.get("file:///a").text == text
         assert store.version("file:///a") == version
 
@@ -234,6 +243,20 @@ def test_snapshot_of_a_long_document_is_an_excerpt_around_the_cursor():
     assert snap.position(0) == (snap.line0, 0)
     assert snap.index(row + 2, 3) == snap.offset - 4 + 20 + 3
     assert snap.index(snap.line0 - 1, 0) is None and snap.index(0, 0) is None
+
+
+def test_snapshot_excerpt_size_is_exact():
+    excerpt = documents.EXCERPT_CHARS
+    lines = [f"line {i:4}\n" for i in range(3 * excerpt // 10)]  # 10 characters each
+    store = DocumentStore()
+    store.open("u", "py", 1, "".join(lines))
+    row, col = len(lines) // 2, 8
+    snap = store.get("u").snapshot(row, col, "utf-32")
+    # before: the 8 characters of the cursor line, then whole lines while budget is left (excerpt - 8 is a
+    # multiple of 10: the last line uses it up exactly); after: the line's rest (2), then whole lines likewise
+    first, end = row - (excerpt - col) // 10, row + 1 + -(-(excerpt - 2) // 10)
+    assert snap.line0 == first and snap.text == "".join(lines[first:end])
+    assert snap.offset == (row - first) * 10 + col
 
 
 def test_snapshot_at_the_document_start_and_end():
