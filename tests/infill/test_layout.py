@@ -10,7 +10,12 @@ from engine.bpe import SPECIAL_TOKENS
 
 # Survivors of `python scripts/mutation.py engine/layout.py` that cannot change behaviour: (function, mutated line,
 # why). The runner marks a survivor equivalent only when it is listed here.
-EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
+_ZIP = "zip with the noised mask (free_len long) drops pads beyond the free region"
+EQUIVALENT_MUTANTS = [
+    ("pinned_tail", "if not layout.pins_suffix or k < 0 or not suffix:", "k == 0 then takes encode(...)[:0], also []"),
+    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len - len(draft) + 1)", _ZIP),
+    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len + len(draft) - 1)", _ZIP),
+]
 
 
 class Tok:
