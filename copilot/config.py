@@ -121,7 +121,7 @@ def parse_toml(text: str, source: str = "config.toml") -> Config:
 
 def _read(file: Path) -> str:
     try:
-        return file.read_text(encoding="utf-8")
+        return file.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", source=str(file)) from None
     except UnicodeDecodeError:
@@ -218,11 +218,12 @@ def _apply(config: Config, key: str, value: object, source: str) -> Config:
     if field is None:
         raise ConfigError("unknown setting" + _known_keys_hint([section]), key=key, source=source)
     if isinstance(value, str) and field.type is bool:
-        value = {"yes": "true", "on": "true", "no": "false", "off": "false"}.get(value.lower(), value.lower())
+        # msgspec reads true/false/1/0 in any case; these words are ours
+        value = {"yes": True, "on": True, "no": False, "off": False}.get(value.lower(), value)
     try:
         converted = msgspec.convert(value, field.type, strict=False)
     except msgspec.ValidationError as exc:
-        detail = _plain(str(exc).partition(" - at ")[0]) + _choices_hint([section, name])
+        detail = _plain(str(exc)) + _choices_hint([section, name])  # a scalar's error names no path
         raise ConfigError(f"{detail} (got {value!r})", key=key, source=source) from None
     updated = msgspec.structs.replace(getattr(config, section), **{name: converted})
     return msgspec.structs.replace(config, **{section: updated})

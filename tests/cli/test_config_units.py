@@ -13,7 +13,12 @@ from copilot.config import Config, ConfigError, config_path, load_config, parse_
 
 # Survivors of `python scripts/mutation.py copilot/config.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
-EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
+EQUIVALENT_MUTANTS = [
+    ("_read", 'return file.read_bytes().decode("UTF-8")', "codec names are case-insensitive"),
+    ("_apply", 'raise ConfigError("unknown setting" + _known_keys_hint(None), key=key, source=source)',
+     "None and [] are both an empty section path"),
+    ("_apply", "converted = msgspec.convert(value, field.type, strict=None)", "None is as false as False"),
+]
 
 
 @pytest.mark.parametrize(
@@ -51,9 +56,27 @@ def test_a_missing_default_file_means_defaults_but_a_present_one_is_read(tmp_pat
 
 
 def test_an_explicit_missing_file_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="config file not found") as caught:
+    with pytest.raises(ConfigError) as caught:
         load_config(env={"DCOPILOT_CONFIG": str(tmp_path / "none.toml")})
-    assert caught.value.source == str(tmp_path / "none.toml")
+    assert (caught.value.detail, caught.value.source) == ("config file not found", str(tmp_path / "none.toml"))
+
+
+def test_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\ndtype = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert (caught.value.source, caught.value.line, str(caught.value)) == (
+        str(path), 2, f"{path}:2: model.dtype: Expected `str`, got `int` (one of: auto, float32, bfloat16, float16)")
+    with pytest.raises(ConfigError) as caught:
+        parse_toml("[model]\ndtype = 3\n")
+    assert caught.value.source == "config.toml"
+
+
+def test_non_ascii_file_is_read_as_utf8(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes('[model]\npath = "/mödels/数据"\n'.encode())
+    assert load_config(path, env={}).model.path == "/mödels/数据"
 
 
 def test_unreadable_files(tmp_path):
@@ -61,8 +84,9 @@ def test_unreadable_files(tmp_path):
     binary.write_bytes(b"\xff\xfe[model]\n")
     with pytest.raises(ConfigError, match="^" + str(binary) + ": config file is not UTF-8 text$"):
         load_config(binary, env={})
-    with pytest.raises(ConfigError, match="cannot read config file: Is a directory"):
+    with pytest.raises(ConfigError) as caught:
         load_config(tmp_path, env={})
+    assert (caught.value.detail, caught.value.source) == ("cannot read config file: Is a directory", str(tmp_path))
 
 
 def test_env_is_applied_in_name_order_and_flags_last(tmp_path):
@@ -97,6 +121,9 @@ def test_env_key(name, key):
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
         ("completion.hypotheses", 0, "Expected `int` >= 1 (got 0)"),
+        ("model.path.x", "1", "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, "
+                              "compile)"),
+        ("server.trace", "maybe", "Expected `bool`, got `str` (got 'maybe')"),
     ],
 )
 def test_apply_errors(key, value, detail):
@@ -107,7 +134,8 @@ def test_apply_errors(key, value, detail):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("yes", True), ("ON", True), ("No", False), ("off", False), ("FALSE", False), ("True", True), (True, True)],
+    [("yes", True), ("ON", True), ("No", False), ("off", False), ("FALSE", False), ("True", True), (True, True),
+     ("1", True), ("0", False), ("Yes", True), ("oN", True), ("NO", False), ("Off", False)],
 )
 def test_boolean_words(value, expected):
     assert load_config(env={"XDG_CONFIG_HOME": "/x"}, overrides={"server.trace": value}).server.trace is expected
@@ -156,6 +184,11 @@ def test_file_errors(text, key, line, detail):
         ("x = 1\n", "model.dtype", None),
         ("[model]\n", None, None),
         ("[server]\n[model]\n[model.sub]\n", "model.dtype", 2),  # the first matching header
+        ("[model]\nx = 1\n[model]\n", "model.dtype", 1),
+        ("[server]\ntrace = 1\n", "model.dtype", None),  # other tables do not count
+        ("[model]\nPath = 1\n", "model.Path", 2),
+        ("[X]\nX = 1\n", "X.X", 2),
+        ("[model]\n  dtype=1\n", "model.dtype", 2),
     ],
 )
 def test_key_line(text, key, line):
@@ -174,6 +207,7 @@ def test_key_line(text, key, line):
          "Expected `str` (auto, cpu, cuda or cuda:N)"),
         ("Expected `object`, got `int` - at `$.nosuch.thing`", "nosuch.thing", "Expected `object`, got `int`"),
         ("Expected `object`, got `int`", None, "Expected `object`, got `int`"),
+        ("Expected `int`, got `str` - at `$.completion.maxX`", "completion.maxX", "Expected `int`, got `str`"),
     ],
 )
 def test_split_validation_error(message, key, detail):
@@ -183,8 +217,12 @@ def test_split_validation_error(message, key, detail):
 def test_invalid_toml_keeps_its_line_and_drops_the_position():
     with pytest.raises(ConfigError) as caught:
         parse_toml("[model]\npath = 'a'\npath = 'b'\n", "c.toml")
-    assert caught.value.line == 3 and caught.value.key is None
-    assert caught.value.detail.startswith("invalid TOML: ") and "(at line" not in caught.value.detail
+    assert (caught.value.line, caught.value.key) == (3, None)
+    assert caught.value.detail == "invalid TOML: Cannot overwrite a value"
+    with pytest.raises(ConfigError) as caught:
+        parse_toml("[model", "c.toml")  # an error at the end of the document has no line
+    assert caught.value.line is None
+    assert caught.value.detail == "invalid TOML: Expected ']' at the end of a table declaration (at end of document)"
 
 
 SAFE_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
