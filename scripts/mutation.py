@@ -23,6 +23,7 @@ import difflib
 import os
 import re
 import resource
+import runpy
 import shutil
 import subprocess
 import sys
@@ -111,13 +112,8 @@ def default_base() -> str:
 
 
 def equivalents(test_file: Path) -> list[tuple[str, str, str]]:
-    """EQUIVALENT_MUTANTS from a test file, read without importing it: (function, mutated line, reason)."""
-    tree = ast.parse(test_file.read_text(encoding="utf-8"))
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == "EQUIVALENT_MUTANTS" for t in targets):
-            return [tuple(e) for e in ast.literal_eval(node.value)]
-    return []
+    """EQUIVALENT_MUTANTS of a test file: (function, mutated line, reason) triples."""
+    return [tuple(e) for e in runpy.run_path(str(test_file)).get("EQUIVALENT_MUTANTS", [])]
 
 
 def _toml_list(items: tuple[str, ...] | list[str]) -> str:
