@@ -4,6 +4,16 @@ import pytest
 
 from engine import postprocess as pp
 
+# Survivors of `python scripts/mutation.py engine/postprocess.py` that cannot change behaviour: (function, mutated
+# line, why). The runner marks a survivor equivalent only when it is listed here.
+_VOTES = "every vote counting 2 instead of 1 keeps the ranking"
+EQUIVALENT_MUTANTS = [
+    ("detect_indent", "tabs = spaces = 1", "only tabs > spaces is asked: the same offset on both sides"),
+    ("detect_indent", "steps[width - prev] += 2", _VOTES),
+    ("detect_indent", 'return " " * steps.most_common(None)[0][0]', "the first of all is the first of one"),
+    ("detect_indent", 'return " " * steps.most_common(2)[0][0]', "the first of two is the first of one"),
+]
+
 
 @pytest.mark.parametrize(
     "setting,line_prefix,line_suffix,expected",
@@ -53,7 +63,7 @@ def test_stop_at_block_end(text, line_prefix, expected):
     ],
 )
 def test_cut_at_suffix_line(text, suffix, expected):
-    assert pp.cut_at_suffix_line(text, suffix) == expected
+    assert pp.cut_at_suffix_line(text, suffix, at_line_start=False) == expected
 
 
 @pytest.mark.parametrize(
@@ -80,7 +90,7 @@ def test_cut_at_suffix_line_at_column_0(text, suffix, expected):
     ],
 )
 def test_cut_unmatched_closer(text, prefix, expected):
-    assert pp.cut_unmatched_closer(text, prefix) == expected
+    assert pp.cut_unmatched_closer(text, prefix, "") == expected
 
 
 @pytest.mark.parametrize(
@@ -343,6 +353,9 @@ def test_cut_at_suffix_line_more(text, suffix, at_line_start, expected):
         ("(a]", "", "", "(a"),  # wrong kind inside the completion
         ("\"x)\" + y)", "f(", "", "\"x)\" + y)"),
         ("'ab\n)", "", "", "'ab\n"),  # a quote in the completion ends at a line break
+        ("X))", "f(", "", "X)"),  # X is no quote
+        ("a))", "foo(bar(", "((a)) b)", "a)"),  # nested pairs in the rest of the line close nothing
+        ("a))", "foo(bar(", "xy)", "a)"),
         ("[a])", "f(", "", "[a])"),
         ("x]", "f(", "", "x"),  # the open bracket is of another kind
     ],
@@ -465,4 +478,102 @@ def test_is_repetitive_more(text, expected):
 def test_finish_more(raw, prefix, suffix, multiline, chat, expected):
     ctx = pp.Context(prefix=prefix, suffix=suffix, multiline=multiline, indent="  " if "c = 3" in suffix else "    ",
                      chat=chat)
+    assert pp.finish(raw, ctx) == expected
+
+
+@pytest.mark.parametrize(
+    "prefix,stack",
+    [
+        ("(", ["("]),  # at the very start of a line
+        ("fX(", ["("]),
+        ('f(a, "x)y", ', ["("]),  # a closer inside a string of several characters
+        ("f(a, 'it', [", ["(", "["]),
+        ('"\\"" + x(', ["("]),  # an escaped quote, then the real end of the string
+        ('f("a\\\\", (', ["(", "("]),  # an escaped backslash does not escape the closing quote
+        ("f( // x)", ["("]),  # a // comment, not at the line start
+        ("f( # x)", ["("]),
+        ("f(\n  'a\n  b)", []),  # a quote ends with its line
+        ("f(]", ["("]),
+        ("a[b(c)d]e{", ["{"]),
+    ],
+)
+def test_open_stack(prefix, stack):
+    assert pp._open_stack(prefix) == stack
+
+
+@pytest.mark.parametrize("text,keep_break,expected", [("a\nb\nc", False, "a"), ("a\nb\nc", True, "a\n")])
+def test_first_line_of_three(text, keep_break, expected):
+    assert pp.first_line(text, keep_break) == expected
+
+
+@pytest.mark.parametrize(
+    "text,line_prefix,expected",
+    [
+        ("  \n    x\ny", "def f():", "  \n    x"),  # blanks after the opener still open a block
+        ("x = 1\ny", "    ", "x = 1"),  # the very next line dedents
+    ],
+)
+def test_stop_at_block_end_edges(text, line_prefix, expected):
+    assert pp.stop_at_block_end(text, line_prefix) == expected
+
+
+def test_cut_at_suffix_line_keeps_several_lines():
+    assert pp.cut_at_suffix_line("a\nb\nTARGET\nc", "\nTARGET\n", at_line_start=False) == "a\nb\n"
+
+
+@pytest.mark.parametrize(
+    "text,line_suffix,expected",
+    [("x)", "  )", 0), ("ax", "x) + y", 0), ("a)x", ")x y", 0), ("ab", "", 0), ("", "", 0)],
+)
+def test_auto_closed_length_edges(text, line_suffix, expected):
+    assert pp.auto_closed_length(text, line_suffix) == expected
+
+
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        ("  a\n  b\n", "  "),  # the first line is indented already
+        ("a\n    b\nc\n  d\ne\n  f\n", "  "),  # two votes for 2 beat an earlier one for 4
+    ],
+)
+def test_detect_indent_counts_votes(doc, expected):
+    assert pp.detect_indent(doc) == expected
+
+
+@pytest.mark.parametrize(
+    "text,unit,line_prefix,expected",
+    [
+        ("x\n \ta", "\t", "", "x\n\ta"),  # a space then a tab is 4 columns wide
+        ("x\n  b\n\t  a", "\t", "", "x\n\tb\n\t\t\ta"),  # tab and spaces: re-indented at its width
+        ("x\n\ta\n  b", "\t", "", "x\n\ta\n\tb"),  # lines after a pure tab line are still converted
+        ("x\n        a\n            b", "  ", "        ", "x\n    a\n      b"),  # at the cursor's indent too
+        ("x\n  y\n    \n  z", "    ", "", "x\n    y\n    \n    z"),  # blank lines are not rescaled
+    ],
+)
+def test_normalize_indent_edges(text, unit, line_prefix, expected):
+    assert pp.normalize_indent(text, unit, line_prefix) == expected
+
+
+@pytest.mark.parametrize("text,min_len,expected", [("a\nx\nx\nb\nx", 12, False), ("aaa", 3, True), ("aab", 3, False)])
+def test_is_repetitive_edges(text, min_len, expected):
+    assert pp.is_repetitive(text, min_len) is expected
+
+
+@pytest.mark.parametrize(
+    "raw,prefix,suffix,multiline,expected",
+    [
+        # CRLF only before the cursor; the model's own CRLF line ends are normalized first
+        ("y = 1\r\n    z = 2\r\nw", "if x:\r\n    ", "", True, pp.Finished("y = 1\r\n    z = 2", 0)),
+        # the completion's tail repeats the code after the cursor across a CRLF line end
+        ("a\nfoo(x)\nbar", "x = 1\r\ny = ", "foo(x)\r\nbar baz\r\n", True, pp.Finished("a", 0)),
+        # column 0: the completion reaches the code right of the cursor and goes on
+        ("    y = 1\n    return x\n    z = 3", "def f():\n", "    return x\n", True, pp.Finished("    y = 1\n", 0)),
+        # column 0, one line wanted: the line break is the completion's
+        ("    x = 1\n    z", "def f():\n", "    y\n", False, pp.Finished("    x = 1\n", 0)),
+        # column 0 with a closer to the right: nothing is replaced, the line goes above it
+        ("x)\n", "f(\n", ")\n", True, pp.Finished("x)\n", 0)),
+    ],
+)
+def test_finish_edges(raw, prefix, suffix, multiline, expected):
+    ctx = pp.Context(prefix=prefix, suffix=suffix, multiline=multiline, indent="    ")
     assert pp.finish(raw, ctx) == expected
