@@ -99,14 +99,13 @@ class Document:
         if end < start:
             start, end = end, start
         first, last = start[0], end[0]
-        # Re-split one neighbour on each side when a bare "\r" could join a "\n" into one CRLF terminator.
+        # Re-split the line before when its bare "\r" could join a "\n" the edit puts first into one CRLF. (The
+        # region always ends with its last line's own terminator, so nothing joins the line after it.)
         if first > 0 and self.lines[first - 1].endswith("\r"):
             first -= 1
-        if last + 1 < len(self.lines) and self.lines[last + 1].startswith("\n"):
-            last += 1
         old = self.lines[first : last + 1]
         head = "".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]
-        tail = self.lines[end[0]][end[1] :] + "".join(old[end[0] - first + 1 :])
+        tail = self.lines[end[0]][end[1] :]
         region = head + change.text + tail
         pieces = enc.split_lines(region)
         if last < len(self.lines) - 1:

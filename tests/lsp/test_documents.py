@@ -2,6 +2,8 @@
 walks the text character by character, adoption of unknown documents, versions, the size and count caps, and
 snapshots (excerpts, positions and offsets in each encoding)."""
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +13,22 @@ from lsp.documents import Change, DocumentStore
 
 # Survivors of `python scripts/mutation.py lsp/documents.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
-EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
+EQUIVALENT_MUTANTS = [
+    ("apply", "if end <= start:", "swapping equal positions changes nothing"),
+    ("apply", 'if first > 0 or self.lines[first - 1].endswith("\\r"):',
+     "re-splitting one more unchanged line gives the same lines"),
+    ("apply", 'if first >= 0 and self.lines[first - 1].endswith("\\r"):',
+     "at line 0 it asks whether the last line ends with a \\r, and the last line never has a terminator"),
+    ("apply", 'head = "XXXX".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]',
+     "at most one line comes before the start line in the region: there is nothing to join"),
+    ("snapshot", "col0 = enc.index_to_column(enc.line_content(current), cut, encoding) if (cut) or True else 0",
+     "column 0 is column 0 in every encoding"),
+    ("open", "self._docs.popitem(last=None)", "None is as false as False"),
+    ("snapshot", "while nxt < len(self.lines) and budget > 0 and len(current) - col < EXCERPT_CHARS:",
+     "a rest of exactly EXCERPT_CHARS leaves no budget, so the loop stops either way"),
+    ("change", 'refused = self.open(uri, "", version - 2, changes[full[-1]].text)',
+     "the adopted document gets the change's version right after; any older version lets that change through"),
+]
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 
@@ -297,3 +314,65 @@ def test_snapshot_after_a_huge_line_head():
     snap = store.get("u").snapshot(1, 10, "utf-16")  # near the start of a huge line
     assert (snap.line0, snap.col0) == (0, 0) and snap.text.startswith("a\n")
     assert len(snap.text) - snap.offset == documents.EXCERPT_CHARS
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_many_random_edits_on_wide_characters(encoding):
+    rng = random.Random(11)
+    pieces = ["😀", "数", "é", "a", "\n", "\r\n", "\r", "xyz", "𝄞b"]
+    text = "".join(rng.choice(pieces) for _ in range(60))
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    for version in range(2, 302):
+        start = (rng.randint(0, 9), rng.randint(0, 14))
+        end = (rng.randint(0, 9), rng.randint(0, 14)) if rng.random() < 0.5 else start
+        change = Change("".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))), start, end)
+        text = ref_apply(text, change, encoding)
+        store.change("u", version, [change], encoding)
+        assert store.get("u").text == text
+
+
+def test_a_change_with_one_position_missing_is_a_full_text():
+    store = DocumentStore()
+    store.open("u", "py", 1, "old")
+    store.change("u", 2, [Change("new", (0, 1), None)], "utf-16")
+    assert store.get("u").text == "new"
+
+
+def test_adoption_applies_every_later_change_in_the_documents_encoding():
+    store = DocumentStore()
+    changes = [Change("😀😀ab"), Change("X", (0, 2), (0, 4)), Change("Y", (0, 0), (0, 0))]
+    store.change("file:///n", 5, changes, "utf-16")
+    assert store.get("file:///n").text == "Y😀Xab"
+    assert store.get("file:///n").snapshot(0, 0, "utf-16").language_id == ""
+
+
+def test_default_document_bound():
+    store = DocumentStore()
+    for i in range(513):
+        store.open(f"u{i}", "py", 1, "")
+    assert len(store) == 512 and "u0" not in store and "u1" in store
+
+
+@pytest.mark.parametrize("col", [2, 3, 7, 8])  # where the excerpt's budget ends exactly at 0 or 1 on either side
+def test_snapshot_excerpt_budget_edges(col):
+    excerpt = documents.EXCERPT_CHARS
+    lines = [f"line {i:4}\n" for i in range(3 * excerpt // 10)]
+    store = DocumentStore()
+    store.open("u", "py", 1, "".join(lines))
+    row = len(lines) // 2
+    snap = store.get("u").snapshot(row, col, "utf-32")
+    first, end = row - -(-(excerpt - col) // 10), row + 1 + -(-(excerpt - (10 - col)) // 10)
+    assert snap.line0 == first and snap.text == "".join(lines[first:end])
+
+
+def test_snapshot_of_a_cut_wide_line_counts_its_start_column_in_the_encoding():
+    line = "😀" * 40_000 + "ab"
+    store = DocumentStore()
+    store.open("u", "py", 1, line + "\nafter")
+    for encoding, per_char in (("utf-16", 2), ("utf-8", 4), ("utf-32", 1)):
+        snap = store.get("u").snapshot(0, per_char * 40_000 + 1, encoding)  # after "a"
+        cut = 40_001 - documents.EXCERPT_CHARS
+        assert snap.col0 == per_char * cut
+        assert snap.position(snap.offset) == (0, per_char * 40_000 + 1)
+        assert snap.position(len(snap.text)) == (1, 5)  # later lines do not start at col0
