@@ -150,7 +150,8 @@ def mutmut(work: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     env = os.environ | {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     out = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env)
     if check and out.returncode != 0:
-        raise RuntimeError(f"mutmut {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}{out.stderr[-4000:]}")
+        output = out.stdout[-4000:] + out.stderr[-4000:]
+        raise RuntimeError(f"mutmut {' '.join(args)} failed ({out.returncode}):\n{output}")
     return out
 
 
@@ -197,9 +198,8 @@ def run_module(module: str, target: Target, workers: int, rerun: bool = True) ->
                                                    f"{module} (original)", f"{module} ({local})", lineterm="", n=2))
             added = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
             fname = function[1] if function else ""
-            reason = next(
-                (why for func, line, why in known if func == fname and line.strip() == (added[0] if added else "")), None
-            )
+            first_added = added[0] if added else ""
+            reason = next((why for func, line, why in known if func == fname and line.strip() == first_added), None)
             result.survivors.append((f"{name} ({status})", diff, reason))
     result.seconds = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -208,7 +208,7 @@ def run_module(module: str, target: Target, workers: int, rerun: bool = True) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("modules", nargs="*", help="paths as in the table (default: all)")
     ap.add_argument("--changed", action="store_true", help="only modules whose source or tests changed vs --base")
     ap.add_argument("--base", help="git ref for --changed (default: merge-base with origin/main or main)")

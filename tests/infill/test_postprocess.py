@@ -437,7 +437,13 @@ def test_normalize_indent_more(text, unit, line_prefix, expected):
 
 @pytest.mark.parametrize(
     "text,keep_break,expected",
-    [("x  \n\n", True, "x\n"), ("x  \n\n", False, "x"), ("  \n ", True, ""), ("", True, ""), ("a\n b ", False, "a\n b")],
+    [
+        ("x  \n\n", True, "x\n"),
+        ("x  \n\n", False, "x"),
+        ("  \n ", True, ""),
+        ("", True, ""),
+        ("a\n b ", False, "a\n b"),
+    ],
 )
 def test_trim_trailing(text, keep_break, expected):
     assert pp.trim_trailing(text, keep_break) == expected

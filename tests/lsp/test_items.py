@@ -92,7 +92,8 @@ def test_inline_item_fields():
     offset = text.index(", )") + 2
     item = items.inline_item(snap(text, offset, line0=4), at(text, offset, "y)", end=offset + 1), "s-1")
     assert item.insert_text == "y)"
-    assert item.range == types.Range(start=types.Position(line=5, character=9), end=types.Position(line=5, character=10))
+    assert item.range == types.Range(start=types.Position(line=5, character=9),
+                                     end=types.Position(line=5, character=10))
     assert item.command == types.Command(title="dcopilot: suggestion accepted", command=CMD_ACCEPTED,
                                          arguments=[{"id": "s-1"}])
 
