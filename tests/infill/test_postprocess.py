@@ -7,11 +7,16 @@ from engine import postprocess as pp
 # Survivors of `python scripts/mutation.py engine/postprocess.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 _VOTES = "every vote counting 2 instead of 1 keeps the ranking"
+_NO_QUOTE = "None and \"\" are both false: outside a string either way"
 EQUIVALENT_MUTANTS = [
     ("detect_indent", "tabs = spaces = 1", "only tabs > spaces is asked: the same offset on both sides"),
     ("detect_indent", "steps[width - prev] += 2", _VOTES),
     ("detect_indent", 'return " " * steps.most_common(None)[0][0]', "the first of all is the first of one"),
     ("detect_indent", 'return " " * steps.most_common(2)[0][0]', "the first of two is the first of one"),
+    ("_open_stack", 'quote = None  # the quote character of the string being read, "" outside strings', _NO_QUOTE),
+    ("_open_stack", "quote = None", _NO_QUOTE),
+    ("cut_unmatched_closer", "quote = None", _NO_QUOTE),
+    ("finish", "text = first_line(text, None)", "trim_trailing puts the final line break back when keep_break holds"),
 ]
 
 

@@ -269,14 +269,15 @@ def test_leftover_moves_across_with_the_cursor_mid_document():
     assert w.suffix.endswith("w2x1\n")
 
 
-def test_suffix_end_snaps_to_a_block_boundary():
+@pytest.mark.parametrize("row", range(10, 18))  # every position of the window's last line within a block
+def test_suffix_end_snaps_to_a_block_boundary(row):
     text = varied_doc([3] * 40)
-    cursor = text.index("w10x0") + 2
+    cursor = text.index(f"w{row}x0") + 2
     w = build_window(text, cursor, 60, words, prefix_share=0.5, snap_lines=8)
     check_invariants(text, w)
     assert text[: w.end].count("\n") % 8 == 0 and w.end < len(text)
     assert text[: w.start].count("\n") % 8 == 0 and w.start > 0
-    assert w.prefix_tokens + w.suffix_tokens <= 60
+    assert (w.start, w.end, w.prefix_tokens, w.suffix_tokens) == reference(text, cursor, 60, 0.5, 8)
 
 
 def test_line_prefix_and_suffix_with_text_after_the_cursor():
