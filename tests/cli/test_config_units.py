@@ -18,6 +18,9 @@ EQUIVALENT_MUTANTS = [
     ("_apply", 'raise ConfigError("unknown setting" + _known_keys_hint(None), key=key, source=source)',
      "None and [] are both an empty section path"),
     ("_apply", "converted = msgspec.convert(value, field.type, strict=None)", "None is as false as False"),
+    ("_toml_string",
+     'return \'"\' + re.sub(r"[\\x00-\\x08\\x0A-\\x1F\\x7F]", lambda m: f"\\\\u{ord(m[0]):04x}", escaped) + \'"\'',
+     "hex escapes in a pattern are case-insensitive"),
 ]
 
 
