@@ -124,7 +124,7 @@ def parse_toml(text: str, source: str = "config.toml") -> Config:
 
 def _read(file: Path) -> str:
     try:
-        return file.read_text(encoding="utf-8")
+        return file.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", source=str(file)) from None
     except UnicodeDecodeError:
@@ -221,11 +221,12 @@ def _apply(config: Config, key: str, value: object, source: str) -> Config:
     if field is None:
         raise ConfigError("unknown setting" + _known_keys_hint([section]), key=key, source=source)
     if isinstance(value, str) and field.type is bool:
-        value = {"yes": "true", "on": "true", "no": "false", "off": "false"}.get(value.lower(), value.lower())
+        # msgspec reads true/false/1/0 in any case; these words are ours
+        value = {"yes": True, "on": True, "no": False, "off": False}.get(value.lower(), value)
     try:
         converted = msgspec.convert(value, field.type, strict=False)
     except msgspec.ValidationError as exc:
-        detail = _plain(str(exc).partition(" - at ")[0]) + _choices_hint([section, name])
+        detail = _plain(str(exc)) + _choices_hint([section, name])  # a scalar's error names no path
         raise ConfigError(f"{detail} (got {value!r})", key=key, source=source) from None
     updated = msgspec.structs.replace(getattr(config, section), **{name: converted})
     return msgspec.structs.replace(config, **{section: updated})
@@ -239,7 +240,13 @@ def to_toml(config: Config) -> str:
         for name, value in msgspec.structs.asdict(getattr(config, section)).items():
             text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
             if isinstance(value, str):
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = _toml_string(value)
             lines.append(f"{name} = {text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: backslash, quote and the control characters TOML forbids raw are escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", lambda m: f"\\u{ord(m[0]):04x}", escaped) + '"'

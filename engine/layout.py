@@ -284,7 +284,7 @@ def length_hypotheses(count: int, free_len: int, multiline: bool) -> list[int | 
     for m in MULTI_LINE_LADDER if multiline else SINGLE_LINE_LADDER:
         if len(out) == count:
             break
-        if 0 < m < free_len and m not in out:
+        if m < free_len and m not in out:  # every ladder slot is positive
             out.append(m)
     return out
 

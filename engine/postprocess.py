@@ -102,7 +102,7 @@ def stop_at_block_end(text: str, line_prefix: str) -> str:
     return text
 
 
-def cut_at_suffix_line(text: str, suffix: str, at_line_start: bool = False) -> str:
+def cut_at_suffix_line(text: str, suffix: str, at_line_start: bool) -> str:
     """Cut the completion before a line that repeats the next non-blank line of code after the cursor: the model
     has reached code that already follows. At column 0 the code right of the cursor is that next line, and the
     completion's own first line counts too."""
@@ -122,7 +122,7 @@ def _open_stack(prefix: str) -> list[str]:
     """Brackets still open at the end of `prefix`, skipping quoted strings and '#' / '//' line comments."""
     stack: list[str] = []
     for line in prefix.split("\n"):
-        quote = None
+        quote = ""  # the quote character of the string being read, "" outside strings
         i = 0
         while i < len(line):
             c = line[i]
@@ -131,7 +131,7 @@ def _open_stack(prefix: str) -> list[str]:
                     i += 2
                     continue
                 if c == quote:
-                    quote = None
+                    quote = ""
             elif c in "\"'`":
                 quote = c
             elif c == "#" or line.startswith("//", i):
@@ -159,7 +159,7 @@ def _closed_by(line_suffix: str) -> int:
     return closed
 
 
-def cut_unmatched_closer(text: str, prefix: str, line_suffix: str = "") -> str:
+def cut_unmatched_closer(text: str, prefix: str, line_suffix: str) -> str:
     """Cut at the first closing bracket that closes nothing, neither in the completion nor before the cursor.
 
     Brackets that code after the cursor on the same line already closes are not the completion's to close; when
@@ -169,11 +169,11 @@ def cut_unmatched_closer(text: str, prefix: str, line_suffix: str = "") -> str:
     if not closers_only(line_suffix):
         outer = outer[: max(0, len(outer) - _closed_by(line_suffix))]
     inner: list[str] = []
-    quote = None
+    quote = ""
     for i, c in enumerate(text):
         if quote:
             if c == quote or c == "\n":
-                quote = None
+                quote = ""
             continue
         if c in "\"'`":
             quote = c
@@ -200,9 +200,7 @@ def auto_closed_length(text: str, line_suffix: str) -> int:
     """
     rest = line_suffix.rstrip()
     text = text.rstrip()
-    if not rest or not text:
-        return 0
-    if text.endswith(rest):
+    if text.endswith(rest):  # an empty rest gives 0 here
         return len(rest)
     run = 0
     while run < len(rest) and rest[run] in CLOSERS:
@@ -249,9 +247,10 @@ def detect_indent(text: str) -> str:
 
 
 def _unit_of(lines: list[str]) -> int:
+    """The indent step of space-indented lines; 0 when there is none above 1 (alignment, not levels)."""
     widths = [len(indent_of(ln).expandtabs(4)) for ln in lines if ln.strip() and not indent_of(ln).startswith("\t")]
-    widths = [w for w in widths if w]
-    return math.gcd(*widths) if widths else 0
+    step = math.gcd(*widths)
+    return step if step > 1 else 0
 
 
 def normalize_indent(text: str, unit: str, line_prefix: str) -> str:
@@ -266,7 +265,7 @@ def normalize_indent(text: str, unit: str, line_prefix: str) -> str:
         out = []
         for ln in body:
             ind = indent_of(ln)
-            width = len(ind.expandtabs(4)) if ind.startswith("\t") else len(ind)
+            width = len(ind.expandtabs(4))
             if "\t" in ind and " " not in ind:
                 out.append(ln)
                 continue
@@ -291,7 +290,7 @@ def trim_trailing(text: str, keep_break: bool) -> str:
     stripped = text.rstrip()
     if keep_break and stripped:
         return stripped + "\n"
-    return stripped if stripped.strip() else ""
+    return stripped
 
 
 def is_repetitive(text: str, min_len: int = 12) -> bool:
@@ -337,7 +336,8 @@ def finish(raw: str, ctx: Context) -> Finished:
     """All post-processing in order; the result either has text or says why it was rejected."""
     crlf = "\r\n" in ctx.prefix or "\r\n" in ctx.suffix
     text = raw.replace("\r\n", "\n")
-    prefix, suffix = ctx.prefix.replace("\r\n", "\n"), ctx.suffix.replace("\r\n", "\n")
+    # The prefix is read only for its last line and its brackets, which a \r before each \n does not change.
+    prefix, suffix = ctx.prefix, ctx.suffix.replace("\r\n", "\n")
     lp, ls = line_prefix_of(prefix), line_suffix_of(suffix)
     keep_break = keeps_line_break(lp, ls)
     if ctx.chat:

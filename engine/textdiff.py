@@ -35,10 +35,10 @@ def _common_tail(a: str, b: str, limit: int) -> int:
 
 
 def diff_edits(original: str, rewritten: str, base: int = 0) -> list[TextEdit]:
-    """Sorted, non-overlapping edits, offsets shifted by `base` (the range's start in the document).
+    """Sorted edits with unchanged text between them, offsets shifted by `base` (the range's start in the document).
 
-    apply_edits(original, diff_edits(original, rewritten)) == rewritten, and every edit lies inside
-    [base, base + len(original)].
+    apply_edits(original, diff_edits(original, rewritten)) == rewritten, every edit lies inside
+    [base, base + len(original)], and an edit that replaces text by text differs from it in both end characters.
     """
     a = original.splitlines(keepends=True)
     b = rewritten.splitlines(keepends=True)
@@ -57,24 +57,10 @@ def diff_edits(original: str, rewritten: str, base: int = 0) -> list[TextEdit]:
         new = rewritten[b_off[j1] : b_off[j2]]
         head = _common_head(old, new)
         tail = _common_tail(old, new, head)
-        start = a_off[i1] + head
-        end = a_off[i2] - tail
-        text = new[head : len(new) - tail]
-        if start == end and not text:
-            continue
-        edits.append(TextEdit(base + start, base + end, text))
-    return _merge(edits)
-
-
-def _merge(edits: list[TextEdit]) -> list[TextEdit]:
-    out: list[TextEdit] = []
-    for e in edits:
-        if out and out[-1].end == e.start:
-            prev = out.pop()
-            out.append(TextEdit(prev.start, e.end, prev.text + e.text))
-        else:
-            out.append(e)
-    return out
+        # A changed block never has old == new (its lines differ), so every edit changes something; and blocks
+        # are separated by at least one equal line, so edits never touch each other.
+        edits.append(TextEdit(base + a_off[i1] + head, base + a_off[i2] - tail, new[head : len(new) - tail]))
+    return edits
 
 
 def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:

@@ -21,10 +21,7 @@ def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
         return s
     line_end = snap.line_end(snap.offset)
     rest = snap.text[snap.offset : line_end]
-    if not rest or not set(rest) <= AUTO_CLOSERS:
-        return s
-    first_line = s.text.split("\n", 1)[0].rstrip("\r")
-    if "\n" in s.text or not first_line.rstrip().endswith(rest.rstrip()) or not rest.strip():
+    if not rest.strip() or not set(rest) <= AUTO_CLOSERS or "\n" in s.text or not s.text.rstrip().endswith(rest.rstrip()):
         return s
     return Suggestion(text=s.text, start=s.start, end=line_end, score=s.score)
 
@@ -67,8 +64,8 @@ def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int
     # repeats it, so `ret|` + `urn a` is the item `return a` replacing `ret`, and survives the filter.
     start = word_start(snap, s.start)
     new_text = snap.text[start : s.start] + s.text
-    first = new_text.lstrip().split("\n", 1)[0].rstrip("\r")
-    label = (first[:60] + "…") if len(first) > 60 else (first or new_text.strip()[:60] or "⏎")
+    first = new_text.lstrip().partition("\n")[0].rstrip("\r")
+    label = (first[:60] + "…") if len(first) > 60 else (first or "⏎")  # empty only for whitespace-only text
     return types.CompletionItem(
         label=label,
         kind=types.CompletionItemKind.Snippet,
@@ -76,7 +73,7 @@ def completion_item(snap: Snapshot, s: Suggestion, suggestion_id: str, rank: int
         label_details=types.CompletionItemLabelDetails(description="dcopilot AI"),
         documentation=s.text,  # a plain string: every client can show it
         sort_text=f"~dcopilot{rank:02d}",  # after the language server's own items
-        filter_text=new_text.split("\n", 1)[0].rstrip("\r"),
+        filter_text=new_text.partition("\n")[0].rstrip("\r"),
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=lsp_range(snap, start, s.end), new_text=new_text),
         data={"dcopilot": suggestion_id},

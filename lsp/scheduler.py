@@ -138,6 +138,9 @@ class Scheduler:
                     del self._recent[old[0]]
 
     # -- requests ----------------------------------------------------------------------------------------------
+    # The asyncio orchestration below is checked end to end by the protocol tests against a real server; mutation
+    # testing (scripts/mutation.py) covers the pure parts above.
+    # pragma: no mutate block
 
     async def complete(self, req: CompletionRequest, debounce: float = 0.0, tag: str = "") -> Outcome:
         """Answer `req`; raises asyncio.CancelledError when superseded (or lsp.service.Cancelled from the service).

@@ -1,10 +1,21 @@
 """Prompt and canvas assembly for layouts A/B/C, both prompt formats, and length hypotheses."""
 
+import re
+
 import pytest
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from engine import layout as lay
 from engine.bpe import SPECIAL_TOKENS
+
+# Survivors of `python scripts/mutation.py engine/layout.py` that cannot change behaviour: (function, mutated line,
+# why). The runner marks a survivor equivalent only when it is listed here.
+_ZIP = "zip with the noised mask (free_len long) drops pads beyond the free region"
+EQUIVALENT_MUTANTS = [
+    ("pinned_tail", "if not layout.pins_suffix or k < 0 or not suffix:", "k == 0 then takes encode(...)[:0], also []"),
+    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len - len(draft) + 1)", _ZIP),
+    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len + len(draft) - 1)", _ZIP),
+]
 
 
 class Tok:
@@ -220,3 +231,202 @@ def test_pinned_tail_only_in_b_and_c(tok):
 )
 def test_scoring_canvas(middle, free_len, tail, expected):
     assert lay.scoring_canvas(middle, free_len, tail, eos=1, pad=0) == expected
+
+
+# -- exact prompt text, comment syntax per language, canvas shapes at their limits -----------------------------
+
+
+def _chat_prompt_text(parts: lay.PromptParts, layout: lay.Layout) -> str:
+    return _chat_text(parts, layout)
+
+
+def test_chat_infill_prompt_text_exactly():
+    parts = lay.PromptParts(path="pkg/m.py", prefix="def f():\n    ", suffix="\nx = 1\n", language="python")
+    assert _chat_prompt_text(parts, lay.Layout.A) == (
+        "<|turn>user\n"
+        "Complete the code in pkg/m.py at <FILL_HERE>. Reply with only the code that replaces <FILL_HERE>: "
+        "no explanation, no code fences, no code that is already there.\n"
+        "Code after <FILL_HERE>:\n```python\n\nx = 1\n\n```\n"
+        "Code before <FILL_HERE>:\n```python\ndef f():\n    <FILL_HERE>\n```"
+        "<turn|>\n<|turn>model\n"
+    )
+    assert _chat_prompt_text(lay.PromptParts(path="", prefix="a", suffix="b"), lay.Layout.B) == (
+        "<|turn>user\n"
+        "Complete the code in the file at <FILL_HERE>. Reply with only the code that replaces <FILL_HERE>: "
+        "no explanation, no code fences, no code that is already there.\n"
+        "Code before <FILL_HERE>:\n```\na<FILL_HERE>\n```"
+        "<turn|>\n<|turn>model\n"
+    )
+
+
+def test_chat_edit_prompt_text_exactly():
+    parts = lay.PromptParts(path="", prefix="p", suffix="s", language="go", instruction="add types", draft="x := 1")
+    assert _chat_prompt_text(parts, lay.Layout.C) == (
+        "<|turn>user\n"
+        "Rewrite the code marked <FILL_HERE> in the file. add types "
+        "Reply with only the rewritten code: no explanation, no code fences.\n"
+        "Code to rewrite (<FILL_HERE>):\n```go\nx := 1\n```\n"
+        "Code after <FILL_HERE>:\n```go\ns\n```\n"
+        "Code before <FILL_HERE>:\n```go\np<FILL_HERE>\n```"
+        "<turn|>\n<|turn>model\n"
+    )
+
+
+def test_chat_template_is_configurable(tok):
+    t = lay.ChatTemplate(user_open="<|turn>human>\n", gap="@@", infill_instruction="Fill {gap} in {path}.")
+    spy, seen = _spy()
+    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.GEMMA_CHAT, lay.Layout.B,
+                     lay.PromptParts(path="a.c", prefix="x", suffix="y"), template=t)
+    # the role text after the opening marker's last ">" is plain text
+    assert seen[-3] == ("markup", "<|turn>human>")
+    assert seen[-2] == "\nFill @@ in a.c.\nCode before @@:\n```\nx@@\n```"
+
+
+@pytest.mark.parametrize(
+    "language,path,token",
+    [
+        *[(lang, "x", "#") for lang in ("python", "ruby", "shellscript", "bash", "sh", "perl", "r", "yaml", "toml",
+                                        "makefile", "Python", "YAML")],
+        *[("", f"a{ext}", "#") for ext in (".py", ".rb", ".sh", ".pl", ".r", ".yaml", ".yml", ".toml")],
+        *[(lang, "x", "--") for lang in ("lua", "sql", "haskell", "Lua", "SQL")],
+        *[("", f"a{ext}", "--") for ext in (".lua", ".sql", ".hs")],
+        ("c", "a.c", "//"),
+        ("", "a.py.txt", "//"),
+        ("", "", "//"),
+        ("rust", "a.rs", "//"),
+    ],
+)
+def test_comment_token(language, path, token):
+    assert lay._comment_token(language, path) == token
+
+
+@pytest.mark.parametrize(
+    "prefix,expected",
+    [
+        ("import os\ndef f():\n    x = ", "import os\ndef f():\n    # tidy up\n    x = "),
+        ("\t\tif x:", "\t\t# tidy up\n\t\tif x:"),
+        ("", "# tidy up\n"),
+        ("a\n", "a\n# tidy up\n"),
+    ],
+)
+def test_comment_before_line(prefix, expected):
+    assert lay._comment_before_line(prefix, "tidy\n  up", "python", "") == expected
+
+
+def test_fim_edit_prompt_has_the_instruction_comment_in_the_prefix_only(tok):
+    spy, seen = _spy()
+    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.FIM, lay.Layout.C,
+                     lay.PromptParts(path="m.lua", prefix="a\n  b", suffix="c", instruction="go"))
+    assert seen == ["m.lua\n", "c", "a\n  -- go\n  b"]
+
+
+def test_specials_from_overrides_and_missing_tokens(tok):
+    sp = lay.specials_from(tok, eos=50, pad=51)  # from the model config
+    assert (sp.eos, sp.pad, sp.bos) == (50, 51, tok.token_to_id("<bos>"))
+
+    class NoBos(Tok):
+        def token_to_id(self, name):
+            return None if name == "<bos>" else super().token_to_id(name)
+
+    with pytest.raises(ValueError, match="^tokenizer has no <bos> token$"):
+        lay.specials_from(NoBos())
+
+    class NoFim(Tok):
+        def token_to_id(self, name):
+            return None if name == "<|fim_middle|>" else super().token_to_id(name)
+
+    sp = lay.specials_from(NoFim())
+    assert sp.fim_middle is None and not sp.has_fim and sp.fim_prefix is not None
+
+
+def test_resolve_format_settings(tok):
+    sp = lay.specials_from(tok)
+    assert lay.resolve_format("fim", sp) is lay.PromptFormat.FIM
+    assert lay.resolve_format("gemma-chat", sp) is lay.PromptFormat.GEMMA_CHAT
+    no_fim = lay.Specials(bos=2, eos=1, pad=0)
+    assert lay.resolve_format("gemma-chat", no_fim) is lay.PromptFormat.GEMMA_CHAT
+    with pytest.raises(ValueError, match=r"^prompt_format 'fim' needs <\|fim_prefix\|>, <\|fim_suffix\|>, "
+                                         r"<\|fim_middle\|>, <\|file\|> tokens$"):
+        lay.resolve_format("fim", no_fim)
+    with pytest.raises(ValueError):
+        lay.resolve_format("spm", sp)
+
+
+def test_build_prompt_refuses_fim_without_fim_tokens(tok):
+    with pytest.raises(ValueError, match="^the fim prompt format needs FIM special tokens$"):
+        lay.build_prompt(tok, lay.Specials(bos=2, eos=1, pad=0), lay.PromptFormat.FIM, lay.Layout.A,
+                         lay.PromptParts("f", "x", "y"))
+
+
+def test_layout_flags():
+    assert [(x.suffix_in_prompt, x.pins_suffix) for x in lay.Layout] == [(True, False), (False, True), (True, True)]
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_pinned_tail_needs_a_positive_count(tok, k):
+    assert lay.pinned_tail(tok, lay.Layout.C, "x y", k) == []
+    assert lay.pinned_tail(tok, lay.Layout.C, "x y", 1) == tok.encode("x y")[:1] != []
+
+
+@pytest.mark.parametrize(
+    "length,tail,eos_at,seed",
+    [
+        (6, [7], 1, [-1, 1, 0, 0, 0, 7]),  # the smallest hypothesis
+        (6, [7], 4, [-1, -1, -1, -1, 1, 7]),  # the largest: eos in the last free slot
+    ],
+)
+def test_assemble_canvas_hypothesis_limits(length, tail, eos_at, seed):
+    spec = lay.assemble_canvas(length, tail, eos_at, eos=1, pad=0)
+    assert spec.seed == seed and spec.eos_at == eos_at and spec.free_len == 5
+    assert spec.pinned == [s != lay.NOISE for s in seed]
+
+
+@pytest.mark.parametrize(
+    "length,tail,eos_at,message",
+    [
+        (4, [1, 2, 3, 4], None, "canvas of 4 slots cannot hold a pinned tail of 4 tokens"),
+        (4, [1, 2, 3, 4, 5], None, "canvas of 4 slots cannot hold a pinned tail of 5 tokens"),
+        (6, [7], 5, "length hypothesis 5 outside 1..4"),
+        (6, [7], 0, "length hypothesis 0 outside 1..4"),
+    ],
+)
+def test_assemble_canvas_errors(length, tail, eos_at, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lay.assemble_canvas(length, tail, eos_at, 1, 0)
+    assert lay.assemble_canvas(2, [9], None, 1, 0).seed == [lay.NOISE, 9]  # one free slot is enough
+
+
+def test_edit_canvas_shapes():
+    spec = lay.assemble_edit_canvas(6, [5, 6], [9, 8], eos=1, pad=0, noised=[True, False, False, True])
+    assert (spec.seed, spec.free_len, spec.eos_at) == ([lay.NOISE, 6, 1, lay.NOISE, 9, 8], 4, None)
+    assert spec.pinned == [False] * 4 + [True, True]
+    full = lay.assemble_edit_canvas(4, [5, 6, 7], [], eos=1, pad=0, noised=[False] * 4)  # draft + eos exactly fill
+    assert full.seed == [5, 6, 7, 1]
+    with pytest.raises(ValueError, match=r"^draft of 4 tokens does not fit a free region of 4 slots$"):
+        lay.assemble_edit_canvas(4, [5, 6, 7, 8], [], 1, 0, [False] * 4)
+    with pytest.raises(ValueError, match="^noised mask must cover the free region$"):
+        lay.assemble_edit_canvas(6, [5], [9], 1, 0, [False] * 4)
+
+
+@pytest.mark.parametrize(
+    "count,free_len,multiline,expected",
+    [
+        (6, 200, False, [None, 8, 4, 14, 24, 40]),
+        (6, 200, True, [None, 32, 16, 64, 8, 128]),
+        (9, 9, False, [None, 8, 4]),  # a slot must leave room after it
+        (9, 8, False, [None, 4]),
+        (2, 5, True, [None]),
+    ],
+)
+def test_length_hypotheses_ladders(count, free_len, multiline, expected):
+    assert lay.length_hypotheses(count, free_len, multiline) == expected
+
+
+def test_length_hypotheses_needs_one():
+    with pytest.raises(ValueError, match="^at least one length hypothesis is needed$"):
+        lay.length_hypotheses(0, 40, False)
+
+
+def test_middle_ids_stop_at_any_stop_id_inside_the_free_region():
+    assert lay.middle_ids([5, 0, 6, 1], 4, [1, 0]) == ([5], True)
+    assert lay.middle_ids([5, 6, 1, 0], 2, [1]) == ([5, 6], False)  # the stop id lies past the free region

@@ -1,0 +1,378 @@
+"""The document store (lsp/documents.py) through its public behaviour: edits against a plain reference that
+walks the text character by character, adoption of unknown documents, versions, the size and count caps, and
+snapshots (excerpts, positions and offsets in each encoding)."""
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lsp import documents
+from lsp.documents import Change, DocumentStore
+
+# Survivors of `python scripts/mutation.py lsp/documents.py` that cannot change behaviour: (function, mutated
+# line, why). The runner marks a survivor equivalent only when it is listed here.
+EQUIVALENT_MUTANTS = [
+    ("apply", "if end <= start:", "swapping equal positions changes nothing"),
+    ("apply", 'if first > 0 or self.lines[first - 1].endswith("\\r"):',
+     "re-splitting one more unchanged line gives the same lines"),
+    ("apply", 'if first >= 0 and self.lines[first - 1].endswith("\\r"):',
+     "at line 0 it asks whether the last line ends with a \\r, and the last line never has a terminator"),
+    ("apply", 'head = "XXXX".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]',
+     "at most one line comes before the start line in the region: there is nothing to join"),
+    ("snapshot", "col0 = enc.index_to_column(enc.line_content(current), cut, encoding) if (cut) or True else 0",
+     "column 0 is column 0 in every encoding"),
+    ("open", "self._docs.popitem(last=None)", "None is as false as False"),
+    ("snapshot", "while nxt < len(self.lines) and budget > 0 and len(current) - col < EXCERPT_CHARS:",
+     "a rest of exactly EXCERPT_CHARS leaves no budget, so the loop stops either way"),
+    ("change", 'refused = self.open(uri, "", version - 2, changes[full[-1]].text)',
+     "the adopted document gets the change's version right after; any older version lets that change through"),
+]
+
+ENCODINGS = ("utf-8", "utf-16", "utf-32")
+
+
+def width(c: str, encoding: str) -> int:
+    o = ord(c)
+    if encoding == "utf-32":
+        return 1
+    if encoding == "utf-16":
+        return 2 if o > 0xFFFF else 1
+    return 1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4
+
+
+def ref_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end of content) of each line; LSP line ends are \\r\\n, \\r and \\n only."""
+    out, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] in "\r\n":
+            end = i
+            i += 2 if text[i : i + 2] == "\r\n" else 1
+            out.append((start, end))
+            start = i
+        else:
+            i += 1
+    out.append((start, len(text)))
+    return out
+
+
+def ref_offset(text: str, line: int, character: int, encoding: str) -> int:
+    lines = ref_lines(text)
+    if line < 0:
+        return 0
+    if line >= len(lines):
+        return len(text)
+    start, end = lines[line]
+    col = 0
+    for i in range(start, end):
+        col += width(text[i], encoding)
+        if col > character:
+            return i
+    return end
+
+
+def ref_position(text: str, offset: int, encoding: str) -> tuple[int, int]:
+    for n, (start, end) in enumerate(ref_lines(text)):
+        if offset <= end:
+            return n, sum(width(c, encoding) for c in text[start:offset])
+    raise AssertionError("offset past the text")
+
+
+def ref_apply(text: str, change: Change, encoding: str) -> str:
+    if change.start is None:
+        return change.text
+    a, b = ref_offset(text, *change.start, encoding), ref_offset(text, *change.end, encoding)
+    a, b = min(a, b), max(a, b)
+    return text[:a] + change.text + text[b:]
+
+
+PIECES = ["a", "bc", "😀", "数", "é", "\n", "\r\n", "\r", "\t", " "]
+TEXT = st.lists(st.sampled_from(PIECES), max_size=20).map("".join)
+POSITION = st.tuples(st.integers(-1, 6), st.integers(0, 9))
+CHANGE = st.one_of(
+    st.builds(Change, TEXT, POSITION, POSITION),
+    st.builds(Change, TEXT, POSITION, POSITION),
+    st.builds(Change, TEXT),
+)
+
+
+@given(TEXT, st.lists(st.lists(CHANGE, min_size=1, max_size=3), max_size=6), st.sampled_from(ENCODINGS))
+def test_edits_match_the_reference(text, batches, encoding):
+    cap = 30  # the store's size count is checked too: a document over the cap is dropped, with its size
+    store = DocumentStore(max_chars=cap)
+    text = text[:cap]
+    assert store.open("file:///a", "python", 1, text) is None
+    for version, batch in enumerate(batches, start=2):
+        for change in batch:
+            text = ref_apply(text, change, encoding)
+        note = store.change("file:///a", version, batch, encoding)
+        if len(text) > cap:
+            assert note == f"document grew to {len(text)} chars, over the {cap} cap; no longer tracked"
+            assert "file:///a" not in store
+            text = text[:cap]
+            store.open("file:///a", "python", version, text)
+            continue
+        assert note is None
+        assert store.get("file:///a").text == text
+        assert store.version("file:///a") == version
+
+
+def test_a_line_break_joining_a_bare_cr_makes_one_crlf_line_end():
+    store = DocumentStore()
+    store.open("u", "py", 1, "a\rb")
+    store.change("u", 2, [Change("\n", (1, 0), (1, 0))], "utf-16")  # "a\r" + "\n" + "b": the \r\n is one line end
+    store.change("u", 3, [Change("X", (1, 1), (1, 1))], "utf-16")
+    assert store.get("u").text == "a\r\nbX"
+    store.open("v", "py", 1, "a\n\nb")
+    store.change("v", 2, [Change("\r", (0, 1), (0, 1))], "utf-16")  # "a\r\n" + "\nb"
+    store.change("v", 3, [Change("Y", (1, 0), (1, 0))], "utf-16")
+    assert store.get("v").text == "a\r\nY\nb"
+
+
+def test_reversed_ranges_are_put_in_order():
+    store = DocumentStore()
+    store.open("u", "py", 1, "hello\nworld\n")
+    store.change("u", 2, [Change("", (1, 3), (0, 2))], "utf-16")
+    assert store.get("u").text == "held\n"
+
+
+def test_an_unknown_document_is_adopted_from_a_full_text_change():
+    store = DocumentStore()
+    changes = [Change("ignored", (0, 0), (0, 0)), Change("hello\nworld"), Change("!", (1, 5), (1, 5))]
+    note = store.change("file:///new", 7, changes, "utf-16")
+    assert note == "change for a document that was never opened: adopted from its full text"
+    assert store.get("file:///new").text == "hello\nworld!" and store.version("file:///new") == 7
+    # the last full text wins
+    store.change("file:///n2", 3, [Change("one"), Change("two")], "utf-16")
+    assert store.get("file:///n2").text == "two" and store.version("file:///n2") == 3
+    # a later change then applies as usual
+    assert store.change("file:///new", 8, [Change("?", (0, 0), (0, 0))], "utf-16") is None
+    assert store.get("file:///new").text == "?hello\nworld!"
+
+
+def test_an_unknown_document_without_a_full_text_is_ignored():
+    store = DocumentStore()
+    note = store.change("file:///x", 2, [Change("z", (0, 0), (0, 0))], "utf-16")
+    assert note == "change for a document that is not open; ignored"
+    assert "file:///x" not in store and store.get("file:///x") is None and store.version("file:///x") is None
+
+
+def test_an_unknown_document_too_large_to_adopt_is_refused():
+    store = DocumentStore(max_chars=5)
+    note = store.change("file:///x", 2, [Change("0123456789")], "utf-16")
+    assert note == "document is 10 chars, over the 5 cap; not tracked"
+    assert "file:///x" not in store
+
+
+def test_stale_changes_leave_the_document_as_it_was():
+    store = DocumentStore()
+    store.open("u", "py", 3, "abc")
+    assert store.change("u", 3, [Change("x")], "utf-16") == "stale change (version 3 <= 3); ignored"
+    assert store.change("u", 2, [Change("x")], "utf-16") == "stale change (version 2 <= 3); ignored"
+    assert store.get("u").text == "abc" and store.version("u") == 3
+    assert store.change("u", 4, [Change("x")], "utf-16") is None and store.version("u") == 4
+
+
+def test_size_caps():
+    store = DocumentStore(max_chars=10)
+    assert store.open("a", "py", 1, "x" * 10) is None  # exactly the cap is fine
+    assert store.open("a", "py", 2, "x" * 11) == "document is 11 chars, over the 10 cap; not tracked"
+    assert "a" not in store  # the older text is not kept either
+    store.open("b", "py", 1, "12345")
+    assert store.change("b", 2, [Change("67890", (0, 5), (0, 5))], "utf-16") is None  # grows to exactly 10
+    assert store.change("b", 3, [Change("123", (0, 2), (0, 4))], "utf-16") == (  # 10 - 2 + 3
+        "document grew to 11 chars, over the 10 cap; no longer tracked")
+    assert "b" not in store
+
+
+def test_size_cap_counts_replaced_text():
+    store = DocumentStore(max_chars=10)
+    store.open("b", "py", 1, "0123456789")
+    assert store.change("b", 2, [Change("ab", (0, 2), (0, 4))], "utf-16") is None  # replaces 2 by 2
+    assert store.change("b", 3, [Change("abc", (0, 0), (0, 2))], "utf-16") == (
+        "document grew to 11 chars, over the 10 cap; no longer tracked")
+    assert "b" not in store and len(store) == 0
+
+
+def test_lru_bound_and_use_order():
+    store = DocumentStore(max_documents=2)
+    store.open("a", "py", 1, "")
+    store.open("b", "py", 1, "")
+    store.get("a")  # used: b is now the least recent
+    store.open("c", "py", 1, "")
+    assert ("a" in store, "b" in store, "c" in store, len(store)) == (True, False, True, 2)
+    store.change("a", 2, [Change("x")], "utf-16")  # a change is a use too
+    store.open("d", "py", 1, "")
+    assert ("a" in store, "c" in store) == (True, False)
+
+
+def test_close_and_reopen():
+    store = DocumentStore()
+    store.open("u", "py", 1, "abc")
+    assert store.close("u") is True and "u" not in store
+    assert store.close("u") is False
+    store.open("u", "rust", 5, "new\ud800")
+    assert store.get("u").text == "new\ufffd" and store.version("u") == 5 and store.get("u").language_id == "rust"
+
+
+def test_lone_surrogates_in_changes_are_replaced():
+    store = DocumentStore()
+    store.open("u", "py", 1, "ab")
+    store.change("u", 2, [Change("\udc00", (0, 1), (0, 1))], "utf-16")
+    assert store.get("u").text == "a\ufffdb"
+
+
+# -- snapshots ---------------------------------------------------------------------------------------------------
+
+
+@given(TEXT, st.integers(0, 6), st.integers(0, 9), st.sampled_from(ENCODINGS))
+def test_snapshot_matches_the_reference(text, line, character, encoding):
+    store = DocumentStore()
+    store.open("u", "go", 4, text)
+    snap = store.get("u").snapshot(line, character, encoding)
+    cursor = ref_offset(text, line, character, encoding)
+    assert (snap.uri, snap.version, snap.language_id, snap.encoding) == ("u", 4, "go", encoding)
+    assert (snap.text, snap.offset, snap.line0, snap.col0) == (text, cursor, 0, 0)  # small: the whole document
+    for offset in range(len(text) + 1):
+        assert snap.position(offset) == ref_position(text, offset, encoding)
+    assert snap.position(-5) == (0, 0) and snap.position(len(text) + 5) == ref_position(text, len(text), encoding)
+    for n, (start, end) in enumerate(ref_lines(text)):
+        assert snap.line_end(start) == end
+        assert snap.index(n, 1) == min(start + 1, end) and snap.index(n, 99) == end
+    assert snap.index(len(ref_lines(text)), 0) is None and snap.index(-1, 0) is None
+
+
+def test_snapshot_of_a_long_document_is_an_excerpt_around_the_cursor():
+    n = documents.EXCERPT_CHARS // 10
+    lines = [f"line {i:4}\n" for i in range(3 * n)]  # 10 characters each
+    text = "".join(lines)
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    row = 3 * n // 2
+    snap = store.get("u").snapshot(row, 4, "utf-16")
+    assert snap.text[snap.offset - 4 : snap.offset + 6] == lines[row]  # the cursor's line is whole
+    assert 0 < snap.line0 < row and snap.col0 == 0
+    assert text.index(snap.text) == sum(map(len, lines[: snap.line0]))  # an exact slice of the document
+    assert snap.offset <= documents.EXCERPT_CHARS + 10 and len(snap.text) - snap.offset <= documents.EXCERPT_CHARS + 10
+    assert len(snap.text) - snap.offset > documents.EXCERPT_CHARS - 10  # text after the cursor line too
+    assert snap.position(snap.offset) == (row, 4)
+    assert snap.position(0) == (snap.line0, 0)
+    assert snap.index(row + 2, 3) == snap.offset - 4 + 20 + 3
+    assert snap.index(snap.line0 - 1, 0) is None and snap.index(0, 0) is None
+
+
+def test_snapshot_excerpt_size_is_exact():
+    excerpt = documents.EXCERPT_CHARS
+    lines = [f"line {i:4}\n" for i in range(3 * excerpt // 10)]  # 10 characters each
+    store = DocumentStore()
+    store.open("u", "py", 1, "".join(lines))
+    row, col = len(lines) // 2, 8
+    snap = store.get("u").snapshot(row, col, "utf-32")
+    # before: the 8 characters of the cursor line, then whole lines while budget is left (excerpt - 8 is a
+    # multiple of 10: the last line uses it up exactly); after: the line's rest (2), then whole lines likewise
+    first, end = row - (excerpt - col) // 10, row + 1 + -(-(excerpt - 2) // 10)
+    assert snap.line0 == first and snap.text == "".join(lines[first:end])
+    assert snap.offset == (row - first) * 10 + col
+
+
+def test_snapshot_at_the_document_start_and_end():
+    text = "".join(f"l{i}\r\n" for i in range(5))
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    first = store.get("u").snapshot(0, 0, "utf-8")
+    assert (first.offset, first.line0, first.text) == (0, 0, text)
+    last = store.get("u").snapshot(99, 0, "utf-8")  # past the end: the end of the document
+    assert last.offset == len(text) and last.position(last.offset) == (5, 0)
+    assert (last.line_end(1), last.line_end(2), last.line_end(4)) == (2, 2, 6)
+    assert last.line_end(len(text)) == len(text)
+
+
+def test_snapshot_of_a_huge_line_is_cut_around_the_cursor():
+    line = "x" * 100_000 + "😀ab"
+    text = "before\n" + line + "\nafter\n"
+    store = DocumentStore()
+    store.open("u", "py", 3, text)
+    snap = store.get("u").snapshot(1, 100_000 + 2 + 1, "utf-16")  # after "😀a"
+    assert snap.text[snap.offset - 3 : snap.offset] == "x😀a"
+    assert snap.offset == documents.EXCERPT_CHARS
+    cut = 100_002 - documents.EXCERPT_CHARS  # code points of the line before the excerpt
+    assert (snap.line0, snap.col0) == (1, cut)
+    # lines before a cut line are not contiguous with the excerpt; those after it are
+    assert snap.text == line[cut:] + "\nafter\n"
+    assert snap.position(snap.offset) == (1, 100_003)
+    assert snap.position(0) == (1, cut)
+    assert snap.index(1, 5) is None  # its line is cut: column offsets would not start at the line start
+    utf8 = store.get("u").snapshot(1, 100_000 + 4 + 1, "utf-8")
+    assert utf8.col0 == cut and utf8.position(utf8.offset) == (1, 100_005)
+
+
+def test_snapshot_after_a_huge_line_head():
+    text = "a\n" + "y" * 40_000
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    snap = store.get("u").snapshot(1, 10, "utf-16")  # near the start of a huge line
+    assert (snap.line0, snap.col0) == (0, 0) and snap.text.startswith("a\n")
+    assert len(snap.text) - snap.offset == documents.EXCERPT_CHARS
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_many_random_edits_on_wide_characters(encoding):
+    rng = random.Random(11)
+    pieces = ["😀", "数", "é", "a", "\n", "\r\n", "\r", "xyz", "𝄞b"]
+    text = "".join(rng.choice(pieces) for _ in range(60))
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    for version in range(2, 302):
+        start = (rng.randint(0, 9), rng.randint(0, 14))
+        end = (rng.randint(0, 9), rng.randint(0, 14)) if rng.random() < 0.5 else start
+        change = Change("".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))), start, end)
+        text = ref_apply(text, change, encoding)
+        store.change("u", version, [change], encoding)
+        assert store.get("u").text == text
+
+
+def test_a_change_with_one_position_missing_is_a_full_text():
+    store = DocumentStore()
+    store.open("u", "py", 1, "old")
+    store.change("u", 2, [Change("new", (0, 1), None)], "utf-16")
+    assert store.get("u").text == "new"
+
+
+def test_adoption_applies_every_later_change_in_the_documents_encoding():
+    store = DocumentStore()
+    changes = [Change("😀😀ab"), Change("X", (0, 2), (0, 4)), Change("Y", (0, 0), (0, 0))]
+    store.change("file:///n", 5, changes, "utf-16")
+    assert store.get("file:///n").text == "Y😀Xab"
+    assert store.get("file:///n").snapshot(0, 0, "utf-16").language_id == ""
+
+
+def test_default_document_bound():
+    store = DocumentStore()
+    for i in range(513):
+        store.open(f"u{i}", "py", 1, "")
+    assert len(store) == 512 and "u0" not in store and "u1" in store
+
+
+@pytest.mark.parametrize("col", [2, 3, 7, 8])  # where the excerpt's budget ends exactly at 0 or 1 on either side
+def test_snapshot_excerpt_budget_edges(col):
+    excerpt = documents.EXCERPT_CHARS
+    lines = [f"line {i:4}\n" for i in range(3 * excerpt // 10)]
+    store = DocumentStore()
+    store.open("u", "py", 1, "".join(lines))
+    row = len(lines) // 2
+    snap = store.get("u").snapshot(row, col, "utf-32")
+    first, end = row - -(-(excerpt - col) // 10), row + 1 + -(-(excerpt - (10 - col)) // 10)
+    assert snap.line0 == first and snap.text == "".join(lines[first:end])
+
+
+def test_snapshot_of_a_cut_wide_line_counts_its_start_column_in_the_encoding():
+    line = "😀" * 40_000 + "ab"
+    store = DocumentStore()
+    store.open("u", "py", 1, line + "\nafter")
+    for encoding, per_char in (("utf-16", 2), ("utf-8", 4), ("utf-32", 1)):
+        snap = store.get("u").snapshot(0, per_char * 40_000 + 1, encoding)  # after "a"
+        cut = 40_001 - documents.EXCERPT_CHARS
+        assert snap.col0 == per_char * cut
+        assert snap.position(snap.offset) == (0, per_char * 40_000 + 1)
+        assert snap.position(len(snap.text)) == (1, 5)  # later lines do not start at col0
