@@ -9,6 +9,8 @@ local text = require('dcopilot.text')
 local api = vim.api
 local M = {}
 
+M.name = 'ghost'
+M.description = 'own extmarks'
 M.ns = api.nvim_create_namespace('dcopilot.ghost')
 
 ---@class dcopilot.Item
@@ -372,6 +374,46 @@ function M.dismiss(bufnr)
   end
   cancel_request(g)
   clear(g, 'dismissed')
+  return true
+end
+
+--- For an <expr> key: whether a suggestion is showing. The buffer cannot be edited while an <expr>
+--- mapping runs, so the accept or dismiss happens right after.
+---@param bufnr integer
+---@param how 'all'|'word'|'line'|'dismiss'
+---@return boolean
+function M.key(bufnr, how)
+  if M.current(bufnr) == nil then
+    return false
+  end
+  vim.schedule(function()
+    if how == 'dismiss' then
+      M.dismiss(bufnr)
+    else
+      M.accept(bufnr, how)
+    end
+  end)
+  return true
+end
+
+--- Turning suggestions off hides the one showing; TextChangedI reads the switch before asking again.
+---@param enable boolean
+---@param bufnr integer?
+function M.set_enabled(enable, bufnr)
+  if not enable then
+    M.dismiss(bufnr or api.nvim_get_current_buf())
+  end
+end
+
+--- Ask for suggestions at the cursor now (an "invoked" request: the server may offer several).
+---@param bufnr integer
+---@return boolean asked
+function M.trigger(bufnr)
+  local g = M.get(bufnr)
+  if not g then
+    return false
+  end
+  M.request(g, protocol.trigger_invoked)
   return true
 end
 

@@ -15,7 +15,7 @@ function M.check()
     health.warn("setup() has not been called: add require('dcopilot').setup() to your config")
     return
   end
-  health.info('ghost text: ' .. (dcopilot.renderer() == 'native' and 'vim.lsp.inline_completion (built in)' or 'own extmarks'))
+  health.info('ghost text: ' .. require('dcopilot.' .. dcopilot.renderer()).description)
   local cmd = require('dcopilot.server').resolve_cmd(dcopilot.options.cmd)
   if vim.fn.executable(cmd[1]) == 1 then
     health.ok('server command: ' .. table.concat(cmd, ' '))

@@ -10,7 +10,25 @@ local M = {}
 ---@type dcopilot.Options?
 M.options = nil
 
-local renderer ---@type table  ghost or native
+--- What both renderers (ghost.lua, native.lua) provide; the rest of the plugin only talks to this.
+---@class dcopilot.Renderer
+---@field name 'ghost'|'native'
+---@field description string                                      for :checkhealth
+---@field attach fun(bufnr: integer, opts: dcopilot.Options)
+---@field set_enabled fun(enable: boolean, bufnr: integer?)        nil bufnr: every buffer
+---@field key fun(bufnr: integer, how: 'all'|'word'|'line'|'dismiss'): boolean  an <expr> key; false: not ours
+---@field accept fun(bufnr: integer, how: 'all'|'word'|'line'): boolean
+---@field dismiss fun(bufnr: integer): boolean
+---@field cycle fun(bufnr: integer, step: integer)
+---@field trigger fun(bufnr: integer): boolean
+---@field current fun(bufnr: integer): string?
+
+local renderer ---@type dcopilot.Renderer?
+
+--- Whether suggestions are on for `bufnr` (`:Dcopilot disable`, globally or for the buffer, turns them off).
+local function enabled(bufnr)
+  return vim.g.dcopilot_enabled ~= false and vim.b[bufnr].dcopilot_enabled ~= false
+end
 
 --- Whether `bufnr` is a buffer to serve (enable/disable only pause requests; they do not detach).
 local function wanted(bufnr)
@@ -35,15 +53,15 @@ function M.attach(bufnr)
   if not server.attach(bufnr, M.options) then
     return
   end
-  renderer.attach(bufnr, M.options)
-  if M.renderer() == 'native' and (vim.g.dcopilot_enabled == false or vim.b[bufnr].dcopilot_enabled == false) then
-    renderer.set_enabled(false, bufnr)
+  local r = assert(renderer)
+  r.attach(bufnr, M.options)
+  if not enabled(bufnr) then
+    r.set_enabled(false, bufnr)
   end
 end
 
 local function map_keys(keymaps)
-  -- <expr> mappings so that the key keeps its usual meaning when there is nothing to accept. The
-  -- buffer cannot be edited while an <expr> mapping runs, so the edit happens right after.
+  -- <expr> mappings so that the key keeps its usual meaning when there is nothing to accept.
   local function expr(lhs, how, desc)
     if not lhs then
       return
@@ -52,25 +70,7 @@ local function map_keys(keymaps)
     -- them twice turns <M-C-Right> into bytes that leave Neovim waiting for the rest of a key forever.
     local key = lhs
     vim.keymap.set('i', lhs, function()
-      local bufnr = vim.api.nvim_get_current_buf()
-      if M.renderer() == 'native' then
-        if how == 'dismiss' then
-          vim.schedule(function() M.dismiss(bufnr) end)
-          return ''
-        end
-        return M.accept(bufnr, how) and '' or key -- core schedules its own edit
-      end
-      if M.current(bufnr) == nil then
-        return key
-      end
-      vim.schedule(function()
-        if how == 'dismiss' then
-          M.dismiss(bufnr)
-        else
-          M.accept(bufnr, how)
-        end
-      end)
-      return ''
+      return assert(renderer).key(vim.api.nvim_get_current_buf(), how) and '' or key
     end, { expr = true, desc = 'dcopilot: ' .. desc })
   end
   local function cmd(lhs, fn, desc)
@@ -112,9 +112,11 @@ function M.setup(opts)
   end
 end
 
---- Which renderer is in use: 'native' (vim.lsp.inline_completion) or 'ghost' (the plugin's own).
+--- Which renderer is in use: 'native' (vim.lsp.inline_completion) or 'ghost' (the plugin's own); nil
+--- before setup().
+---@return 'ghost'|'native'|nil
 function M.renderer()
-  return renderer == require('dcopilot.native') and 'native' or 'ghost'
+  return renderer and renderer.name
 end
 
 ---@param bufnr integer?
@@ -141,13 +143,7 @@ end
 ---@param bufnr integer?
 function M.trigger(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
-  if M.renderer() == 'native' then
-    return renderer.trigger(bufnr)
-  end
-  local g = require('dcopilot.ghost').get(bufnr)
-  if g then
-    require('dcopilot.ghost').request(g, require('dcopilot.protocol').trigger_invoked)
-  end
+  return renderer ~= nil and renderer.trigger(bufnr)
 end
 
 --- The suggestion text still to come at the cursor, or nil (own renderer only).
@@ -167,10 +163,8 @@ function M.enable(enable, bufnr)
   else
     vim.g.dcopilot_enabled = enable
   end
-  if M.renderer() == 'native' then
+  if renderer then
     renderer.set_enabled(enable, bufnr)
-  elseif not enable and renderer then
-    renderer.dismiss(bufnr or vim.api.nvim_get_current_buf())
   end
 end
 

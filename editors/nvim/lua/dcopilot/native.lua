@@ -7,12 +7,15 @@ local text = require('dcopilot.text')
 
 local M = {}
 
+M.name = 'native'
+M.description = 'vim.lsp.inline_completion (built in)'
+
 function M.available()
   return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.get ~= nil
 end
 
 ---@param bufnr integer
-function M.attach(bufnr)
+function M.attach(bufnr, _)
   vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
 end
 
@@ -89,6 +92,21 @@ function M.dismiss(bufnr)
   M.detach(bufnr)
   M.attach(bufnr)
   return true
+end
+
+--- For an <expr> key. Core schedules its own edit, so accepting here is safe; it has no "is there a
+--- suggestion" query, so dismiss always takes the key.
+---@param bufnr integer
+---@param how 'all'|'word'|'line'|'dismiss'
+---@return boolean
+function M.key(bufnr, how)
+  if how == 'dismiss' then
+    vim.schedule(function()
+      M.dismiss(bufnr)
+    end)
+    return true
+  end
+  return M.accept(bufnr, how)
 end
 
 --- Core requests by itself (InsertEnter, CursorMovedI, 200 ms debounce) and has no "ask now".
