@@ -80,6 +80,42 @@ for _, file in ipairs(files) do
 end
 check('native renderer only on 0.12+', vim.fn.has('nvim-0.12') == 1, require('dcopilot.native').available())
 
+-- Both renderers offer the whole interface init.lua uses (dcopilot.Renderer), so it never asks which it has.
+for _, name in ipairs({ 'ghost', 'native' }) do
+  local r = require('dcopilot.' .. name)
+  check(name .. '.name', name, r.name)
+  check(name .. '.description', 'string', type(r.description))
+  for _, fn in ipairs({ 'attach', 'set_enabled', 'key', 'accept', 'dismiss', 'cycle', 'trigger', 'current' }) do
+    check(name .. '.' .. fn, 'function', type(r[fn]))
+  end
+end
+
+-- The server command: setup's `cmd`, then $VIRTUAL_ENV, the working directory's .venv/venv, PATH, then python3.
+local server = require('dcopilot.server')
+local function fake_exe(dir)
+  vim.fn.mkdir(dir, 'p')
+  local file = dir .. '/dcopilot'
+  vim.fn.writefile({ '#!/bin/sh' }, file)
+  vim.fn.setfperm(file, 'rwxr-xr-x')
+  return file
+end
+local tmp = vim.fn.tempname()
+local env_exe, path_exe = fake_exe(tmp .. '/env/bin'), fake_exe(tmp .. '/path')
+vim.fn.mkdir(tmp .. '/work', 'p')
+vim.fn.chdir(tmp .. '/work')
+vim.env.PATH = tmp .. '/path:' .. vim.env.PATH
+check('a fake dcopilot on PATH', 1, vim.fn.executable(path_exe))
+check('cmd from setup wins', { 'x', 'serve' }, server.resolve_cmd({ 'x', 'serve' }))
+check('PATH', { 'dcopilot', 'serve' }, server.resolve_cmd(nil))
+local dot_venv = fake_exe(tmp .. '/work/.venv/bin')
+check('working directory .venv before PATH', { dot_venv, 'serve' }, server.resolve_cmd(nil))
+vim.env.VIRTUAL_ENV = tmp .. '/env'
+check('$VIRTUAL_ENV first', { env_exe, 'serve' }, server.resolve_cmd(nil))
+vim.env.VIRTUAL_ENV, vim.env.PATH = nil, '/nonexistent'
+vim.fn.delete(dot_venv)
+check('nothing found: the Python package', { 'python3', '-m', 'copilot', 'serve' }, server.resolve_cmd(nil))
+vim.fn.delete(tmp, 'rf')
+
 -- acceptedLength counts like a position's character in the negotiated encoding (docs/lsp.md)
 local protocol = require('dcopilot.protocol')
 local item = { command = { arguments = { { id = 's1' } } } }

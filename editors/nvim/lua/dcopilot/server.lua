@@ -9,20 +9,31 @@ M.name = 'dcopilot'
 ---@type {state: string, message: string, progress: number?}
 M.status = { state = 'stopped', message = '' }
 
---- The command that starts the server: `cmd` from setup, else `dcopilot` on PATH, else the one in the
---- active virtual environment, else the Python package (`python3 -m copilot serve`).
+--- The command that starts the server: `cmd` from setup, else `dcopilot` from the Python environment the
+--- user works in ($VIRTUAL_ENV, then the working directory's .venv or venv), else from PATH, else the
+--- Python package (`python3 -m copilot serve`). The VS Code extension looks in the same order.
 ---@param cmd string[]?
 ---@return string[]
 function M.resolve_cmd(cmd)
   if cmd then
     return cmd
   end
-  if vim.fn.executable('dcopilot') == 1 then
-    return { 'dcopilot', 'serve' }
+  local windows = vim.fn.has('win32') == 1
+  local function in_venv(venv)
+    return vim.fs.joinpath(venv, windows and 'Scripts' or 'bin', windows and 'dcopilot.exe' or 'dcopilot')
   end
-  local venv = vim.env.VIRTUAL_ENV
-  if venv and vim.fn.executable(venv .. '/bin/dcopilot') == 1 then
-    return { venv .. '/bin/dcopilot', 'serve' }
+  local candidates = {}
+  if vim.env.VIRTUAL_ENV then
+    candidates[#candidates + 1] = in_venv(vim.env.VIRTUAL_ENV)
+  end
+  for _, venv in ipairs({ '.venv', 'venv' }) do
+    candidates[#candidates + 1] = in_venv(vim.fs.joinpath(vim.fn.getcwd(), venv))
+  end
+  candidates[#candidates + 1] = 'dcopilot' -- PATH
+  for _, exe in ipairs(candidates) do
+    if vim.fn.executable(exe) == 1 then
+      return { exe, 'serve' }
+    end
   end
   return { 'python3', '-m', 'copilot', 'serve' }
 end
