@@ -92,14 +92,6 @@ export class Tracker {
     return this.end();
   }
 
-  /** VS Code ran the item's command: a full accept. */
-  accepted(id: string): Event[] {
-    if (this.current?.id === id) {
-      this.current = undefined;
-    }
-    return [];
-  }
-
   /** The editor lost the suggestion (switched editors, Escape, disabled). */
   end(): Event[] {
     const t = this.current;
