@@ -30,13 +30,13 @@ SHIPPED_GENERATION = {
 __all__ = ["FULL_TEXT", "SHIPPED_GENERATION", "write_layout_checkpoint", "write_reference_checkpoint"]
 
 
-def write_reference_checkpoint(out: Path, text: dict, seed: int = 0, canvas_length: int = 32,
-                               distinct_encoder_scalars: bool = False) -> Path:
+def write_reference_checkpoint(
+    out: Path, text: dict, seed: int = 0, canvas_length: int = 32, distinct_encoder_scalars: bool = False
+) -> Path:
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     torch.manual_seed(seed)
-    config = DiffusionGemmaConfig(text_config=text, vision_config=VISION, canvas_length=canvas_length,
-                                  eos_token_id=[1])
+    config = DiffusionGemmaConfig(text_config=text, vision_config=VISION, canvas_length=canvas_length, eos_token_id=[1])
     model = DiffusionGemmaForBlockDiffusion(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -69,8 +69,9 @@ def _word_tokenizer(out: Path, vocab_size: int) -> None:
     tok.save(str(out / "tokenizer.json"))
 
 
-def write_layout_checkpoint(out: Path, text: dict, device: torch.device | str, canvas_length: int = 256,
-                            steps: int | None = None) -> Path:
+def write_layout_checkpoint(
+    out: Path, text: dict, device: torch.device | str, canvas_length: int = 256, steps: int | None = None
+) -> Path:
     """steps: the sampler's step budget (default: the released 48)."""
     from safetensors.torch import save_file
 
@@ -81,14 +82,26 @@ def write_layout_checkpoint(out: Path, text: dict, device: torch.device | str, c
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = build_ours(text, torch.device(device), torch.bfloat16)
-    save_file({"model.decoder." + k: v.cpu().contiguous() for k, v in model.state_dict().items()},
-              str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {"model.decoder." + k: v.cpu().contiguous() for k, v in model.state_dict().items()},
+        str(out / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     del model
     # layout A, as DiffusionGemma runs (a chat model): the suffix in the prompt, the whole canvas free
     extras = {k: embedded["dcopilot"][k] for k in ("prompt_format", "special_tokens")} | {"layout_default": "A"}
-    config = {"architectures": ["DiffusionGemmaForBlockDiffusion"], "model_type": "diffusion_gemma",
-              "canvas_length": canvas_length, "eos_token_id": [1], "pad_token_id": 0, "bos_token_id": 2,
-              "tie_word_embeddings": True, "dtype": "bfloat16", "text_config": dict(text), "dcopilot": extras}
+    config = {
+        "architectures": ["DiffusionGemmaForBlockDiffusion"],
+        "model_type": "diffusion_gemma",
+        "canvas_length": canvas_length,
+        "eos_token_id": [1],
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+        "tie_word_embeddings": True,
+        "dtype": "bfloat16",
+        "text_config": dict(text),
+        "dcopilot": extras,
+    }
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generation = SHIPPED_GENERATION | ({"max_denoising_steps": steps} if steps else {})
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2))

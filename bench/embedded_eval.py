@@ -180,9 +180,16 @@ class ModelRunner:
         prompt, canvas, pinned = self.prompt_and_canvas(task)
         cache = self.model.encode(torch.tensor([prompt]))
         g = torch.Generator().manual_seed(self.seed)
-        res = sample(self.model, cache, canvas_length=len(canvas), batch=1,
-                     seed_canvas=torch.tensor([canvas]), pinned=torch.tensor([pinned]),
-                     generation=self.generation, generator=g)
+        res = sample(
+            self.model,
+            cache,
+            canvas_length=len(canvas),
+            batch=1,
+            seed_canvas=torch.tensor([canvas]),
+            pinned=torch.tensor([pinned]),
+            generation=self.generation,
+            generator=g,
+        )
         out = res.tokens[0].tolist()
         free = len(canvas) - sum(pinned)
         mid: list[int] = []
@@ -197,9 +204,16 @@ def infill_complete(model, task: Task, layout: str, context: int) -> str:
     from engine.infill import InfillRequest, complete
 
     text = task.prefix + task.suffix
-    req = InfillRequest(text=text, cursor=len(task.prefix), path=task.path, language="python",
-                        multiline="never" if task.kind == "single" else "always", layout=layout,
-                        context_tokens=context, max_tokens=model.canvas_length)
+    req = InfillRequest(
+        text=text,
+        cursor=len(task.prefix),
+        path=task.path,
+        language="python",
+        multiline="never" if task.kind == "single" else "always",
+        layout=layout,
+        context_tokens=context,
+        max_tokens=model.canvas_length,
+    )
     cands = complete(model, req)
     if not cands:
         return ""
@@ -291,18 +305,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.canvas:
         model.canvas_length = args.canvas
     tok = model.tokenizer
-    results: dict = {"tasks": {"single": args.n, "multi": args.n}, "seed": args.seed, "layout": args.layout,
-                     "context": args.context, "threads": args.threads, "machine": platform.machine(),
-                     "cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
+    results: dict = {
+        "tasks": {"single": args.n, "multi": args.n},
+        "seed": args.seed,
+        "layout": args.layout,
+        "context": args.context,
+        "threads": args.threads,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_avg_start": os.getloadavg(),
+    }
     systems: dict[str, list[str]] = {}
     if not args.model_only:
         systems["empty"] = ["" for _ in tasks]
         systems["copy-above"] = [copy_above(t) for t in tasks]
         bigram = Bigram(tok, load_texts(manifest, "train"))
         systems["bigram"] = [bigram.complete(t) for t in tasks]
-    overrides = {k: v for k, v in (("max_denoising_steps", args.steps), ("entropy_bound", args.entropy_bound),
-                                   ("t_min", args.t_min), ("t_max", args.t_max),
-                                   ("confidence_threshold", args.confidence)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("max_denoising_steps", args.steps),
+            ("entropy_bound", args.entropy_bound),
+            ("t_min", args.t_min),
+            ("t_max", args.t_max),
+            ("confidence_threshold", args.confidence),
+        )
+        if v is not None
+    }
     runner = ModelRunner(model, args.layout, args.context, args.suffix_share, overrides, args.seed)
     t0 = time.perf_counter()
     preds, steps = [], []

@@ -24,14 +24,36 @@ from pathlib import Path
 import torch
 
 TEXT = dict(
-    vocab_size=16384, hidden_size=512, intermediate_size=1024, moe_intermediate_size=256, num_experts=32,
-    top_k_experts=4, num_hidden_layers=6,
+    vocab_size=16384,
+    hidden_size=512,
+    intermediate_size=1024,
+    moe_intermediate_size=256,
+    num_experts=32,
+    top_k_experts=4,
+    num_hidden_layers=6,
     layer_types=["sliding_attention"] * 5 + ["full_attention"],
-    num_attention_heads=8, num_key_value_heads=4, num_global_key_value_heads=1, head_dim=64, global_head_dim=128,
-    sliding_window=256, max_position_embeddings=8192, pad_token_id=0, eos_token_id=1, bos_token_id=2,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    num_global_key_value_heads=1,
+    head_dim=64,
+    global_head_dim=128,
+    sliding_window=256,
+    max_position_embeddings=8192,
+    pad_token_id=0,
+    eos_token_id=1,
+    bos_token_id=2,
 )
-VISION = dict(model_type="gemma4_vision", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-              num_attention_heads=2, num_key_value_heads=2, head_dim=8, global_head_dim=8, position_embedding_size=64)
+VISION = dict(
+    model_type="gemma4_vision",
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    head_dim=8,
+    global_head_dim=8,
+    position_embedding_size=64,
+)
 
 
 def build_reference(canvas: int):
@@ -113,21 +135,31 @@ def main() -> None:
     med = {k: statistics.median(v) * 1e3 for k, v in (("ref", t_ref), ("plain", t_plain), ("fast", t_fast))}
     ratio_plain = statistics.median(r[0] / r[1] for r in rounds)
     ratio_fast = statistics.median(r[0] / r[2] for r in rounds)
-    print(f"hardware: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s); float32; prompt {args.prompt} cached, canvas {args.canvas}, batch 1, "
-          f"self-conditioning on; config: {TEXT['num_hidden_layers']} layers, hidden {TEXT['hidden_size']}, "
-          f"{TEXT['num_experts']} experts top-{TEXT['top_k_experts']}, vocab {TEXT['vocab_size']}; "
-          f"median of {args.reps} interleaved rounds")
-    print(f"reference (transformers {_tf_version()}, experts={ref.config.text_config._experts_implementation}, "
-          f"attn={ref.config._attn_implementation}): {med['ref']:.1f} ms/step")
-    print(f"ours (as loaded):       {med['plain']:.1f} ms/step   ratio ref/ours {ratio_plain:.2f}x"
-          f"   max rel logit diff {err_plain:.1e}")
-    print(f"ours, per-expert loop:  {med['fast']:.1f} ms/step   ratio ref/ours {ratio_fast:.2f}x"
-          f"   max rel logit diff {err_fast:.1e}")
+    print(
+        f"hardware: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{args.threads} thread(s); float32; prompt {args.prompt} cached, canvas {args.canvas}, batch 1, "
+        f"self-conditioning on; config: {TEXT['num_hidden_layers']} layers, hidden {TEXT['hidden_size']}, "
+        f"{TEXT['num_experts']} experts top-{TEXT['top_k_experts']}, vocab {TEXT['vocab_size']}; "
+        f"median of {args.reps} interleaved rounds"
+    )
+    print(
+        f"reference (transformers {_tf_version()}, experts={ref.config.text_config._experts_implementation}, "
+        f"attn={ref.config._attn_implementation}): {med['ref']:.1f} ms/step"
+    )
+    print(
+        f"ours (as loaded):       {med['plain']:.1f} ms/step   ratio ref/ours {ratio_plain:.2f}x"
+        f"   max rel logit diff {err_plain:.1e}"
+    )
+    print(
+        f"ours, per-expert loop:  {med['fast']:.1f} ms/step   ratio ref/ours {ratio_fast:.2f}x"
+        f"   max rel logit diff {err_fast:.1e}"
+    )
     for b, length, vocab in ((3, 64, 8192), (1, 128, TEXT["vocab_size"])):
         race, cdf = sampler_math_ms(b, length, vocab, "race"), sampler_math_ms(b, length, vocab, "cdf")
-        print(f"sampler math per step (no denoise), {b} x {length} canvas, vocab {vocab}: draw=race {race:.1f} ms,"
-              f" draw=cdf {cdf:.1f} ms ({race / cdf:.1f}x)")
+        print(
+            f"sampler math per step (no denoise), {b} x {length} canvas, vocab {vocab}: draw=race {race:.1f} ms,"
+            f" draw=cdf {cdf:.1f} ms ({race / cdf:.1f}x)"
+        )
     print(f"total wall time {time.perf_counter() - started:.1f} s")
 
 

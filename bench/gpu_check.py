@@ -46,8 +46,18 @@ PARITY_TEXT = dict(
     num_attention_heads=4, num_key_value_heads=2, num_global_key_value_heads=1, head_dim=64, global_head_dim=128,
     sliding_window=64, max_position_embeddings=8192, pad_token_id=0, eos_token_id=1, bos_token_id=2,
 )  # fmt: skip
-TINY_PARITY_TEXT = dict(PARITY_TEXT, vocab_size=128, hidden_size=32, intermediate_size=48, moe_intermediate_size=16,
-                        num_experts=8, top_k_experts=2, head_dim=8, global_head_dim=16, sliding_window=8)
+TINY_PARITY_TEXT = dict(
+    PARITY_TEXT,
+    vocab_size=128,
+    hidden_size=32,
+    intermediate_size=48,
+    moe_intermediate_size=16,
+    num_experts=8,
+    top_k_experts=2,
+    head_dim=8,
+    global_head_dim=16,
+    sliding_window=8,
+)
 
 
 @dataclass
@@ -134,14 +144,24 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def _write_summary(out: Path, part: str, tiny: bool, results: list[ItemResult], seconds: float) -> None:
-    summary = {"part": part, "tiny": tiny, "seconds": round(seconds, 1), "items": [asdict(r) for r in results],
-               "ok": all(r.status == "ok" for r in results)}
+    summary = {
+        "part": part,
+        "tiny": tiny,
+        "seconds": round(seconds, 1),
+        "items": [asdict(r) for r in results],
+        "ok": all(r.status == "ok" for r in results),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     env = next((r.data for r in results if r.item == "env"), {})
-    lines = [f"# GPU check, part {part}{' (--tiny)' if tiny else ''}: {env.get('device_name', '?')}", "",
-             f"torch {env.get('torch', '?')}, python {env.get('python', '?')}, transformers (reference)"
-             f" {env.get('transformers', '?')}; {seconds:.0f} s in all", "",
-             "| item | check | value | target | ok |", "|---|---|---|---|---|"]
+    lines = [
+        f"# GPU check, part {part}{' (--tiny)' if tiny else ''}: {env.get('device_name', '?')}",
+        "",
+        f"torch {env.get('torch', '?')}, python {env.get('python', '?')}, transformers (reference)"
+        f" {env.get('transformers', '?')}; {seconds:.0f} s in all",
+        "",
+        "| item | check | value | target | ok |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         lines.append(f"| {r.item} | status | {r.status} ({r.seconds} s) | | {_mark(r.status == 'ok')} |")
         for row in r.rows:
@@ -163,8 +183,12 @@ def item_env(result: ItemResult, out: Path, tiny: bool) -> None:
     import torch
 
     d = result.data
-    d.update(python=platform.python_version(), torch=torch.__version__, cuda=torch.version.cuda,
-             cuda_available=torch.cuda.is_available())
+    d.update(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cuda_available=torch.cuda.is_available(),
+    )
     d["device_name"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
@@ -227,6 +251,7 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
         canvas = torch.randint(5, vocab, (2, 32), generator=g).to(device)
         committed = torch.randint(5, vocab, (2, 32), generator=g).to(device)
         sc = (torch.randn(2, 32, vocab, generator=g) * 4).to(device)
+
         def reference(dtype):
             ref = DiffusionGemmaForBlockDiffusion.from_pretrained(path, dtype=dtype).to(device).eval()
             with torch.no_grad():
@@ -246,24 +271,38 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
         errs = [_rel_err(a, b) for a, b in zip(ours(torch.float32), truth)]
         bound = 1e-4 if device.type == "cpu" else 1e-3  # GPU kernels reduce in another order
         result.data["float32"] = errs
-        result.add(Row("ours float32 vs reference float32 (prompt; after a commit)",
-                       ", ".join(f"{e:.1e}" for e in errs), f"<= {bound:.0e} of max |logit|",
-                       max(errs) <= bound))
+        result.add(
+            Row(
+                "ours float32 vs reference float32 (prompt; after a commit)",
+                ", ".join(f"{e:.1e}" for e in errs),
+                f"<= {bound:.0e} of max |logit|",
+                max(errs) <= bound,
+            )
+        )
         # bfloat16 rounding flips near-tied expert choices of a random model, so the two implementations in bfloat16
         # need not agree closely; ours must be about as close to the float32 truth as the reference's own bfloat16.
         ref_errs = [_rel_err(a, b) for a, b in zip(reference(torch.bfloat16), truth)]
         errs = [_rel_err(a, b) for a, b in zip(ours(torch.bfloat16), truth)]
         result.data["bfloat16"] = {"ours": errs, "reference": ref_errs}
-        result.add(Row("bfloat16 vs float32 truth, ours | reference (prompt; after a commit)",
-                       ", ".join(f"{e:.1e}" for e in errs) + " | " + ", ".join(f"{e:.1e}" for e in ref_errs),
-                       "ours <= 1.5x reference + 1e-2", max(errs) <= 1.5 * max(ref_errs) + 1e-2))
+        result.add(
+            Row(
+                "bfloat16 vs float32 truth, ours | reference (prompt; after a commit)",
+                ", ".join(f"{e:.1e}" for e in errs) + " | " + ", ".join(f"{e:.1e}" for e in ref_errs),
+                "ours <= 1.5x reference + 1e-2",
+                max(errs) <= 1.5 * max(ref_errs) + 1e-2,
+            )
+        )
 
     # the static step vs eager, through in-place refills, commits and a bucket change
-    model = load_model(path, device=device, dtype=torch.bfloat16) if DiffusionGemmaForBlockDiffusion is not None \
+    model = (
+        load_model(path, device=device, dtype=torch.bfloat16)
+        if DiffusionGemmaForBlockDiffusion is not None
         else _random_model(text, device)
+    )
     mode = "reduce-overhead (CUDA graphs)" if device.type == "cuda" else "dynamo, eager backend (CPU)"
-    static = StaticDenoise(model, backend=None if device.type == "cuda" else "eager",
-                           buckets=Buckets(floor=2 * text["sliding_window"]))
+    static = StaticDenoise(
+        model, backend=None if device.type == "cuda" else "eager", buckets=Buckets(floor=2 * text["sliding_window"])
+    )
     g = torch.Generator().manual_seed(1)
     worst, steps = 0.0, 0
     with torch.no_grad():
@@ -277,9 +316,14 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
                 steps += 1
             model.encode(torch.randint(5, vocab, (1, 24), generator=g).to(device), cache)
     result.data.update(static_worst=worst, static_steps=steps, static_mode=mode, static_failed=static.failed)
-    result.add(Row(f"static step vs eager, {steps} steps over 4 commits ({mode})",
-                   "fell back to eager: " + static.why_failed if static.failed else f"{worst:.1e}",
-                   "<= 3e-02 of max |logit| (bfloat16), compiled", not static.failed and worst <= 0.03))
+    result.add(
+        Row(
+            f"static step vs eager, {steps} steps over 4 commits ({mode})",
+            "fell back to eager: " + static.why_failed if static.failed else f"{worst:.1e}",
+            "<= 3e-02 of max |logit| (bfloat16), compiled",
+            not static.failed and worst <= 0.03,
+        )
+    )
     if any(r.ok is False for r in result.rows):
         result.status = "failed"
 
@@ -321,22 +365,43 @@ def item_gpu_step(result: ItemResult, out: Path, tiny: bool) -> None:
     ms, peak = r.get("ms_per_step", {}), r.get("peak_mb", {})
     for name in ("reference", "ours-eager", "ours-static", "sample-loop", "sample-loop-static"):
         if name in ms:
-            result.add(Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in
-                                                                peak else "")))
+            result.add(
+                Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in peak else ""))
+            )
     if "floor_ms" in r:
-        result.add(Row("bandwidth floor", f"{r['floor_ms']} ms ({r.get('step_bytes_GB')} GB at"
-                                          f" {r.get('copy_bandwidth_GBps')} GB/s)"))
+        result.add(
+            Row(
+                "bandwidth floor",
+                f"{r['floor_ms']} ms ({r.get('step_bytes_GB')} GB at {r.get('copy_bandwidth_GBps')} GB/s)",
+            )
+        )
     if "static_compile_s" in r:
         result.add(Row("static step compile + first steps (2 shapes)", f"{r['static_compile_s']} s"))
         # the daemon's warm-up at default settings: 4 buckets (256..2048) x 2 canvases x (first step or not)
-        result.add(Row("so compiling before ready at default settings (16 shapes), about",
-                       f"{8 * r['static_compile_s']:.0f} s (first start; inductor's disk cache shortens later ones)"))
+        result.add(
+            Row(
+                "so compiling before ready at default settings (16 shapes), about",
+                f"{8 * r['static_compile_s']:.0f} s (first start; inductor's disk cache shortens later ones)",
+            )
+        )
     if "speedup_vs_reference" in r:
-        result.add(Row("reference / best ours", f"{r['speedup_vs_reference']}x", ">= 2x",
-                       None if tiny else r["speedup_vs_reference"] >= 2))
+        result.add(
+            Row(
+                "reference / best ours",
+                f"{r['speedup_vs_reference']}x",
+                ">= 2x",
+                None if tiny else r["speedup_vs_reference"] >= 2,
+            )
+        )
     if "best_over_floor" in r:
-        result.add(Row("best ours / floor", f"{r['best_over_floor']}x", "<= 1.15x",
-                       None if tiny else r["best_over_floor"] <= 1.15))
+        result.add(
+            Row(
+                "best ours / floor",
+                f"{r['best_over_floor']}x",
+                "<= 1.15x",
+                None if tiny else r["best_over_floor"] <= 1.15,
+            )
+        )
     if r.get("errors"):
         result.status = "failed"
 
@@ -348,19 +413,30 @@ def item_nf4(result: ItemResult, out: Path, tiny: bool) -> None:
         result.status = "skipped"
         result.notes.append(f"bitsandbytes not importable ({type(exc).__name__}: {exc}); carry its wheel"[:300])
         return
-    r = _gpu_step(result, out, tiny, skip="ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,"
-                                          "static,sample-loop-static,reference")
+    r = _gpu_step(
+        result,
+        out,
+        tiny,
+        skip="ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,static,sample-loop-static,reference",
+    )
     result.data = r
     ms, peak = r.get("ms_per_step", {}), r.get("peak_mb", {})
     for name in ("ours-nf4", "sample-loop-nf4", "nf4-static"):
         if name in ms:
-            result.add(Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in
-                                                                peak else "")))
+            result.add(
+                Row(f"{name} ms/step", f"{ms[name]}" + (f" (peak {peak[name]:.0f} MiB)" if name in peak else ""))
+            )
     if "sample-loop-nf4" in ms:
         steps = 16  # a completion's step count in the target (the sampler loop's default)
         total = ms["sample-loop-nf4"] * steps
-        result.add(Row(f"{r.get('canvas')}-token canvas, {steps} steps, nf4", f"{total:.0f} ms", "< 100 ms",
-                       None if tiny else total < 100))
+        result.add(
+            Row(
+                f"{r.get('canvas')}-token canvas, {steps} steps, nf4",
+                f"{total:.0f} ms",
+                "< 100 ms",
+                None if tiny else total < 100,
+            )
+        )
     if "nf4_weight_GB" in r:
         result.add(Row("nf4 weights", f"{r['nf4_weight_GB']} GB"))
     if peak.get("ours-nf4") is not None:
@@ -375,49 +451,105 @@ def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
 
     device = _device(tiny)
     layers = 2  # one sliding and one full layer: each layer adds compile time before ready
-    text = dict(FULL_TEXT, num_hidden_layers=layers,
-                layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"])
+    text = dict(
+        FULL_TEXT, num_hidden_layers=layers, layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"]
+    )
     if tiny:
-        text.update(vocab_size=8192, hidden_size=64, intermediate_size=96, moe_intermediate_size=32, num_experts=8,
-                    top_k_experts=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16, global_head_dim=32,
-                    sliding_window=64)
+        text.update(
+            vocab_size=8192,
+            hidden_size=64,
+            intermediate_size=96,
+            moe_intermediate_size=32,
+            num_experts=8,
+            top_k_experts=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            global_head_dim=32,
+            sliding_window=64,
+        )
     t = time.perf_counter()
     # toy size: a few sampler steps, so that a loaded CPU still answers a handful of keystrokes
     path = write_layout_checkpoint(out / "ckpt", text, device, steps=6 if tiny else None)
     size = sum(f.stat().st_size for f in path.iterdir()) / 1e9
-    result.add(Row("checkpoint", f"{layers} layers at {'toy' if tiny else 'full'} width, {size:.2f} GB,"
-                                 f" written in {time.perf_counter() - t:.0f} s"))
-    env = dict(os.environ, DCOPILOT_MODEL_PATH=str(path), DCOPILOT_MODEL_DEVICE=device.type,
-               # one cache bucket (256) keeps the warm-up inside the item's time; compile stays "auto"
-               DCOPILOT_COMPLETION_CONTEXT_TOKENS="200", DCOPILOT_SERVER_LOG_FILE=str(out / "server.log"),
-               DCOPILOT_SERVER_LOG_LEVEL="info", XDG_CONFIG_HOME=str(out / "xdg"))
+    result.add(
+        Row(
+            "checkpoint",
+            f"{layers} layers at {'toy' if tiny else 'full'} width, {size:.2f} GB,"
+            f" written in {time.perf_counter() - t:.0f} s",
+        )
+    )
+    env = dict(
+        os.environ,
+        DCOPILOT_MODEL_PATH=str(path),
+        DCOPILOT_MODEL_DEVICE=device.type,
+        # one cache bucket (256) keeps the warm-up inside the item's time; compile stays "auto"
+        DCOPILOT_COMPLETION_CONTEXT_TOKENS="200",
+        DCOPILOT_SERVER_LOG_FILE=str(out / "server.log"),
+        DCOPILOT_SERVER_LOG_LEVEL="info",
+        XDG_CONFIG_HOME=str(out / "xdg"),
+    )
     if device.type == "cpu":  # compile anyway, as on CUDA: traced by dynamo, run eager (inductor takes minutes)
         env.update(DCOPILOT_MODEL_COMPILE="on", DCOPILOT_MODEL_DTYPE="bfloat16", DCOPILOT_TEST_COMPILE_BACKEND="eager")
-    cmd = [sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--model", str(path), "--device", device.type,
-           "--json", str(out / "lsp_latency.json"), "--keys", "40" if tiny else "240"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "lsp_latency.py"),
+        "--model",
+        str(path),
+        "--device",
+        device.type,
+        "--json",
+        str(out / "lsp_latency.json"),
+        "--keys",
+        "40" if tiny else "240",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     r = json.loads((out / "lsp_latency.json").read_text())
     result.data = r
     if proc.returncode:
         result.notes.append(f"lsp_latency.py exited with status {proc.returncode}")
     status = r["status"]
-    result.add(Row("server ready after", f"{r['load_s']:.1f} s; step {status.get('step') or '?'}"
-                                         f" ({status.get('message', '')})"))
+    result.add(
+        Row(
+            "server ready after", f"{r['load_s']:.1f} s; step {status.get('step') or '?'} ({status.get('message', '')})"
+        )
+    )
     if status.get("stepCompileSeconds") is not None:
-        result.add(Row("step compiled before ready", f"{status['stepGraphs']} shapes in"
-                                                     f" {status['stepCompileSeconds']} s"))
-    cold = (out / "server.log").read_text(errors="replace").count("was not warmed up") \
-        if (out / "server.log").exists() else 0
+        result.add(
+            Row("step compiled before ready", f"{status['stepGraphs']} shapes in {status['stepCompileSeconds']} s")
+        )
+    cold = (
+        (out / "server.log").read_text(errors="replace").count("was not warmed up")
+        if (out / "server.log").exists()
+        else 0
+    )
     compiled = status.get("step") == "compiled"
-    result.add(Row("shapes compiled while serving", str(cold) if compiled else "- (step not compiled)", "0",
-                   compiled and cold == 0))
+    result.add(
+        Row(
+            "shapes compiled while serving",
+            str(cold) if compiled else "- (step not compiled)",
+            "0",
+            compiled and cold == 0,
+        )
+    )
     p50, p95 = r["latency_p50_ms"], r["latency_p95_ms"]
-    result.add(Row("keystroke to ghost text p50 / p95", f"{p50:.1f} / {p95:.1f} ms"
-                                                        f" ({r['answered_count']} answered)",
-                   "p50 < 100 ms", None if tiny else p50 < 100))
+    result.add(
+        Row(
+            "keystroke to ghost text p50 / p95",
+            f"{p50:.1f} / {p95:.1f} ms ({r['answered_count']} answered)",
+            "p50 < 100 ms",
+            None if tiny else p50 < 100,
+        )
+    )
     o, m = r["stats"]["overhead"], r["stats"]["model"]
-    result.add(Row("server overhead p50 / p95", f"{o['p50Ms']} / {o['p95Ms']} ms", "p95 < 5 ms",
-           None if tiny or o["p95Ms"] is None else o["p95Ms"] < 5))
+    result.add(
+        Row(
+            "server overhead p50 / p95",
+            f"{o['p50Ms']} / {o['p95Ms']} ms",
+            "p95 < 5 ms",
+            None if tiny or o["p95Ms"] is None else o["p95Ms"] < 5,
+        )
+    )
     result.add(Row("model time per request p50 / p95", f"{m['p50Ms']} / {m['p95Ms']} ms"))
     if not r["answered_count"]:
         result.status = "failed"

@@ -40,23 +40,60 @@ import torch
 from torch import nn
 
 FULL_TEXT = dict(  # google/diffusiongemma-26B-A4B-it text_config (research notes section 1.2)
-    vocab_size=262144, hidden_size=2816, intermediate_size=2112, moe_intermediate_size=704, num_experts=128,
-    top_k_experts=8, num_hidden_layers=30,
+    vocab_size=262144,
+    hidden_size=2816,
+    intermediate_size=2112,
+    moe_intermediate_size=704,
+    num_experts=128,
+    top_k_experts=8,
+    num_hidden_layers=30,
     layer_types=(["sliding_attention"] * 5 + ["full_attention"]) * 5,
-    num_attention_heads=16, num_key_value_heads=8, num_global_key_value_heads=2, head_dim=256,
-    global_head_dim=512, sliding_window=1024, max_position_embeddings=262144,
-    rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
-                     "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
-                                        "rope_theta": 1000000.0}},
-    rms_norm_eps=1e-6, final_logit_softcapping=30.0, pad_token_id=0, bos_token_id=2, eos_token_id=1,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    num_global_key_value_heads=2,
+    head_dim=256,
+    global_head_dim=512,
+    sliding_window=1024,
+    max_position_embeddings=262144,
+    rope_parameters={
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1000000.0},
+    },
+    rms_norm_eps=1e-6,
+    final_logit_softcapping=30.0,
+    pad_token_id=0,
+    bos_token_id=2,
+    eos_token_id=1,
 )
-TINY_TEXT = dict(FULL_TEXT, vocab_size=512, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
-                 num_experts=16, top_k_experts=4, num_hidden_layers=6,
-                 layer_types=["sliding_attention"] * 5 + ["full_attention"], num_attention_heads=4,
-                 num_key_value_heads=2, num_global_key_value_heads=1, head_dim=16, global_head_dim=32,
-                 sliding_window=32, max_position_embeddings=4096)
-VISION = dict(model_type="gemma4_vision", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-              num_attention_heads=2, num_key_value_heads=2, head_dim=8, global_head_dim=8, position_embedding_size=64)
+TINY_TEXT = dict(
+    FULL_TEXT,
+    vocab_size=512,
+    hidden_size=64,
+    intermediate_size=96,
+    moe_intermediate_size=32,
+    num_experts=16,
+    top_k_experts=4,
+    num_hidden_layers=6,
+    layer_types=["sliding_attention"] * 5 + ["full_attention"],
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    num_global_key_value_heads=1,
+    head_dim=16,
+    global_head_dim=32,
+    sliding_window=32,
+    max_position_embeddings=4096,
+)
+VISION = dict(
+    model_type="gemma4_vision",
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    head_dim=8,
+    global_head_dim=8,
+    position_embedding_size=64,
+)
 
 
 # -- timing helpers -------------------------------------------------------------------------------------------
@@ -116,8 +153,15 @@ def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, ste
     from engine.sampler import sample
 
     gen = dataclasses.replace(GenerationConfig(), max_denoising_steps=steps, confidence_threshold=None)
-    run = lambda: sample(model, cache, canvas, 1, generation=gen, denoise=denoise,  # noqa: E731
-                         generator=torch.Generator(device=device).manual_seed(0))
+    run = lambda: sample(
+        model,
+        cache,
+        canvas,
+        1,
+        generation=gen,
+        denoise=denoise,  # noqa: E731
+        generator=torch.Generator(device=device).manual_seed(0),
+    )
     return time_steps(run, device, 1, 2) / steps
 
 
@@ -147,8 +191,9 @@ def build_reference(text: dict, device: torch.device, dtype: torch.dtype, canvas
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     def make(text_config: dict, where) -> DiffusionGemmaForBlockDiffusion:
-        config = DiffusionGemmaConfig(text_config=text_config, vision_config=VISION, canvas_length=canvas,
-                                      eos_token_id=[1])
+        config = DiffusionGemmaConfig(
+            text_config=text_config, vision_config=VISION, canvas_length=canvas, eos_token_id=[1]
+        )
         old = torch.get_default_dtype()
         torch.set_default_dtype(dtype)
         try:
@@ -170,8 +215,14 @@ def build_reference(text: dict, device: torch.device, dtype: torch.dtype, canvas
                     memo[id(t)] = nn.Parameter(fresh, requires_grad=False) if isinstance(t, nn.Parameter) else fresh
                 table[key] = memo[id(t)]
     del memo
-    small = dict(text, vocab_size=512, num_hidden_layers=6,
-                 layer_types=["sliding_attention"] * 5 + ["full_attention"], num_experts=8, top_k_experts=2)
+    small = dict(
+        text,
+        vocab_size=512,
+        num_hidden_layers=6,
+        layer_types=["sliding_attention"] * 5 + ["full_attention"],
+        num_experts=8,
+        top_k_experts=2,
+    )
     donor = dict(make(small, "cpu").named_buffers())
     with torch.no_grad():
         for name, buf in model.named_buffers():
@@ -219,26 +270,43 @@ def main() -> None:
     ap.add_argument("--canvas", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
-                    help="weights and compute (the grouped-mm kernel under torch.compile needs bfloat16)")
-    ap.add_argument("--skip", default="sample-loop-compiled",
-                    help="comma list of: ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,static,"
-                         "sample-loop-static,nf4,sample-loop-nf4,nf4-static,reference (default skips"
-                         " sample-loop-compiled: a second multi-minute compile)")
+    ap.add_argument(
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float32"],
+        help="weights and compute (the grouped-mm kernel under torch.compile needs bfloat16)",
+    )
+    ap.add_argument(
+        "--skip",
+        default="sample-loop-compiled",
+        help="comma list of: ours-eager,ours-grouped,sample-loop,compiled,sample-loop-compiled,static,"
+        "sample-loop-static,nf4,sample-loop-nf4,nf4-static,reference (default skips"
+        " sample-loop-compiled: a second multi-minute compile)",
+    )
     ap.add_argument("--loop-steps", type=int, default=LOOP_STEPS, help="steps of the sample-loop rows")
-    ap.add_argument("--static-backend", default=None,
-                    help="torch.compile backend for the static step instead of inductor (e.g. eager: a CPU check)")
+    ap.add_argument(
+        "--static-backend",
+        default=None,
+        help="torch.compile backend for the static step instead of inductor (e.g. eager: a CPU check)",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     text = TINY_TEXT if args.tiny else FULL_TEXT
     skip = set(filter(None, args.skip.split(",")))
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"hardware": _hardware(device), "torch": torch.__version__, "dtype": str(dtype),
-                     "config": "tiny" if args.tiny else "diffusiongemma-26B-A4B (random weights)",
-                     "cache_tokens": args.cache_tokens, "canvas": args.canvas, "batch": 1, "ms_per_step": {},
-                     "loop_steps": args.loop_steps,
-                     "errors": {}}
+    results: dict = {
+        "hardware": _hardware(device),
+        "torch": torch.__version__,
+        "dtype": str(dtype),
+        "config": "tiny" if args.tiny else "diffusiongemma-26B-A4B (random weights)",
+        "cache_tokens": args.cache_tokens,
+        "canvas": args.canvas,
+        "batch": 1,
+        "ms_per_step": {},
+        "loop_steps": args.loop_steps,
+        "errors": {},
+    }
     torch.manual_seed(0)
     g = torch.Generator(device="cpu").manual_seed(0)
     prompt = torch.randint(5, text["vocab_size"], (1, args.cache_tokens), generator=g).to(device)
@@ -260,8 +328,9 @@ def main() -> None:
         save(results, args.out)
 
     with torch.no_grad():
-        results["copy_bandwidth_GBps"] = round(copy_bandwidth(device, 2 << 30 if device.type == "cuda" else 1 << 26)
-                                               / 1e9, 1)
+        results["copy_bandwidth_GBps"] = round(
+            copy_bandwidth(device, 2 << 30 if device.type == "cuda" else 1 << 26) / 1e9, 1
+        )
         t = time.perf_counter()
         ours = build_ours(text, device, dtype)
         cache = ours.encode(prompt)
@@ -271,7 +340,7 @@ def main() -> None:
         nbytes = step_bytes(ours, args.cache_tokens, args.canvas)
         results["step_bytes_GB"] = round(nbytes / 1e9, 2)
         results["floor_ms"] = round(nbytes / (results["copy_bandwidth_GBps"] * 1e9) * 1e3, 3)
-        step = lambda f: (lambda: f(canvas, cache, self_conditioning_logits=sc))  # noqa: E731
+        step = lambda f: lambda: f(canvas, cache, self_conditioning_logits=sc)  # noqa: E731
 
         record("ours-eager", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
         from engine.fast import accelerate, compiled_denoise
@@ -292,8 +361,11 @@ def main() -> None:
             if compiled is not None:
                 record("ours-compiled", None, lambda: time_steps(step(compiled), device, args.warmup, args.reps))
                 results["compile_s"] = round(time.perf_counter() - t, 1)
-                record("sample-loop-compiled", None,
-                       lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps))
+                record(
+                    "sample-loop-compiled",
+                    None,
+                    lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps),
+                )
         if "static" not in skip:
             from engine.static import StaticDenoise
 
@@ -302,8 +374,11 @@ def main() -> None:
             static = StaticDenoise(ours, backend=args.static_backend)
             record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
             results["static_compile_s"] = round(time.perf_counter() - t, 1)
-            record("sample-loop-static", None,
-                   lambda: sample_loop_ms(ours, cache, args.canvas, device, static, args.loop_steps))
+            record(
+                "sample-loop-static",
+                None,
+                lambda: sample_loop_ms(ours, cache, args.canvas, device, static, args.loop_steps),
+            )
             if static.failed:  # the timings above are eager ones: do not report them as compiled
                 for name in ("ours-static", "sample-loop-static"):
                     results["ms_per_step"].pop(name, None)
@@ -325,8 +400,9 @@ def main() -> None:
                 traceback.print_exc()
                 skip.add("ours-nf4")
             record("ours-nf4", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-            record("sample-loop-nf4", None,
-                   lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
+            record(
+                "sample-loop-nf4", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps)
+            )
             if "nf4-static" not in skip and "ours-nf4" not in skip:
                 from engine.static import StaticDenoise
 
@@ -346,10 +422,15 @@ def main() -> None:
                 ref = build_reference(text, device, dtype, args.canvas)
                 ref_cache = ref(input_ids=prompt, decoder_input_ids=canvas).past_key_values
                 sc = torch.randn(1, args.canvas, text["vocab_size"], device=device, dtype=dtype)
-                fn = lambda: ref(past_key_values=ref_cache, decoder_input_ids=canvas,  # noqa: E731
-                                 self_conditioning_logits=sc)
-                results["reference_impl"] = {"experts": ref.config.text_config._experts_implementation,
-                                             "attention": ref.config._attn_implementation}
+                fn = lambda: ref(
+                    past_key_values=ref_cache,
+                    decoder_input_ids=canvas,  # noqa: E731
+                    self_conditioning_logits=sc,
+                )
+                results["reference_impl"] = {
+                    "experts": ref.config.text_config._experts_implementation,
+                    "attention": ref.config._attn_implementation,
+                }
                 record("reference", None, lambda: time_steps(fn, device, args.warmup, args.reps))
             except Exception as e:
                 results["errors"]["reference"] = f"{type(e).__name__}: {e}"
@@ -377,15 +458,23 @@ def _hardware(device: torch.device) -> str:
 
 
 def _markdown(r: dict) -> str:
-    lines = [f"# gpu_step ({r['hardware']}, torch {r['torch']}, {r['dtype']})", "",
-             f"config: {r['config']}; cached tokens {r['cache_tokens']}, canvas {r['canvas']}, batch 1,"
-             f" self-conditioning on", "",
-             "| variant | ms/step | peak MiB |", "|---|---|---|"]
+    lines = [
+        f"# gpu_step ({r['hardware']}, torch {r['torch']}, {r['dtype']})",
+        "",
+        f"config: {r['config']}; cached tokens {r['cache_tokens']}, canvas {r['canvas']}, batch 1,"
+        f" self-conditioning on",
+        "",
+        "| variant | ms/step | peak MiB |",
+        "|---|---|---|",
+    ]
     for k, v in r["ms_per_step"].items():
         lines.append(f"| {k} | {v} | {r.get('peak_mb', {}).get(k, '-')} |")
-    lines += ["", f"floor: {r.get('step_bytes_GB')} GB/step over {r.get('copy_bandwidth_GBps')} GB/s copy bandwidth"
-              f" = {r.get('floor_ms')} ms; best ours / floor = {r.get('best_over_floor')};"
-              f" reference / best ours = {r.get('speedup_vs_reference')}"]
+    lines += [
+        "",
+        f"floor: {r.get('step_bytes_GB')} GB/step over {r.get('copy_bandwidth_GBps')} GB/s copy bandwidth"
+        f" = {r.get('floor_ms')} ms; best ours / floor = {r.get('best_over_floor')};"
+        f" reference / best ours = {r.get('speedup_vs_reference')}",
+    ]
     if "nf4_weight_GB" in r:
         lines.append(f"nf4 weights {r['nf4_weight_GB']} GB, {r['nf4_step_bytes_GB']} GB read per step")
     for k, v in r["errors"].items():

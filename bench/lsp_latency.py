@@ -142,7 +142,7 @@ async def session(args) -> dict:
     def on_reply(future: asyncio.Future) -> None:
         nonlocal shown
         _, message = future.result()
-        items = message.get("result", {}) and message["result"].get("items") or []
+        items = (message.get("result", {}) and message["result"].get("items")) or []
         shown = items[0] if items else None
 
     while typed < len(target):
@@ -233,8 +233,12 @@ def main() -> None:
     if args.json:
         a = r["answered"]
         figures = {k: v for k, v in r.items() if k != "answered"} | {
-            "latency_p50_ms": pct(a, 0.5), "latency_p95_ms": pct(a, 0.95), "answered_count": len(a),
-            "keys": args.keys, "speed": args.speed, "device": args.device,
+            "latency_p50_ms": pct(a, 0.5),
+            "latency_p95_ms": pct(a, 0.95),
+            "answered_count": len(a),
+            "keys": args.keys,
+            "speed": args.speed,
+            "device": args.device,
         }
         args.json.write_text(json.dumps(figures, indent=2))
     backend = "deterministic (no model)" if args.deterministic else f"{r['status']['model']} on {r['status']['device']}"

@@ -84,15 +84,17 @@ def stdlib_cases(manifest_path: Path, count: int, seed: int) -> list[dict]:
             continue
         seen.add((path, span))
         start, end = span
-        cases.append({
-            "prefix": clip_prefix(text[:start]),
-            "suffix": clip_suffix(text[end:]),
-            "target": text[start:end],
-            "language": "python",
-            "path": path,
-            "kind": kind,
-            "source": f"stdlib-heldout:{manifest['python']}:{hashlib.sha256(text.encode()).hexdigest()[:12]}",
-        })
+        cases.append(
+            {
+                "prefix": clip_prefix(text[:start]),
+                "suffix": clip_suffix(text[end:]),
+                "target": text[start:end],
+                "language": "python",
+                "path": path,
+                "kind": kind,
+                "source": f"stdlib-heldout:{manifest['python']}:{hashlib.sha256(text.encode()).hexdigest()[:12]}",
+            }
+        )
     return cases
 
 
@@ -102,15 +104,18 @@ def humaneval_cases(path: Path, count: int, seed: int) -> list[dict]:
         rows = [json.loads(line) for line in f if line.strip()]
     rng = random.Random(seed)
     rows = rng.sample(rows, min(count, len(rows)))
-    return [{
-        "prefix": r["prompt"],
-        "suffix": r["suffix"],
-        "target": r["canonical_solution"],
-        "language": "python",
-        "path": "solution.py",
-        "kind": "humaneval",
-        "source": r["task_id"],
-    } for r in rows]
+    return [
+        {
+            "prefix": r["prompt"],
+            "suffix": r["suffix"],
+            "target": r["canonical_solution"],
+            "language": "python",
+            "path": "solution.py",
+            "kind": "humaneval",
+            "source": r["task_id"],
+        }
+        for r in rows
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,9 @@ def bench_main(config: Config, repeats: int = 10, prompt_tokens: int = 256) -> i
     dtype = pick_dtype(config.model.dtype, device)
     quantize = None if config.model.quantize == "none" else config.model.quantize
     print(f"hardware   {_hardware(torch, device)}")
-    print(f"software   torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}")
+    print(
+        f"software   torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}"
+    )
 
     started = time.perf_counter()
     try:
@@ -72,7 +74,9 @@ def bench_main(config: Config, repeats: int = 10, prompt_tokens: int = 256) -> i
 
     result = sample(model, cache, canvas_length=canvas, batch=batch, generator=generator)
     stats = result.stats
-    print(f"complete   {stats.seconds * 1000:.0f} ms, {stats.steps} steps, {sum(stats.accepted_per_step)} tokens accepted")
+    print(
+        f"complete   {stats.seconds * 1000:.0f} ms, {stats.steps} steps, {sum(stats.accepted_per_step)} tokens accepted"
+    )
     if device.type == "cuda":
         print(f"memory     {human_bytes(torch.cuda.max_memory_allocated(device))} peak allocated on {device}")
     return 0

@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"dcopilot: cannot open log file {config.server.log_file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    log.debug("dcopilot %s %s; settings file %s", dcopilot_version(), args.command,
-              config_path(getattr(args, "config", None)))
+    log.debug(
+        "dcopilot %s %s; settings file %s", dcopilot_version(), args.command, config_path(getattr(args, "config", None))
+    )
     try:
         return args.run(args, config, config_error)
     except (UsageError, Unavailable) as exc:
@@ -104,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or --log-file, never stdout.",
     )
     p.add_argument(
-        "--tcp", type=_port, metavar="PORT",
+        "--tcp",
+        type=_port,
+        metavar="PORT",
         help="listen on 127.0.0.1:PORT instead (loopback only; clients send the token from the file it logs)",
     )
     p.add_argument("--unix", metavar="PATH", help="listen on a Unix domain socket at PATH instead (mode 0600)")
@@ -123,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("edit", _edit, "rewrite a range of a file and print the result")
     p.add_argument("file", metavar="FILE")
     p.add_argument(
-        "--range", required=True, metavar="L1:C1-L2:C2", help="range to rewrite, 1-based and end-exclusive, e.g. 3:1-5:10"
+        "--range",
+        required=True,
+        metavar="L1:C1-L2:C2",
+        help="range to rewrite, 1-based and end-exclusive, e.g. 3:1-5:10",
     )
     p.add_argument("--instruction", metavar="TEXT", help="what to change (for models that take instructions)")
     p.add_argument("--json", action="store_true", help="print the edit as JSON")
@@ -146,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         _bench,
         "measure load time, one denoise step and one completion on this machine",
     )
-    p.add_argument("--repeats", type=_positive, default=10, metavar="N", help="denoise steps to time (median; default 10)")
+    p.add_argument(
+        "--repeats", type=_positive, default=10, metavar="N", help="denoise steps to time (median; default 10)"
+    )
     p.add_argument("--prompt-tokens", type=_positive, default=256, metavar="N", help="prompt length (default 256)")
 
     p = command("eval", _eval, "score completions on a JSONL file of infilling cases")
@@ -162,7 +170,9 @@ def _common_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     p = parser.add_argument_group("settings (before or after COMMAND; override the config file)")
     s = argparse.SUPPRESS
-    p.add_argument("--config", metavar="PATH", default=s, help="config file (default: $XDG_CONFIG_HOME/dcopilot/config.toml)")
+    p.add_argument(
+        "--config", metavar="PATH", default=s, help="config file (default: $XDG_CONFIG_HOME/dcopilot/config.toml)"
+    )
     p.add_argument("--model", metavar="PATH_OR_REPO", default=s, help="checkpoint directory or cached HF repo id")
     p.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", default=s)
     p.add_argument("--dtype", choices=_choices(ModelConfig, "dtype"), default=s)
@@ -202,8 +212,11 @@ def _serve(args, config: Config, _error) -> int:
             raise UsageError(
                 f"{flag} is not supported: dcopilot speaks LSP over stdio (--stdio), --tcp PORT or --unix PATH"
             )
-    chosen = [flag for flag, on in (("--stdio", args.stdio), ("--tcp", args.tcp is not None),
-                                     ("--unix", args.unix is not None)) if on]
+    chosen = [
+        flag
+        for flag, on in (("--stdio", args.stdio), ("--tcp", args.tcp is not None), ("--unix", args.unix is not None))
+        if on
+    ]
     if len(chosen) > 1:
         raise UsageError(f"{chosen[0]} and {chosen[1]} exclude each other")
     if args.client_pid is not None:

@@ -31,7 +31,9 @@ class ModelConfig(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantize: Literal["none", "nf4", "int8"] = "none"  # nf4/int8 need the `quant` extra and a GPU
     prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/layout.py
-    compile: Literal["auto", "on", "off"] = "auto"  # compiled, CUDA-graph denoise step (engine/static.py); auto: on CUDA
+    compile: Literal["auto", "on", "off"] = (
+        "auto"  # compiled, CUDA-graph denoise step (engine/static.py); auto: on CUDA
+    )
 
 
 class CompletionConfig(_Section):
@@ -63,7 +65,8 @@ class Config(_Section):
 
 
 SECTIONS: dict[str, type[_Section]] = {
-    f.name: f.type for f in msgspec.structs.fields(Config)  # type: ignore[misc]
+    f.name: f.type
+    for f in msgspec.structs.fields(Config)  # type: ignore[misc]
 }
 
 

@@ -14,9 +14,9 @@ import logging
 import os
 
 from copilot.service import EngineBackend, EngineService
+from lsp.listen import serve_tcp, serve_unix
 from lsp.server import ServerOptions, build
 from lsp.settings import Settings
-from lsp.listen import serve_tcp, serve_unix
 from lsp.transport import serve_stdio
 
 log = logging.getLogger("dcopilot.daemon")

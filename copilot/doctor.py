@@ -96,7 +96,7 @@ def _device_rows(torch, config: Config, rows: list[Row]):
     else:
         device = torch.device(wanted)
     if device.type == "cuda" and (count == 0 or (device.index or 0) >= count):
-        rows.append(Row("device", f"{wanted}: no such CUDA device here (set model.device = \"cpu\" or \"auto\")", "FAIL"))
+        rows.append(Row("device", f'{wanted}: no such CUDA device here (set model.device = "cpu" or "auto")', "FAIL"))
         return None
     rows.append(Row("device", f"{wanted} -> {device}"))
     return device
@@ -107,12 +107,16 @@ def _bitsandbytes_row(config: Config) -> Row:
     if config.model.quantize == "none":
         if importlib.util.find_spec("bitsandbytes") is None:
             return Row("bitsandbytes", "not installed (needed only for model.quantize)", "")
-        return Row("bitsandbytes", f"{metadata.version('bitsandbytes')} installed, not needed (model.quantize = \"none\")", "")
+        return Row(
+            "bitsandbytes", f'{metadata.version("bitsandbytes")} installed, not needed (model.quantize = "none")', ""
+        )
     try:
         with contextlib.redirect_stdout(sys.stderr):  # some versions print banners at import
             import bitsandbytes
     except Exception as exc:  # a broken native library raises more than ImportError
-        return Row("bitsandbytes", f"not importable ({exc}); model.quantize needs: pip install 'dcopilot[quant]'", "FAIL")
+        return Row(
+            "bitsandbytes", f"not importable ({exc}); model.quantize needs: pip install 'dcopilot[quant]'", "FAIL"
+        )
     return Row("bitsandbytes", f"{bitsandbytes.__version__} imports; used for {config.model.quantize}")
 
 
@@ -174,5 +178,5 @@ def _memory_row(torch, config: Config, device, num_parameters: int) -> Row:
     free, _ = torch.cuda.mem_get_info(device.index or 0)
     text = f"weights need {human_bytes(need)} as {key}; {human_bytes(free)} free on {device}"
     if need > free:
-        return Row("memory", text + " (set model.quantize = \"nf4\" or free the GPU)", "FAIL")
+        return Row("memory", text + ' (set model.quantize = "nf4" or free the GPU)', "FAIL")
     return Row("memory", text)

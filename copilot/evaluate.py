@@ -109,8 +109,9 @@ class EvalSummary:
     by_kind: dict
 
 
-def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config: Config | None = None,
-             progress=None) -> EvalSummary:
+def evaluate(
+    model, cases: list[Case], layout: str, hypotheses: int, config: Config | None = None, progress=None
+) -> EvalSummary:
     from engine.infill import run_infill
 
     config = config if config is not None else Config()
@@ -118,9 +119,17 @@ def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config: Con
     kinds: dict[str, list[tuple[bool, float]]] = {}
     empty = 0
     for i, case in enumerate(cases):
-        req = infill_request(config, text=case.prefix + case.suffix, cursor=len(case.prefix),
-                             language=case.language, path=case.path, layout=layout, hypotheses=hypotheses,
-                             seed=config.completion.seed + i, max_candidates=1)
+        req = infill_request(
+            config,
+            text=case.prefix + case.suffix,
+            cursor=len(case.prefix),
+            language=case.language,
+            path=case.path,
+            layout=layout,
+            hypotheses=hypotheses,
+            seed=config.completion.seed + i,
+            max_candidates=1,
+        )
         t0 = time.perf_counter()
         res = run_infill(model, req)
         lat.append((time.perf_counter() - t0) * 1000)
@@ -144,8 +153,10 @@ def evaluate(model, cases: list[Case], layout: str, hypotheses: int, config: Con
         p90_ms=percentile(lat, 90),
         p95_ms=percentile(lat, 95),
         no_candidate=empty,
-        by_kind={k: {"n": len(v), "em": sum(e for e, _ in v) / len(v), "es": sum(s for _, s in v) / len(v)}
-                 for k, v in sorted(kinds.items())},
+        by_kind={
+            k: {"n": len(v), "em": sum(e for e, _ in v) / len(v), "es": sum(s for _, s in v) / len(v)}
+            for k, v in sorted(kinds.items())
+        },
     )
 
 
@@ -164,12 +175,17 @@ def eval_main(config, cases_path, layout: str, hypotheses: int, limit: int | Non
         return 1
     device = next(model.parameters()).device
     summary = evaluate(model, cases, layout, hypotheses, config)
-    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        f"{platform.machine()}, {os.cpu_count()} cores visible, {torch.get_num_threads()} torch threads")
+    hw = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (f"{platform.machine()}, {os.cpu_count()} cores visible, {torch.get_num_threads()} torch threads")
+    )
     print(f"model        {model.path}")
-    print(f"settings     layout {layout}, hypotheses {hypotheses}, max_tokens {config.completion.max_tokens}, "
-          f"context {config.completion.context_tokens}, multiline {config.completion.multiline}, "
-          f"max steps {model.generation.max_denoising_steps}")
+    print(
+        f"settings     layout {layout}, hypotheses {hypotheses}, max_tokens {config.completion.max_tokens}, "
+        f"context {config.completion.context_tokens}, multiline {config.completion.multiline}, "
+        f"max steps {model.generation.max_denoising_steps}"
+    )
     print(f"hardware     {device.type}: {hw}, dtype {next(model.parameters()).dtype}")
     print(f"cases        {summary.cases} from {cases_path}")
     print(f"exact match  {summary.exact_match:.3f}")

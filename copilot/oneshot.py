@@ -51,9 +51,20 @@ def _read(path: Path) -> str:
 
 
 def _language(path: Path) -> str:
-    return {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go", ".c": "c",
-            ".h": "c", ".cpp": "cpp", ".java": "java", ".lua": "lua", ".rb": "ruby", ".sh": "shellscript"}.get(
-        path.suffix.lower(), "")
+    return {
+        ".py": "python",
+        ".js": "javascript",
+        ".ts": "typescript",
+        ".rs": "rust",
+        ".go": "go",
+        ".c": "c",
+        ".h": "c",
+        ".cpp": "cpp",
+        ".java": "java",
+        ".lua": "lua",
+        ".rb": "ruby",
+        ".sh": "shellscript",
+    }.get(path.suffix.lower(), "")
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -81,18 +92,34 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         out = []
         for cand in candidates:
             (sl, sc), (el, ec) = position_of(text, cand.start), position_of(text, cand.end)
-            out.append({"text": cand.text, "start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec},
-                        "score": round(cand.score, 4)})
-        print(json.dumps({"candidates": out, "steps": result.steps, "seconds": round(result.seconds, 4),
-                          "prompt_tokens": result.prompt_tokens, "layout": result.layout,
-                          "prompt_format": result.prompt_format}, ensure_ascii=False))
+            out.append(
+                {
+                    "text": cand.text,
+                    "start": {"line": sl, "col": sc},
+                    "end": {"line": el, "col": ec},
+                    "score": round(cand.score, 4),
+                }
+            )
+        print(
+            json.dumps(
+                {
+                    "candidates": out,
+                    "steps": result.steps,
+                    "seconds": round(result.seconds, 4),
+                    "prompt_tokens": result.prompt_tokens,
+                    "layout": result.layout,
+                    "prompt_format": result.prompt_format,
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
     if not candidates:
         print("(no completion)", file=sys.stderr)
         return 0
     best = candidates[0]
     if best.end > best.start:
-        print(f"(replaces {text[best.start:best.end]!r})", file=sys.stderr)
+        print(f"(replaces {text[best.start : best.end]!r})", file=sys.stderr)
     sys.stdout.write(best.text + ("" if best.text.endswith("\n") else "\n"))
     return 0
 
@@ -114,8 +141,9 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
         model = load_configured_model(config)
     except Exception as e:
         return _fail(f"cannot load the model: {e}")
-    req = edit_request(config, text=text, start=start, end=end, instruction=instruction or "",
-                       language=_language(path), path=path.name)
+    req = edit_request(
+        config, text=text, start=start, end=end, instruction=instruction or "", language=_language(path), path=path.name
+    )
     try:
         result = rewrite(model, req)
     except EditTooLong as e:
@@ -128,8 +156,9 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
         print(json.dumps({"edits": edits, "canvases": result.canvases, "steps": result.steps}, ensure_ascii=False))
         return 0
     new = apply_edits(text, result.edits)
-    diff = difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True),
-                                fromfile=str(path), tofile=f"{path} (edited)")
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=str(path), tofile=f"{path} (edited)"
+    )
     sys.stdout.writelines(diff)
     if not result.edits:
         print("(the model kept the range as it is)", file=sys.stderr)

@@ -49,8 +49,9 @@ class EngineService:
     def __init__(self, backend: Backend, max_pending: int = 8):
         self.backend = backend
         # ready_details: extra status fields once loaded (how the denoise step runs); optional for test backends
-        self.worker = Worker(backend.load, backend.describe, max_pending=max_pending,
-                             details=getattr(backend, "ready_details", None))
+        self.worker = Worker(
+            backend.load, backend.describe, max_pending=max_pending, details=getattr(backend, "ready_details", None)
+        )
 
     def start(self, on_status: Callable[[Status], None]) -> None:
         self.worker.start(on_status)
@@ -86,8 +87,15 @@ class EngineService:
         except asyncio.CancelledError:
             # the request was cancelled: stop the engine at its next denoising step
             never_ran = job.cancel()
-            log.debug("cancel %s: %s", key, "dropped from the queue before it ran" if never_ran else
-                      "the engine stops at its next step" if not job.future.done() else "it had already finished")
+            log.debug(
+                "cancel %s: %s",
+                key,
+                "dropped from the queue before it ran"
+                if never_ran
+                else "the engine stops at its next step"
+                if not job.future.done()
+                else "it had already finished",
+            )
             raise
         except Cancelled:
             raise
@@ -129,8 +137,9 @@ class EngineBackend:
             progress(1.0, f"denoise step: compile failed, running eager ({w.failed})")
         else:
             if w.stopped:
-                log.warning("warming up the denoise step stopped early (%s); other shapes compile on first use",
-                            w.stopped)
+                log.warning(
+                    "warming up the denoise step stopped early (%s); other shapes compile on first use", w.stopped
+                )
             log.info("denoise step compiled for %d shapes in %.1f s", w.graphs, w.seconds)
             progress(1.0, f"denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s")
         return model
@@ -142,10 +151,17 @@ class EngineBackend:
             return ReadyDetails(step="eager")
         if w.failed or self.denoise.failed:
             why = w.failed or self.denoise.why_failed
-            return ReadyDetails(message=f"model ready; denoise step eager (compile failed: {why})", step="eager",
-                                step_compile_seconds=round(w.seconds, 1))
-        return ReadyDetails(message=f"model ready; denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s",
-                            step="compiled", step_compile_seconds=round(w.seconds, 1), step_graphs=w.graphs)
+            return ReadyDetails(
+                message=f"model ready; denoise step eager (compile failed: {why})",
+                step="eager",
+                step_compile_seconds=round(w.seconds, 1),
+            )
+        return ReadyDetails(
+            message=f"model ready; denoise step compiled for {w.graphs} shapes in {w.seconds:.1f} s",
+            step="compiled",
+            step_compile_seconds=round(w.seconds, 1),
+            step_graphs=w.graphs,
+        )
 
     def describe(self, model) -> tuple[str, str]:
         device = ""
@@ -178,8 +194,14 @@ class EngineBackend:
         log.debug(
             "infill for %s: %.0f ms, %d steps, %d prompt tokens, %d hypotheses, rejected: %s; %d distinct -> %d "
             "returned",
-            req.uri, result.seconds * 1000, result.steps, result.prompt_tokens, len(result.canvases), rejected,
-            len(result.candidates), len(out),
+            req.uri,
+            result.seconds * 1000,
+            result.steps,
+            result.prompt_tokens,
+            len(result.canvases),
+            rejected,
+            len(result.candidates),
+            len(out),
         )
         return out
 
@@ -188,8 +210,15 @@ class EngineBackend:
 
         if req.start >= req.end:
             return EditResult(edits=[], message="empty selection")
-        engine_req = edit_request(self.config, text=req.text, start=req.start, end=req.end,
-                                  instruction=req.instruction, language=req.language_id, path=req.path)
+        engine_req = edit_request(
+            self.config,
+            text=req.text,
+            start=req.start,
+            end=req.end,
+            instruction=req.instruction,
+            language=req.language_id,
+            path=req.path,
+        )
         try:
             with _out_of_memory_as_error():
                 result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
@@ -221,13 +250,16 @@ def warm_up_step(model, denoise, config, progress: Progress):
     from engine.static import warm_up
 
     c, m = config.completion, config.model
-    shapes, longest = step_shapes(model, c.max_tokens, c.hypotheses, c.multiline, c.layout, m.prompt_format,
-                                  c.context_tokens)
+    shapes, longest = step_shapes(
+        model, c.max_tokens, c.hypotheses, c.multiline, c.layout, m.prompt_format, c.context_tokens
+    )
     started = time.perf_counter()
 
     def report(done: int, total: int) -> None:
-        progress(0.6 + 0.4 * done / total,
-                 f"compiling the denoise step: {done}/{total} shapes ({time.perf_counter() - started:.0f} s)")
+        progress(
+            0.6 + 0.4 * done / total,
+            f"compiling the denoise step: {done}/{total} shapes ({time.perf_counter() - started:.0f} s)",
+        )
 
     with warnings.catch_warnings():  # StaticDenoise's own RuntimeWarning: the caller logs the failure once
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -181,7 +181,9 @@ class Worker:
                 self._counts["cancelled"] += 1
                 log.debug(
                     "engine stopped mid-run for %s after %.0f ms (queued %.0f ms)",
-                    job.key, (time.perf_counter() - started) * 1000, waited,
+                    job.key,
+                    (time.perf_counter() - started) * 1000,
+                    waited,
                 )
                 job.future.set_exception(exc)
             else:

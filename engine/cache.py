@@ -65,7 +65,7 @@ class KVCache:
         k = next((k for k in self.keys if k is not None), None)
         return 1 if k is None else k.shape[0]
 
-    def clone(self) -> "KVCache":
+    def clone(self) -> KVCache:
         other = KVCache.__new__(KVCache)
         other.window, other.sliding, other.keep = self.window, self.sliding, self.keep
         other.keys, other.values = list(self.keys), list(self.values)

@@ -64,7 +64,7 @@ class TextConfig:
         )
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config.json") -> "TextConfig":
+    def from_dict(cls, d: dict, source: str = "config.json") -> TextConfig:
         try:
             n_layers = int(d["num_hidden_layers"])
             layer_types = list(d.get("layer_types") or [SLIDING if (i + 1) % 6 else FULL for i in range(n_layers)])
@@ -130,7 +130,7 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)  # keys we carry but do not interpret (e.g. "dcopilot")
 
     @classmethod
-    def from_file(cls, path: Path) -> "ModelConfig":
+    def from_file(cls, path: Path) -> ModelConfig:
         d = _read_json(path)
         archs = d.get("architectures") or []
         if d.get("model_type") != MODEL_TYPE and ARCHITECTURE not in archs:
@@ -168,7 +168,7 @@ class GenerationConfig:
     noise_token_id: int | None = None
 
     @classmethod
-    def from_file(cls, path: Path, fallback_eos: tuple[int, ...] = (1,)) -> "GenerationConfig":
+    def from_file(cls, path: Path, fallback_eos: tuple[int, ...] = (1,)) -> GenerationConfig:
         if not path.exists():
             return cls(eos_token_ids=fallback_eos)
         d = _read_json(path)
@@ -186,8 +186,9 @@ class GenerationConfig:
             t_min=pick("t_min", float, default.t_min),
             t_max=pick("t_max", float, default.t_max),
             stability_threshold=pick("stability_threshold", int, default.stability_threshold),
-            confidence_threshold=d["confidence_threshold"] if "confidence_threshold" in d and d[
-                "confidence_threshold"] is not None else default.confidence_threshold,
+            confidence_threshold=d["confidence_threshold"]
+            if "confidence_threshold" in d and d["confidence_threshold"] is not None
+            else default.confidence_threshold,
             max_new_tokens=pick("max_new_tokens", int, default.max_new_tokens),
             eos_token_ids=tuple(eos if isinstance(eos, list) else [eos]) if eos is not None else fallback_eos,
             pad_token_id=pick("pad_token_id", int, default.pad_token_id),

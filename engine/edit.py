@@ -123,8 +123,14 @@ def rewrite(
         before = req.text[: req.start] + "".join(done)
         after = "".join(chunks[i + 1 :]) + req.text[req.end :]
         window = window_for(model, before + after, len(before), layout, budget, k)
-        parts = lay.PromptParts(path=req.path, prefix=window.prefix, suffix=window.suffix, language=req.language,
-                                instruction=req.instruction, draft=chunk if chat else None)
+        parts = lay.PromptParts(
+            path=req.path,
+            prefix=window.prefix,
+            suffix=window.suffix,
+            language=req.language,
+            instruction=req.instruction,
+            draft=chunk if chat else None,
+        )
         prompt = lay.build_prompt(tok, specials, fmt, layout, parts)
         tail = lay.pinned_tail(tok, layout, window.suffix, k)
         draft = tok.encode(chunk)
@@ -134,8 +140,18 @@ def rewrite(
         seed = noise_fill(spec.seed, vocab, cpu_gen, model.generation.noise_token_id)[None].to(device)
         pinned = torch.tensor([spec.pinned], dtype=torch.bool, device=device)
         cache = (encoder or model.encode)(torch.tensor([prompt], dtype=torch.long, device=device))
-        result = sample(model, cache, canvas_length=length, batch=1, seed_canvas=seed, pinned=pinned,
-                        generation=model.generation, generator=gen, cancel=cancel, denoise=denoise)
+        result = sample(
+            model,
+            cache,
+            canvas_length=length,
+            batch=1,
+            seed_canvas=seed,
+            pinned=pinned,
+            generation=model.generation,
+            generator=gen,
+            cancel=cancel,
+            denoise=denoise,
+        )
         steps += result.stats.steps
         ids, _ = lay.middle_ids(result.tokens[0].tolist(), spec.free_len, stops)
         new = _clean_rewrite(tok.decode(ids), chunk, chat)

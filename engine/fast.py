@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def grouped_experts(x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor, gate_up: torch.Tensor,
-                    down: torch.Tensor) -> torch.Tensor:
+def grouped_experts(
+    x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor
+) -> torch.Tensor:
     """Same result as the per-expert loop: x [N, H], index/weights [N, K], gate_up [E, 2I, H], down [E, H, I]."""
     N, K = index.shape
     E = gate_up.shape[0]

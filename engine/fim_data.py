@@ -80,9 +80,7 @@ def build_prompt(
     return [*head, ids.fim_suffix, *suffix, ids.fim_prefix, *prefix, ids.fim_middle]
 
 
-def build_canvas(
-    ids: Specials, middle: list[int], pinned_tail: list[int], length: int
-) -> tuple[list[int], list[bool]]:
+def build_canvas(ids: Specials, middle: list[int], pinned_tail: list[int], length: int) -> tuple[list[int], list[bool]]:
     """canvas = middle <eos> <pad>... pinned_tail; returns (canvas ids, pinned mask)."""
     free = length - len(pinned_tail) - len(middle) - 1
     if free < 0:

@@ -97,7 +97,9 @@ def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k
     return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
 
 
-def canvas_plan(model, max_tokens: int, multiline: bool, tail_len: int, hypotheses: int) -> tuple[int, list[int | None]]:
+def canvas_plan(
+    model, max_tokens: int, multiline: bool, tail_len: int, hypotheses: int
+) -> tuple[int, list[int | None]]:
     """(canvas length, length hypotheses): the canvas holds the middle budget, its end token and the pinned tail."""
     budget = max_tokens if multiline else min(max_tokens, SINGLE_LINE_TOKENS)
     length = min(model.canvas_length, budget + 1 + tail_len)
@@ -106,8 +108,15 @@ def canvas_plan(model, max_tokens: int, multiline: bool, tail_len: int, hypothes
     return length, lay.length_hypotheses(hypotheses, length - tail_len, multiline)
 
 
-def step_shapes(model, max_tokens: int, hypotheses: int, multiline: str = "auto", layout: str | None = None,
-                prompt_format: str = "auto", context_tokens: int = 1024) -> tuple[list[StepShape], int]:
+def step_shapes(
+    model,
+    max_tokens: int,
+    hypotheses: int,
+    multiline: str = "auto",
+    layout: str | None = None,
+    prompt_format: str = "auto",
+    context_tokens: int = 1024,
+) -> tuple[list[StepShape], int]:
     """What completions with these settings give the denoise step: the step loop's (batch, canvas length) when the
     suffix fills the pinned tail (in layouts B and C a file's last lines give shorter canvases, hence other shapes),
     the scoring pass's (always k tail slots), and the longest prompt in tokens (window budget plus header; a long
@@ -130,8 +139,9 @@ def step_shapes(model, max_tokens: int, hypotheses: int, multiline: str = "auto"
 
 
 @torch.no_grad()
-def score_rows(model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int,
-               denoise: Callable | None = None) -> tuple[list[float], list[float]]:
+def score_rows(
+    model, cache, canvas: torch.Tensor, ends: list[int], tail_len: int, denoise: Callable | None = None
+) -> tuple[list[float], list[float]]:
     """(confidence, suffix agreement) per row from one denoiser pass over the committed canvases.
 
     Confidence: mean log-probability of positions 0..ends[b] (the middle and its end token). Agreement: mean
@@ -190,8 +200,18 @@ def run_infill(
 
     prompt_ids = torch.tensor([prompt], dtype=torch.long, device=device)
     cache = (encoder or model.encode)(prompt_ids)
-    result = sample(model, cache, canvas_length=length, batch=len(specs), seed_canvas=seed, pinned=pinned,
-                    generation=model.generation, generator=gen, cancel=cancel, denoise=denoise)
+    result = sample(
+        model,
+        cache,
+        canvas_length=length,
+        batch=len(specs),
+        seed_canvas=seed,
+        pinned=pinned,
+        generation=model.generation,
+        generator=gen,
+        cancel=cancel,
+        denoise=denoise,
+    )
     tokens = result.tokens.cpu()
 
     stops = [*model.stop_ids, specials.pad]
@@ -202,13 +222,19 @@ def run_infill(
     # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
     # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
     padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
-    scoring = [lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad) for (m, _), s in
-               zip(middles, specs)]
+    scoring = [
+        lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad) for (m, _), s in zip(middles, specs)
+    ]
     ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)
 
-    ctx = pp.Context(prefix=window.prefix, suffix=window.suffix, multiline=multiline,
-                     indent=pp.detect_indent(window.prefix + window.suffix), chat=fmt is lay.PromptFormat.GEMMA_CHAT)
+    ctx = pp.Context(
+        prefix=window.prefix,
+        suffix=window.suffix,
+        multiline=multiline,
+        indent=pp.detect_indent(window.prefix + window.suffix),
+        chat=fmt is lay.PromptFormat.GEMMA_CHAT,
+    )
     rejected: dict[str, int] = {}
     kept: list[Candidate] = []
     for (ids, _stopped), h, c, a in zip(middles, hyps, conf, agree):
@@ -230,7 +256,12 @@ def run_infill(
     )
 
 
-def complete(model, req: InfillRequest, cancel: Callable[[], bool] | None = None,
-             encoder: Encoder | None = None, denoise: Callable | None = None) -> list[Candidate]:
+def complete(
+    model,
+    req: InfillRequest,
+    cancel: Callable[[], bool] | None = None,
+    encoder: Encoder | None = None,
+    denoise: Callable | None = None,
+) -> list[Candidate]:
     """Ranked completions for the cursor (best first); empty when every hypothesis was rejected."""
     return run_infill(model, req, cancel=cancel, encoder=encoder, denoise=denoise).candidates

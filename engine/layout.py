@@ -183,7 +183,9 @@ def _fence(language: str) -> str:
     return f"```{language}\n"
 
 
-def _chat_prompt(tok: TokenizerLike, sp: Specials, t: ChatTemplate, parts: PromptParts, suffix_in_prompt: bool) -> list[int]:
+def _chat_prompt(
+    tok: TokenizerLike, sp: Specials, t: ChatTemplate, parts: PromptParts, suffix_in_prompt: bool
+) -> list[int]:
     fence = _fence(parts.language)
     if parts.draft is None:
         head = t.infill_instruction.format(path=parts.path or "the file", gap=t.gap)
@@ -267,8 +269,9 @@ def assemble_edit_canvas(
         raise ValueError("noised mask must cover the free region")
     free = list(draft) + [eos] + [pad] * (free_len - len(draft) - 1)
     free = [NOISE if n else t for t, n in zip(free, noised)]
-    return CanvasSpec(seed=free + list(tail), pinned=[False] * free_len + [True] * len(tail), free_len=free_len,
-                      eos_at=None)
+    return CanvasSpec(
+        seed=free + list(tail), pinned=[False] * free_len + [True] * len(tail), free_len=free_len, eos_at=None
+    )
 
 
 # Slot counts tried after the free-length canvas, shortest plausible first for single-line completions.

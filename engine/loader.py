@@ -57,15 +57,18 @@ def find_in_hf_cache(repo_id: str) -> Path | None:
                 return snap
         if revision and (snapshots / revision).is_dir():
             return snapshots / revision
-        candidates = sorted((p for p in snapshots.iterdir() if (p / "config.json").exists()),
-                            key=lambda p: p.stat().st_mtime, reverse=True)
+        candidates = sorted(
+            (p for p in snapshots.iterdir() if (p / "config.json").exists()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
         if candidates:
             return candidates[0]
     return None
 
 
 def resolve_model_path(spec: str | os.PathLike | None) -> Path:
-    """"" -> the embedded model; an existing directory -> itself; "org/name" -> its local HF cache snapshot."""
+    """ "" -> the embedded model; an existing directory -> itself; "org/name" -> its local HF cache snapshot."""
     if spec is None or str(spec) == "":
         if not (EMBEDDED_DIR / "config.json").exists():
             raise ModelLoadError(f"{EMBEDDED_DIR}: the embedded default model is not installed")
@@ -145,7 +148,9 @@ def inspect_checkpoint(spec: str | os.PathLike | None) -> CheckpointInfo:
             if key is None:
                 info.problems.append(f"missing tensor {PREFIX + name}")
             elif shapes[key][0] != shape:
-                info.problems.append(f"{files[key].name}: {key} has shape {list(shapes[key][0])}, expected {list(shape)}")
+                info.problems.append(
+                    f"{files[key].name}: {key} has shape {list(shapes[key][0])}, expected {list(shape)}"
+                )
         info.num_parameters = model.num_parameters()
         info.dtype = next(iter({d for _, d in shapes.values()}), "")
     except (ConfigError, ModelLoadError) as e:
@@ -265,8 +270,10 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
             keys[name], wanted[name] = key, wanted[f"layers.{i}.layer_scalar"]
     if missing:
         where = sorted({p.name for p in files.values()})
-        raise ModelLoadError(f"{', '.join(where)}: missing tensor {missing[0]}" +
-                             (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise ModelLoadError(
+            f"{', '.join(where)}: missing tensor {missing[0]}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     by_file: dict[Path, list[str]] = {}
     for name, key in keys.items():
         by_file.setdefault(files[key], []).append(name)
@@ -278,7 +285,8 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
                 shape = tuple(f.get_slice(key).get_shape())
                 if shape != wanted[name]:
                     raise ModelLoadError(
-                        f"{file.name}: tensor {key} has shape {list(shape)}, expected {list(wanted[name])}")
+                        f"{file.name}: tensor {key} has shape {list(shape)}, expected {list(wanted[name])}"
+                    )
                 state[name] = f.get_tensor(key).to(device=device, dtype=dtype)
     return state
 

@@ -78,7 +78,12 @@ class Attention(nn.Module):
     def __init__(self, config: TextConfig, layer: int):
         super().__init__()
         g = config.layer(layer)
-        self.sliding, self.head_dim, self.num_heads, self.num_kv = g.sliding, g.head_dim, config.num_attention_heads, g.num_kv_heads
+        self.sliding, self.head_dim, self.num_heads, self.num_kv = (
+            g.sliding,
+            g.head_dim,
+            config.num_attention_heads,
+            g.num_kv_heads,
+        )
         h = config.hidden_size
         self.q_proj = nn.Linear(h, self.num_heads * self.head_dim, bias=False)
         self.k_proj = nn.Linear(h, self.num_kv * self.head_dim, bias=False)
@@ -107,7 +112,9 @@ class Attention(nn.Module):
         B, _, T, _ = q.shape
         if k.shape[0] != B:  # several canvases (hypotheses) reading one prompt's cache
             k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0, enable_gqa=self.num_heads != self.num_kv)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, scale=1.0, enable_gqa=self.num_heads != self.num_kv
+        )
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 
 

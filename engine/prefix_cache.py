@@ -96,8 +96,9 @@ class PrefixCache:
     # -- internals ----------------------------------------------------------------------------------------
     def _reuse(self, ids: torch.Tensor) -> tuple[KVCache | None, int]:
         """Best usable cached prefix: (a private copy rewound to it, its length), or (None, 0)."""
-        ranked = sorted(((common_prefix(key_ids, ids), key) for key, (key_ids, _) in self.entries.items()),
-                        reverse=True)
+        ranked = sorted(
+            ((common_prefix(key_ids, ids), key) for key, (key_ids, _) in self.entries.items()), reverse=True
+        )
         for n, key in ranked:
             if n == 0:
                 break

@@ -46,8 +46,9 @@ class QuantTensor(nn.Module):
         self.mode, self.dtype, self.shape = mode, dtype, tuple(weight.shape)
         w = weight.detach().to(device=device)
         if mode == "nf4":
-            q, state = _bnb().functional.quantize_4bit(w.reshape(-1, w.shape[-1]), blocksize=NF4_BLOCK,
-                                                       quant_type="nf4")
+            q, state = _bnb().functional.quantize_4bit(
+                w.reshape(-1, w.shape[-1]), blocksize=NF4_BLOCK, quant_type="nf4"
+            )
             self.register_buffer("packed", q)
             self.register_buffer("absmax", state.absmax)
             self.state = state
@@ -89,13 +90,22 @@ def quantize_linear(linear: nn.Linear, mode: str, dtype: torch.dtype, device: to
     w = linear.weight.detach()
     w = w.float() if device.type == "cpu" else w.to(device, torch.float16 if mode == "int8" else w.dtype)
     if mode == "nf4":
-        new = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=False, compute_dtype=dtype,
-                                compress_statistics=False, quant_type="nf4", device="meta")
-        new.weight = bnb.nn.Params4bit(w, requires_grad=False, blocksize=NF4_BLOCK, compress_statistics=False,
-                                       quant_type="nf4")
+        new = bnb.nn.Linear4bit(
+            linear.in_features,
+            linear.out_features,
+            bias=False,
+            compute_dtype=dtype,
+            compress_statistics=False,
+            quant_type="nf4",
+            device="meta",
+        )
+        new.weight = bnb.nn.Params4bit(
+            w, requires_grad=False, blocksize=NF4_BLOCK, compress_statistics=False, quant_type="nf4"
+        )
     else:
-        new = bnb.nn.Linear8bitLt(linear.in_features, linear.out_features, bias=False, has_fp16_weights=False,
-                                  threshold=6.0, device="meta")
+        new = bnb.nn.Linear8bitLt(
+            linear.in_features, linear.out_features, bias=False, has_fp16_weights=False, threshold=6.0, device="meta"
+        )
         new.weight = bnb.nn.Int8Params(w, requires_grad=False, has_fp16_weights=False)
     return new.to(device)  # bitsandbytes quantizes on the move to the device
 
@@ -123,9 +133,9 @@ def quantize_model(model: nn.Module, mode: str, device: torch.device | str) -> n
         if name.endswith("router") or name == "":
             continue
         for child_name, child in module.named_children():
-            if isinstance(child, nn.Linear) and not name.endswith("router"):
-                targets.append((module, child_name, child))
-            elif child_name == "experts" and hasattr(child, "gate_up_proj"):
+            if (isinstance(child, nn.Linear) and not name.endswith("router")) or (
+                child_name == "experts" and hasattr(child, "gate_up_proj")
+            ):
                 targets.append((module, child_name, child))
     while targets:  # pop as we go so each float weight is freed once its quantized copy exists
         parent, child_name, child = targets.pop(0)

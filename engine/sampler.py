@@ -285,9 +285,15 @@ def init_sample(
     generation.validate(vocab)
 
     run = _Run(
-        generation=generation, shape=shape, vocab=vocab, device=device, draw=draw,
+        generation=generation,
+        shape=shape,
+        vocab=vocab,
+        device=device,
+        draw=draw,
         temps=temperatures(generation.max_denoising_steps, generation.t_min, generation.t_max, device),
-        seed_canvas=seed_canvas, pinned=pinned, sc_dtype=_embed_dtype(model),
+        seed_canvas=seed_canvas,
+        pinned=pinned,
+        sc_dtype=_embed_dtype(model),
     )
     # The reference draws the random canvas even when a seed replaces it; keep that for identical RNG streams.
     canvas = torch.randint(0, vocab, shape, device=device, generator=generator)
@@ -339,11 +345,17 @@ def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: t
         z = torch.where(active[:, None, None], z, s.sc.to(z.dtype))
     done, history = s.done, s.history
     if run.early_stop:
-        stopped, history = stop_check(history, argmax_canvas, mean_entropy(entropy, run.free),
-                                      gen.confidence_threshold)
+        stopped, history = stop_check(history, argmax_canvas, mean_entropy(entropy, run.free), gen.confidence_threshold)
         done = done | stopped
-    return _State(canvas=canvas, argmax_canvas=argmax_canvas, sc=z.to(run.sc_dtype), history=history, done=done,
-                  accepted_log=s.accepted_log, steps=s.steps + 1)
+    return _State(
+        canvas=canvas,
+        argmax_canvas=argmax_canvas,
+        sc=z.to(run.sc_dtype),
+        history=history,
+        done=done,
+        accepted_log=s.accepted_log,
+        steps=s.steps + 1,
+    )
 
 
 @torch.no_grad()
@@ -373,8 +385,9 @@ def sample(
     """
     started = time.perf_counter()
     generation = generation if generation is not None else model.generation
-    run, state = init_sample(model, canvas_length, batch, seed_canvas, pinned, generation, generator,
-                             self_conditioning_logits, draw)
+    run, state = init_sample(
+        model, canvas_length, batch, seed_canvas, pinned, generation, generator, self_conditioning_logits, draw
+    )
     denoise = denoise if denoise is not None else model.denoise
     flag = _DoneFlag(run.device)
     for k in range(generation.max_denoising_steps):
@@ -389,8 +402,9 @@ def sample(
 
 def _stats(steps: int, accepted_log: torch.Tensor, started: float, cancelled: bool = False) -> SampleStats:
     accepted = accepted_log[:steps].tolist()  # the one device read of the call
-    return SampleStats(steps=steps, accepted_per_step=accepted, seconds=time.perf_counter() - started,
-                       cancelled=cancelled)
+    return SampleStats(
+        steps=steps, accepted_per_step=accepted, seconds=time.perf_counter() - started, cancelled=cancelled
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -446,8 +460,18 @@ def generate(
     for i in range(math.ceil(max_new_tokens / canvas_length)):
         if i > 0:
             model.encode(pieces[-1], cache)  # commit the previous canvas (causal re-encode)
-        result = sample(model, cache, canvas_length, batch, seed_canvas=seed_canvas if i == 0 else None,
-                        generation=generation, generator=generator, cancel=cancel, draw=draw, denoise=denoise)
+        result = sample(
+            model,
+            cache,
+            canvas_length,
+            batch,
+            seed_canvas=seed_canvas if i == 0 else None,
+            generation=generation,
+            generator=generator,
+            cancel=cancel,
+            draw=draw,
+            denoise=denoise,
+        )
         canvas, finished = finalize_canvas(result.tokens, finished, stop_ids, pad_id)
         pieces.append(canvas)
         stats.append(result.stats)

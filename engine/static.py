@@ -110,8 +110,9 @@ class StaticDenoise:
     must keep answering. Out-of-memory errors propagate (the request fails, the next one may not).
     """
 
-    def __init__(self, model, compile: bool = True, mode: str | None = None, backend=None,
-                 buckets: Buckets = Buckets()):
+    def __init__(
+        self, model, compile: bool = True, mode: str | None = None, backend=None, buckets: Buckets = Buckets()
+    ):
         self.model = model  # its experts use the grouped matmul by default (engine.model.GROUPED_MM): no host sync
         self.buckets = buckets
         weight = model.embed_tokens.weight
@@ -126,7 +127,7 @@ class StaticDenoise:
         self.shapes: set[tuple[int, int, int, int, bool]] = set()
         self.warmed = False
         self.cold = 0
-        self.step = lambda *args: static_step(model, *args)  # noqa: E731
+        self.step = lambda *args: static_step(model, *args)
         if not compile:
             return
         if backend is None and mode is None:
@@ -145,8 +146,10 @@ class StaticDenoise:
         tensors = cache.keys + cache.values
         if self._loaded is not None:
             view, refs, length = self._loaded
-            if length == cache.length and len(refs) == len(tensors) and all(
-                (r is None and t is None) or (r is not None and r() is t) for r, t in zip(refs, tensors)
+            if (
+                length == cache.length
+                and len(refs) == len(tensors)
+                and all((r is None and t is None) or (r is not None and r() is t) for r, t in zip(refs, tensors))
             ):
                 return view
         key = (cache.batch, self.buckets(cache.length))
@@ -177,8 +180,11 @@ class StaticDenoise:
     def _give_up(self, exc: Exception) -> None:
         self.failed = True
         self.why_failed = f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"compiled denoise step failed, running eager from now on: {type(exc).__name__}: {exc}",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"compiled denoise step failed, running eager from now on: {type(exc).__name__}: {exc}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _run(self, canvas, cache, sc):
         view = self.view(cache)
@@ -187,8 +193,11 @@ class StaticDenoise:
             self.shapes.add(shape)
             if self.warmed and self.compiled:
                 self.cold += 1
-                log.warning("denoise step: shape %s (cache batch, bucket, batch, canvas, first step) was not warmed "
-                            "up; it compiles now", shape)
+                log.warning(
+                    "denoise step: shape %s (cache batch, bucket, batch, canvas, first step) was not warmed "
+                    "up; it compiles now",
+                    shape,
+                )
         return self.step(canvas, sc, view.keys, view.values, view.masks, view.start)
 
 
@@ -211,8 +220,14 @@ class WarmUp:
     shapes: list[tuple[int, int, int, bool]] = field(default_factory=list)  # (bucket, batch, canvas, first step)
 
 
-def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prompt: int, runs: int = 3,
-            progress: Callable[[int, int], None] | None = None) -> WarmUp:
+def warm_up(
+    model,
+    denoise: StaticDenoise,
+    shapes: Sequence[StepShape],
+    max_prompt: int,
+    runs: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+) -> WarmUp:
     """Run the real sampler (2 steps: the first-step graph and the self-conditioned one; one plain step for a
     scoring-only shape) `runs` times for every StepShape against a cache in every bucket up to `max_prompt` tokens,
     so that torch.compile has compiled and
@@ -227,8 +242,9 @@ def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prom
     started = time.perf_counter()
     result = WarmUp()
     device = denoise.device
-    generation = dataclasses.replace(GenerationConfig(), max_denoising_steps=2, confidence_threshold=None,
-                                     noise_token_id=None)
+    generation = dataclasses.replace(
+        GenerationConfig(), max_denoising_steps=2, confidence_threshold=None, noise_token_id=None
+    )
     vocab = model.config.vocab_size
     buckets = denoise.buckets.upto(max_prompt)
     todo = [(b, s) for b in buckets for s in dict.fromkeys(shapes)]
@@ -244,8 +260,17 @@ def warm_up(model, denoise: StaticDenoise, shapes: Sequence[StepShape], max_prom
                 pinned = torch.zeros(shape.batch, shape.canvas, dtype=torch.bool, device=device)
                 for _ in range(runs):
                     if shape.sampled:
-                        sample(model, cache, shape.canvas, shape.batch, seed_canvas=seed, pinned=pinned,
-                               generation=generation, generator=generator, denoise=denoise)
+                        sample(
+                            model,
+                            cache,
+                            shape.canvas,
+                            shape.batch,
+                            seed_canvas=seed,
+                            pinned=pinned,
+                            generation=generation,
+                            generator=generator,
+                            denoise=denoise,
+                        )
                     else:  # as engine.infill.score_rows calls it
                         denoise(seed.clone(), cache)
             except torch.OutOfMemoryError as exc:

@@ -25,7 +25,7 @@ class Tokenizer:
         self.special_names = dict(special_names or {})
 
     @classmethod
-    def from_dir(cls, path: Path) -> "Tokenizer":
+    def from_dir(cls, path: Path) -> Tokenizer:
         file = Path(path) / "tokenizer.json"
         if not file.exists():
             raise TokenizerError(f"{file}: missing (the checkpoint must ship tokenizer.json)")

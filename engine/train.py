@@ -221,8 +221,14 @@ def write_checkpoint(
     save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     os.chmod(tmp / "model.safetensors", 0o644)  # save_file creates 0600; package data must be world-readable
     text_dict = text.to_dict()
-    text_dict.update(attention_bias=False, attention_dropout=0.0, max_position_embeddings=8192, dtype="bfloat16",
-                     initializer_range=0.02, use_bidirectional_attention="vision")
+    text_dict.update(
+        attention_bias=False,
+        attention_dropout=0.0,
+        max_position_embeddings=8192,
+        dtype="bfloat16",
+        initializer_range=0.02,
+        use_bidirectional_attention="vision",
+    )
     config = {
         "architectures": [ARCHITECTURE],
         "model_type": "diffusion_gemma",
@@ -306,15 +312,17 @@ def default_generation(ids: Specials, noise_id: int | None = None) -> Generation
 
 
 @torch.no_grad()
-def validate(model: DiffusionGemma, batches: list[Batch], ids: Specials, seed: int,
-             noise_id: int | None = None) -> dict[str, float]:
+def validate(
+    model: DiffusionGemma, batches: list[Batch], ids: Specials, seed: int, noise_id: int | None = None
+) -> dict[str, float]:
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, float] = {}
     for tval in (0.5, 1.0):
         losses = [
-            diffusion_loss(model, b, gen, (False,), 0.0, ids.eos, t=torch.full((b.canvas.shape[0], 1), tval),
-                           noise_id=noise_id).item()
+            diffusion_loss(
+                model, b, gen, (False,), 0.0, ids.eos, t=torch.full((b.canvas.shape[0], 1), tval), noise_id=noise_id
+            ).item()
             for b in batches
         ]
         out[f"val_diff_t{tval}"] = sum(losses) / len(losses)
@@ -359,7 +367,7 @@ def train(
         from safetensors.torch import load_file
 
         state = load_file(str(Path(init_from) / "model.safetensors"))
-        model.load_state_dict({k[len(WEIGHT_PREFIX):]: v.float() for k, v in state.items()})
+        model.load_state_dict({k[len(WEIGHT_PREFIX) :]: v.float() for k, v in state.items()})
         log(f"initialised from {init_from}")
     model.canvas_length = cfg.canvas_length
     model.train()
@@ -373,9 +381,13 @@ def train(
         betas=(0.9, 0.95),
     )
     diff_data = ExampleSampler(tok, train_texts, seed=cfg.seed)
-    ar_data = ExampleSampler(tok, train_texts, seed=cfg.seed + 1, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0)))
+    ar_data = ExampleSampler(
+        tok, train_texts, seed=cfg.seed + 1, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
+    )
     val_diff = ExampleSampler(tok, heldout_texts, seed=1234)
-    val_ar = ExampleSampler(tok, heldout_texts, seed=4321, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0)))
+    val_ar = ExampleSampler(
+        tok, heldout_texts, seed=4321, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
+    )
     val_batches = [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -391,8 +403,13 @@ def train(
     generation = default_generation(ids, noise_id)
 
     def save(tag: str) -> None:
-        info = {**card, "train_steps": step, "train_tokens": tokens_seen,
-                "train_minutes": round((time.monotonic() - start) / 60, 2), "checkpoint": tag}
+        info = {
+            **card,
+            "train_steps": step,
+            "train_tokens": tokens_seen,
+            "train_minutes": round((time.monotonic() - start) / 60, 2),
+            "checkpoint": tag,
+        }
         write_checkpoint(run_dir / "checkpoint", model, tok, cfg, {"training": info}, generation)
         if out is not None:
             write_checkpoint(out, model, tok, cfg, {"training": info}, generation)
@@ -416,17 +433,34 @@ def train(
             else:
                 batch = diff_data.batch(cfg.batch_size, P, L)
                 sc = tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
-                loss = diffusion_loss(model, batch, gen, sc, cfg.length_pin_prob, ids.eos,
-                                      noise_draws=cfg.noise_draws, noise_id=noise_id, clean_weight=cfg.clean_weight)
+                loss = diffusion_loss(
+                    model,
+                    batch,
+                    gen,
+                    sc,
+                    cfg.length_pin_prob,
+                    ids.eos,
+                    noise_draws=cfg.noise_draws,
+                    noise_id=noise_id,
+                    clean_weight=cfg.clean_weight,
+                )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         tokens_seen += batch.prompt.numel() + batch.canvas.numel()
-        rec = {"step": step, "kind": "ar" if is_ar else "diff", "loss": round(loss.item(), 4), "lr": lr,
-               "P": P, "L": L, "gnorm": round(float(gnorm), 3), "sec": round(time.monotonic() - t0, 3),
-               "elapsed_min": round((time.monotonic() - start) / 60, 2)}
+        rec = {
+            "step": step,
+            "kind": "ar" if is_ar else "diff",
+            "loss": round(loss.item(), 4),
+            "lr": lr,
+            "P": P,
+            "L": L,
+            "gnorm": round(float(gnorm), 3),
+            "sec": round(time.monotonic() - t0, 3),
+            "elapsed_min": round((time.monotonic() - start) / 60, 2),
+        }
         if step % 100 == 0 or step == 1:
             rec.update(validate(model, val_batches, ids, cfg.seed, noise_id))
             log(json.dumps(rec))
@@ -436,8 +470,13 @@ def train(
         if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
             save(f"step{step}")
             last_ckpt = time.monotonic()
-    final = {"step": step, "final": True, **validate(model, val_batches, ids, cfg.seed, noise_id),
-             "elapsed_min": round((time.monotonic() - start) / 60, 2), "tokens": tokens_seen}
+    final = {
+        "step": step,
+        "final": True,
+        **validate(model, val_batches, ids, cfg.seed, noise_id),
+        "elapsed_min": round((time.monotonic() - start) / 60, 2),
+        "tokens": tokens_seen,
+    }
     log(json.dumps(final))
     log_f.write(json.dumps(final) + "\n")
     log_f.close()
@@ -452,8 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", type=Path, default=Path("runs/embedded"), help="logs and intermediate checkpoints")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget of the training loop")
     ap.add_argument("--steps", type=int, default=0, help="fixed step budget instead of --minutes (reproducible)")
-    ap.add_argument("--manifest", type=Path, default=None,
-                    help="reuse this corpus manifest (files must match); default: scan this interpreter's stdlib")
+    ap.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="reuse this corpus manifest (files must match); default: scan this interpreter's stdlib",
+    )
     ap.add_argument("--tokenizer", type=Path, default=None, help="reuse a tokenizer.json instead of training one")
     ap.add_argument("--vocab-size", type=int, default=8192)
     ap.add_argument("--hidden", type=int, default=ModelShape.hidden_size)
@@ -474,8 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
     ap.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
     ap.add_argument("--canvas-length", type=int, default=TrainConfig.canvas_length)
-    ap.add_argument("--noise", choices=("mask", "uniform"), default=TrainConfig.noise,
-                    help="absorbing-state (<mask>) or uniform-state noise")
+    ap.add_argument(
+        "--noise",
+        choices=("mask", "uniform"),
+        default=TrainConfig.noise,
+        help="absorbing-state (<mask>) or uniform-state noise",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -492,14 +539,30 @@ def main(argv: list[str] | None = None) -> int:
         tok = Tokenizer.from_file(str(args.tokenizer))
     else:
         tok = train_bpe((train_texts[p] for p in sorted(train_texts)), vocab_size=args.vocab_size)
-    shape = ModelShape(vocab_size=tok.get_vocab_size(), hidden_size=args.hidden, num_hidden_layers=args.layers,
-                       num_experts=args.experts, intermediate_size=args.intermediate,
-                       moe_intermediate_size=args.moe_intermediate, full_every=args.full_every,
-                       head_dim=args.head_dim, global_head_dim=args.global_head_dim)
-    cfg = TrainConfig(minutes=args.minutes, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      ar_fraction=args.ar_fraction, ckpt_minutes=args.ckpt_minutes,
-                      autocast_bf16=args.bf16, seed=args.seed, warmup_steps=args.warmup_steps,
-                      canvas_length=args.canvas_length, noise=args.noise)
+    shape = ModelShape(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_experts=args.experts,
+        intermediate_size=args.intermediate,
+        moe_intermediate_size=args.moe_intermediate,
+        full_every=args.full_every,
+        head_dim=args.head_dim,
+        global_head_dim=args.global_head_dim,
+    )
+    cfg = TrainConfig(
+        minutes=args.minutes,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        ar_fraction=args.ar_fraction,
+        ckpt_minutes=args.ckpt_minutes,
+        autocast_bf16=args.bf16,
+        seed=args.seed,
+        warmup_steps=args.warmup_steps,
+        canvas_length=args.canvas_length,
+        noise=args.noise,
+    )
     card = {
         "corpus": {"python": manifest["python"], "summary": summary(manifest), "licence": manifest["licence"]},
         "shape": asdict(shape),
@@ -509,8 +572,18 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "-m", "engine.train", *(argv if argv is not None else sys.argv[1:])]),
     }
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
-    train(cfg, shape, train_texts, heldout_texts, tok, args.run_dir, args.out, card,
-          log=lambda s: print(s, flush=True), init_from=args.init_from)
+    train(
+        cfg,
+        shape,
+        train_texts,
+        heldout_texts,
+        tok,
+        args.run_dir,
+        args.out,
+        card,
+        log=lambda s: print(s, flush=True),
+        init_from=args.init_from,
+    )
     # the manifest travels with the weights: it is the exact list of files they were trained on
     shutil.copy2(args.run_dir / "corpus_manifest.json", args.out / "corpus_manifest.json")
     os.chmod(args.out / "corpus_manifest.json", 0o644)

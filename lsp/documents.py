@@ -251,9 +251,7 @@ class DocumentStore:
     """Open documents by URI, with a per-document size cap and bounds on how many are kept and on their total
     size (the least recently used are dropped first; a request for one of them finds it not open)."""
 
-    def __init__(
-        self, max_chars: int = 16 * 1024 * 1024, max_documents: int = 512, max_total_chars: int | None = None
-    ):
+    def __init__(self, max_chars: int = 16 * 1024 * 1024, max_documents: int = 512, max_total_chars: int | None = None):
         self.max_chars = max_chars
         self.max_documents = max_documents
         self.max_total_chars = 4 * max_chars if max_total_chars is None else max_total_chars

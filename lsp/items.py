@@ -12,6 +12,7 @@ from lsp.documents import Snapshot
 from lsp.protocol import CMD_ACCEPTED
 from lsp.service import Suggestion, TextEdit
 
+
 def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
     """Replace to the end of the line when the rest of the line is auto-closed text the suggestion repeats.
 
@@ -21,7 +22,12 @@ def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:
         return s
     line_end = snap.line_end(snap.offset)
     rest = snap.text[snap.offset : line_end]
-    if not rest.strip() or not set(rest) <= AUTO_CLOSERS or "\n" in s.text or not s.text.rstrip().endswith(rest.rstrip()):
+    if (
+        not rest.strip()
+        or not set(rest) <= AUTO_CLOSERS
+        or "\n" in s.text
+        or not s.text.rstrip().endswith(rest.rstrip())
+    ):
         return s
     return Suggestion(text=s.text, start=s.start, end=line_end, score=s.score)
 

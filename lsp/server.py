@@ -121,7 +121,12 @@ class DcopilotServer(LanguageServer):
         tag = self.tag("c")
         snap = self.snapshot(uri, position)
         log.debug(
-            "%s %s %s v%s at %d:%d", tag, what, uri, None if snap is None else snap.version, position.line,
+            "%s %s %s v%s at %d:%d",
+            tag,
+            what,
+            uri,
+            None if snap is None else snap.version,
+            position.line,
             position.character,
         )
         idle = _why_idle(snap, self.settings.enable, self.service_status.state)
@@ -146,7 +151,9 @@ class DcopilotServer(LanguageServer):
             self.metrics.add("stale")  # computed for text that changed: cached, not returned
             log.debug(
                 "%s result dropped: computed for v%d, the document is now at v%s (kept in the cache)",
-                tag, snap.version, self.docs.version(uri),
+                tag,
+                snap.version,
+                self.docs.version(uri),
             )
         chosen: list[tuple[str, Suggestion]] = []
         seen = set()
@@ -171,8 +178,15 @@ class DcopilotServer(LanguageServer):
         if fresh:
             log.debug(
                 "%s %s: %d from %s -> %d offered%s; %.0f ms (debounce %.0f, model %.0f)",
-                tag, "answered" if chosen else "empty", len(outcome.suggestions), outcome.source, len(chosen),
-                _counts(dropped), total * 1000, outcome.debounce * 1000, outcome.model * 1000,
+                tag,
+                "answered" if chosen else "empty",
+                len(outcome.suggestions),
+                outcome.source,
+                len(chosen),
+                _counts(dropped),
+                total * 1000,
+                outcome.debounce * 1000,
+                outcome.model * 1000,
             )
         return snap, chosen
 
@@ -185,8 +199,15 @@ class DcopilotServer(LanguageServer):
             raise JsonRpcContentModified(f"document is at version {doc.version}, not {version}")
         tag = self.tag("e")
         log.debug(
-            "%s edit %s v%d %d:%d-%d:%d, instruction of %d chars", tag, uri, doc.version, rng.start.line,
-            rng.start.character, rng.end.line, rng.end.character, len(instruction),
+            "%s edit %s v%d %d:%d-%d:%d, instruction of %d chars",
+            tag,
+            uri,
+            doc.version,
+            rng.start.line,
+            rng.start.character,
+            rng.end.line,
+            rng.end.character,
+            len(instruction),
         )
         if self.service_status.state != "ready":
             log.debug("%s refused: model %s", tag, self.service_status.state)
@@ -195,8 +216,12 @@ class DcopilotServer(LanguageServer):
         snap = doc.snapshot(rng.start.line, rng.start.character, self.encoding)
         start = snap.index(*doc.index(rng.start.line, rng.start.character, self.encoding))
         end = snap.index(*doc.index(rng.end.line, rng.end.character, self.encoding))
-        first, last = sorted((doc.index(rng.start.line, rng.start.character, self.encoding),
-                              doc.index(rng.end.line, rng.end.character, self.encoding)))
+        first, last = sorted(
+            (
+                doc.index(rng.start.line, rng.start.character, self.encoding),
+                doc.index(rng.end.line, rng.end.character, self.encoding),
+            )
+        )
         # Within one line both ends must be inside the excerpt: index() clamps an end past a cut line's excerpt.
         if start is None or end is None or (first[0] == last[0] and abs(end - start) != last[1] - first[1]):
             raise JsonRpcInvalidParams("selection too large for an in-line edit")
@@ -221,11 +246,23 @@ class DcopilotServer(LanguageServer):
             log.debug("%s cancelled by the client", tag)
             raise
         if not self.is_current(snap):
-            log.debug("%s result dropped: computed for v%d (open #%d), the document is now at v%s (open #%s)", tag,
-                      snap.version, snap.generation, self.docs.version(uri), self.docs.generation(uri))
+            log.debug(
+                "%s result dropped: computed for v%d (open #%d), the document is now at v%s (open #%s)",
+                tag,
+                snap.version,
+                snap.generation,
+                self.docs.version(uri),
+                self.docs.generation(uri),
+            )
             raise JsonRpcContentModified("the document changed while the edit was computed")
-        log.debug("%s %d edits for %d selected chars in %.0f ms%s", tag, len(result.edits), end - start,
-                  (time.monotonic() - started) * 1000, "" if result.edits else f" ({result.message})")
+        log.debug(
+            "%s %d edits for %d selected chars in %.0f ms%s",
+            tag,
+            len(result.edits),
+            end - start,
+            (time.monotonic() - started) * 1000,
+            "" if result.edits else f" ({result.message})",
+        )
         return snap.version, items.text_edits(snap, result.edits), result.message
 
     def workspace_edit(self, uri: str, version: int, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
@@ -470,7 +507,7 @@ async def _rewrite_and_apply(ls: DcopilotServer, p: protocol.InlineEditParams, n
             # Shielded: a late answer then resolves the pending request instead of failing on a cancelled one.
             result = await asyncio.wait_for(asyncio.shield(answer), wait)
             applied = bool(result and result.applied)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             message = f"the editor did not answer workspace/applyEdit within {wait:g} s"
             log.warning("rewrite %s: %s", p.text_document.uri, message)
     return {"applied": applied, "edit": ls.protocol._converter.unstructure(edit), "message": message}

@@ -8,7 +8,7 @@ request's `text` (a snapshot excerpt), never an LSP position. This module import
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -16,8 +16,16 @@ from engine import requests as defaults
 from engine.cancel import Cancelled
 from lsp.protocol import Status
 
-__all__ = ["Cancelled", "CompletionRequest", "CompletionService", "EditRequest", "EditResult", "Status",
-           "Suggestion", "TextEdit"]
+__all__ = [
+    "Cancelled",
+    "CompletionRequest",
+    "CompletionService",
+    "EditRequest",
+    "EditResult",
+    "Status",
+    "Suggestion",
+    "TextEdit",
+]
 
 
 class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,7 +55,9 @@ _pygls_log = logging.getLogger("pygls.protocol.json_rpc")
 EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
 CANCEL_REQUEST = "$/cancelRequest"
 AUTH_FAILED = -32001
-MAX_UNREAD_BYTES = 2 * MAX_MESSAGE_BYTES  # replies queued for a socket client that does not read them  # a server error code (JSON-RPC reserves -32000..-32099 for these)
+MAX_UNREAD_BYTES = (
+    2 * MAX_MESSAGE_BYTES
+)  # replies queued for a socket client that does not read them  # a server error code (JSON-RPC reserves -32000..-32099 for these)
 
 
 def valid_id(msg_id: Any) -> bool:
@@ -100,9 +102,12 @@ class DcopilotProtocol(LanguageServerProtocol):
             body = json.dumps(data, default=self._serialize_message).encode("utf-8")
         except (RecursionError, ValueError, TypeError, OverflowError) as exc:
             msg_id = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
-            is_reply = not (isinstance(data, dict) and "method" in data or hasattr(data, "method"))
-            log.warning("a message could not be encoded (%s); %s", type(exc).__name__,
-                        "answering with InternalError" if is_reply and valid_id(msg_id) else "dropped")
+            is_reply = not ((isinstance(data, dict) and "method" in data) or hasattr(data, "method"))
+            log.warning(
+                "a message could not be encoded (%s); %s",
+                type(exc).__name__,
+                "answering with InternalError" if is_reply and valid_id(msg_id) else "dropped",
+            )
             if is_reply and valid_id(msg_id):
                 why = f"the reply cannot be encoded: {type(exc).__name__}"
                 error = {"code": JsonRpcInternalError.CODE, "message": why}
@@ -134,9 +139,15 @@ class DcopilotProtocol(LanguageServerProtocol):
                 _error_reply(self, message.id, JsonRpcInvalidRequest("initialize was already received"))
                 return
             if not self._authenticated(message.params):
-                _error_reply(self, message.id, JsonRpcException(
-                    "authentication failed: initializationOptions.token must be the contents of the server's "
-                    "token file", code=AUTH_FAILED))
+                _error_reply(
+                    self,
+                    message.id,
+                    JsonRpcException(
+                        "authentication failed: initializationOptions.token must be the contents of the server's "
+                        "token file",
+                        code=AUTH_FAILED,
+                    ),
+                )
                 log.warning("a connection failed authentication; closing it")
                 if self.on_close is not None:
                     self.on_close()
@@ -232,8 +243,13 @@ def converter():
 def _error_reply(proto: LanguageServerProtocol, msg_id: Any, exc: JsonRpcException) -> None:
     # Built here, not by pygls: JSON-RPC wants `"id": null` for unreadable requests (pygls' converter drops
     # None fields), and error.data never carries a traceback.
-    proto._send_data({"jsonrpc": "2.0", "id": msg_id if valid_id(msg_id) else None,
-                      "error": {"code": exc.code, "message": exc.message}})
+    proto._send_data(
+        {
+            "jsonrpc": "2.0",
+            "id": msg_id if valid_id(msg_id) else None,
+            "error": {"code": exc.code, "message": exc.message},
+        }
+    )
 
 
 def _check_envelope(data: Any) -> JsonRpcException | None:
@@ -334,8 +350,7 @@ def dispatch(proto: DcopilotProtocol, body: bytes) -> None:
     try:
         proto.handle_message(message)
     except Exception as exc:  # one message's fault must not reach the read loop (and end the connection)
-        log.error("handling %s failed: %s: %s", data.get("method", "a response"), type(exc).__name__, exc,
-                  exc_info=exc)
+        log.error("handling %s failed: %s: %s", data.get("method", "a response"), type(exc).__name__, exc, exc_info=exc)
         if is_request and data["id"] not in proto._request_futures:
             _error_reply(proto, data["id"], JsonRpcInternalError(f"internal error: {type(exc).__name__}"))
 

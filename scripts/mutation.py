@@ -194,8 +194,16 @@ def run_module(module: str, target: Target, workers: int, rerun: bool = True) ->
             function = re.fullmatch(r"x(?:_|ǁ\w+ǁ)(\w+?)__mutmut_\d+", local)
             orig_name = re.sub(r"__mutmut_\d+$", "__mutmut_orig", local)
             mutant = sources.get(local, "").replace(local, orig_name, 1)
-            diff = "\n".join(difflib.unified_diff(sources.get(orig_name, "").splitlines(), mutant.splitlines(),
-                                                   f"{module} (original)", f"{module} ({local})", lineterm="", n=2))
+            diff = "\n".join(
+                difflib.unified_diff(
+                    sources.get(orig_name, "").splitlines(),
+                    mutant.splitlines(),
+                    f"{module} (original)",
+                    f"{module} ({local})",
+                    lineterm="",
+                    n=2,
+                )
+            )
             added = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
             fname = function[1] if function else ""
             first_added = added[0] if added else ""
@@ -215,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="mutants tested in parallel (default 2)")
     ap.add_argument("--threshold", type=float, default=THRESHOLD, help=f"minimum score in %% (default {THRESHOLD})")
     ap.add_argument("--tests", nargs="+", help="run against these test files instead of the table's (one module)")
-    ap.add_argument("--last", action="store_true", help="report the last run's results again (after editing "
-                    "EQUIVALENT_MUTANTS), without running anything")
+    ap.add_argument(
+        "--last",
+        action="store_true",
+        help="report the last run's results again (after editing EQUIVALENT_MUTANTS), without running anything",
+    )
     ap.add_argument("--list", action="store_true", help="print the module table and exit")
     ap.add_argument("--quiet", action="store_true", help="no survivor diffs, only the table")
     args = ap.parse_args(argv)

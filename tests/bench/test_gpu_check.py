@@ -16,9 +16,14 @@ def gpu_check(out: Path, *args: str) -> subprocess.CompletedProcess:
     # the test's own interpreter (the project's venv), the CPU, and no carried wheels
     env = dict(os.environ, PYTHON=sys.executable, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
-    return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--out", str(out), "--tiny", "--no-carry",
-                           *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=330)
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--out", str(out), "--tiny", "--no-carry", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=330,
+    )
 
 
 def rows(summary: dict, item: str) -> dict[str, dict]:

@@ -30,7 +30,10 @@ def test_doctor_missing_model(dcopilot, tmp_path):
 def test_doctor_cuda_requested_without_gpu(dcopilot, tmp_path):
     result = dcopilot("doctor", "--model", str(tmp_path), "--device", "cuda:1")
     assert result.returncode == 1
-    assert _row(result.stdout, "device") == ("FAIL", 'cuda:1: no such CUDA device here (set model.device = "cpu" or "auto")')
+    assert _row(result.stdout, "device") == (
+        "FAIL",
+        'cuda:1: no such CUDA device here (set model.device = "cpu" or "auto")',
+    )
 
 
 def test_doctor_checks_bitsandbytes_when_quantizing(dcopilot, tmp_path):
@@ -100,7 +103,10 @@ def test_models_names_unmerged_revisions(dcopilot, hf_cache):
 def test_models_repo_missing_from_cache(dcopilot, hf_cache):
     result = dcopilot("models", "--model", "google/not-downloaded")
     assert result.returncode == 0
-    assert "google/not-downloaded -> unusable: google/not-downloaded: not found in the local Hugging Face cache" in result.stdout
+    assert (
+        "google/not-downloaded -> unusable: google/not-downloaded: not found in the local Hugging Face cache"
+        in result.stdout
+    )
 
 
 def test_bench_on_tiny_checkpoint(dcopilot, tiny_checkpoint):

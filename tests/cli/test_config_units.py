@@ -15,12 +15,17 @@ from copilot.config import Config, ConfigError, config_path, load_config, parse_
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
     ("_read", 'return file.read_bytes().decode("UTF-8")', "codec names are case-insensitive"),
-    ("_apply", 'raise ConfigError("unknown setting" + _known_keys_hint(None), key=key, source=source)',
-     "None and [] are both an empty section path"),
+    (
+        "_apply",
+        'raise ConfigError("unknown setting" + _known_keys_hint(None), key=key, source=source)',
+        "None and [] are both an empty section path",
+    ),
     ("_apply", "converted = msgspec.convert(value, field.type, strict=None)", "None is as false as False"),
-    ("_toml_string",
-     'return \'"\' + re.sub(r"[\\x00-\\x08\\x0A-\\x1F\\x7F]", lambda m: f"\\\\u{ord(m[0]):04x}", escaped) + \'"\'',
-     "hex escapes in a pattern are case-insensitive"),
+    (
+        "_toml_string",
+        'return \'"\' + re.sub(r"[\\x00-\\x08\\x0A-\\x1F\\x7F]", lambda m: f"\\\\u{ord(m[0]):04x}", escaped) + \'"\'',
+        "hex escapes in a pattern are case-insensitive",
+    ),
 ]
 
 
@@ -38,7 +43,11 @@ def test_config_error_message(kwargs, message):
     error = ConfigError("bad", **kwargs)
     assert str(error) == message
     assert (error.detail, error.key, error.source, error.line) == (
-        "bad", kwargs.get("key"), kwargs.get("source", ""), kwargs.get("line"))
+        "bad",
+        kwargs.get("key"),
+        kwargs.get("source", ""),
+        kwargs.get("line"),
+    )
 
 
 def test_config_path_order(tmp_path, monkeypatch):
@@ -70,7 +79,10 @@ def test_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert (caught.value.source, caught.value.line, str(caught.value)) == (
-        str(path), 2, f"{path}:2: model.dtype: Expected `str`, got `int` (one of: auto, float32, bfloat16, float16)")
+        str(path),
+        2,
+        f"{path}:2: model.dtype: Expected `str`, got `int` (one of: auto, float32, bfloat16, float16)",
+    )
     with pytest.raises(ConfigError) as caught:
         parse_toml("[model]\ndtype = 3\n")
     assert caught.value.source == "config.toml"
@@ -124,8 +136,11 @@ def test_env_key(name, key):
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
         ("completion.hypotheses", 0, "Expected `int` >= 1 (got 0)"),
-        ("model.path.x", "1", "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, "
-                              "compile)"),
+        (
+            "model.path.x",
+            "1",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+        ),
         ("server.trace", "maybe", "Expected `bool`, got `str` (got 'maybe')"),
     ],
 )
@@ -137,8 +152,21 @@ def test_apply_errors(key, value, detail):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("yes", True), ("ON", True), ("No", False), ("off", False), ("FALSE", False), ("True", True), (True, True),
-     ("1", True), ("0", False), ("Yes", True), ("oN", True), ("NO", False), ("Off", False)],
+    [
+        ("yes", True),
+        ("ON", True),
+        ("No", False),
+        ("off", False),
+        ("FALSE", False),
+        ("True", True),
+        (True, True),
+        ("1", True),
+        ("0", False),
+        ("Yes", True),
+        ("oN", True),
+        ("NO", False),
+        ("Off", False),
+    ],
 )
 def test_boolean_words(value, expected):
     assert load_config(env={"XDG_CONFIG_HOME": "/x"}, overrides={"server.trace": value}).server.trace is expected
@@ -152,17 +180,29 @@ def test_strings_are_not_lowercased_unless_boolean():
 @pytest.mark.parametrize(
     "text, key, line, detail",
     [
-        ("[model]\nbogus = 1\n", "model.bogus", 2, "unknown setting (keys in [model]: path, device, dtype, "
-                                                 "quantize, prompt_format, compile)"),
+        (
+            "[model]\nbogus = 1\n",
+            "model.bogus",
+            2,
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+        ),
         ("bogus = 1\n", "bogus", 1, "unknown setting (sections: model, completion, edit, server)"),
         ("[model.extra]\nx = 1\n", "model.extra", 1, "unknown setting (keys in [model]:"),
         ("[model]\ndevice = 'gpu'\n", "model.device", 2, "Expected `str` (auto, cpu, cuda or cuda:N)"),
-        ("[model]\ndtype = 'fp8'\n", "model.dtype", 2,
-         "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16)"),
+        (
+            "[model]\ndtype = 'fp8'\n",
+            "model.dtype",
+            2,
+            "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16)",
+        ),
         ("[completion]\nseed = 'x'\n", "completion.seed", 2, "Expected `int`, got `str`"),
         ("[ model ]\n\n  'dtype' = 1\n", "model.dtype", 3, "Expected `str`, got `int`"),
-        ("[server]\ntrace = true\n[model]\ncompile = 'yes'\n", "model.compile", 4,
-         "Invalid enum value 'yes' (one of: auto, on, off)"),
+        (
+            "[server]\ntrace = true\n[model]\ncompile = 'yes'\n",
+            "model.compile",
+            4,
+            "Invalid enum value 'yes' (one of: auto, on, off)",
+        ),
         ("model = { dtype = 1 }\n", "model.dtype", 1, "Expected `str`, got `int`"),  # inline table: its line
         ("[model]\n[completion]\nhypotheses = 0\n", "completion.hypotheses", 3, "Expected `int` >= 1"),
         ("[completion]\n[model]\n", None, None, None),
@@ -204,12 +244,18 @@ def test_key_line(text, key, line):
     "message, key, detail",
     [
         ("Expected `int`, got `str` - at `$.completion.seed`", "completion.seed", "Expected `int`, got `str`"),
-        ("Object contains unknown field `zz` - at `$.model`", "model.zz",
-         "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)"),
+        (
+            "Object contains unknown field `zz` - at `$.model`",
+            "model.zz",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+        ),
         ("Object contains unknown field `zz`", "zz", "unknown setting (sections: model, completion, edit, server)"),
         ("Object contains unknown field `q` - at `$.model.x`", "model.x.q", "unknown setting"),
-        ("Expected `str` matching regex '^a$' - at `$.model.device`", "model.device",
-         "Expected `str` (auto, cpu, cuda or cuda:N)"),
+        (
+            "Expected `str` matching regex '^a$' - at `$.model.device`",
+            "model.device",
+            "Expected `str` (auto, cpu, cuda or cuda:N)",
+        ),
         ("Expected `object`, got `int` - at `$.nosuch.thing`", "nosuch.thing", "Expected `object`, got `int`"),
         ("Expected `object`, got `int`", None, "Expected `object`, got `int`"),
         ("Expected `int`, got `str` - at `$.completion.maxX`", "completion.maxX", "Expected `int`, got `str`"),
@@ -252,8 +298,8 @@ def test_to_toml_round_trips_any_value(path, trace, renoise, seed, dtype):
 
 def test_to_toml_layout():
     text = to_toml(Config(server=cfg.ServerConfig(trace=True, log_file='C:\\logs\\"x"')))
-    assert text.startswith("[model]\npath = \"\"\ndevice = \"auto\"\n")
-    assert "\n[server]\nlog_level = \"info\"\nlog_file = \"C:\\\\logs\\\\\\\"x\\\"\"\ntrace = true\n" in text
+    assert text.startswith('[model]\npath = ""\ndevice = "auto"\n')
+    assert '\n[server]\nlog_level = "info"\nlog_file = "C:\\\\logs\\\\\\"x\\""\ntrace = true\n' in text
     assert "\nhypotheses = 3\n" in text and "\nrenoise = 0.5\n" in text and text.endswith("\n\n") is False
     assert text.endswith("apply_edit_timeout_s = 30.0\n")
 

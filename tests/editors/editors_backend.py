@@ -14,9 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lsp"))
 
-from det_backend import DetBackend, Script  # noqa: E402
-
-from copilot.service import EngineService  # noqa: E402
+from copilot.service import EngineService
+from det_backend import DetBackend, Script
 
 SCRIPT = Script(
     name="editors-test",

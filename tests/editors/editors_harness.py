@@ -53,7 +53,9 @@ def run_scenario(nvim: str, scenario: Path, tmp_path: Path, env: dict[str, str],
         **env,
     }
     cmd = [nvim, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {scenario}"]
-    proc = subprocess.run(cmd, env=full_env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, env=full_env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+    )
     if not out.exists():
         log = tmp_path / "state" / "nvim" / "lsp.log"
         raise AssertionError(

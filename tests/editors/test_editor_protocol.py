@@ -57,10 +57,14 @@ def test_status_states_are_known_to_the_clients():
     assert states <= ts_states
 
 
-MANIFEST = json.loads((ROOT / "editors" / "vscode" / "package.json").read_text())["contributes"]["configuration"]["properties"]
+MANIFEST = json.loads((ROOT / "editors" / "vscode" / "package.json").read_text())["contributes"]["configuration"][
+    "properties"
+]
 
 
-@pytest.mark.parametrize("field", [f for f in msgspec.structs.fields(Settings) if f.encode_name != "enable"], ids=lambda f: f.encode_name)
+@pytest.mark.parametrize(
+    "field", [f for f in msgspec.structs.fields(Settings) if f.encode_name != "enable"], ids=lambda f: f.encode_name
+)
 def test_vscode_setting_declares_the_server_type(field):
     """Each live setting in package.json has the server's type, choices and bounds (enable is per language)."""
     prop = MANIFEST[f"dcopilot.{field.encode_name}"]

@@ -48,7 +48,11 @@ def results(tmp_path_factory, dcopilot_cmd):
     }
     proc = subprocess.run(
         ["emacs", "--batch", "-l", str(HERE / "emacs" / "eglot_check.el")],
-        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     found = dict(re.findall(r"^RESULT (\S+) (.*)$", proc.stdout, re.M))
     assert proc.returncode == 0 and "rewritten" in found, proc.stdout[-3000:] + proc.stderr[-3000:]

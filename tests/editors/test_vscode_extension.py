@@ -18,7 +18,12 @@ pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="npm (Node 2
 
 def npm(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        ["npm", *args], cwd=EXT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        ["npm", *args],
+        cwd=EXT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     assert proc.returncode == 0, f"npm {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -15,8 +15,14 @@ EMBEDDED = Path(__file__).resolve().parents[2] / "engine" / "embedded"
 
 def test_files_in_hf_layout_and_small():
     names = {p.name for p in EMBEDDED.iterdir()}
-    assert {"config.json", "generation_config.json", "tokenizer.json", "model.safetensors",
-            "corpus_manifest.json", "MODEL_CARD.md"} <= names
+    assert {
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "corpus_manifest.json",
+        "MODEL_CARD.md",
+    } <= names
     total = sum(p.stat().st_size for p in EMBEDDED.iterdir() if p.is_file())
     assert total < 40 * 2**20
     cfg = json.loads((EMBEDDED / "config.json").read_text())
@@ -41,15 +47,22 @@ def test_loads_and_denoises_an_infill_canvas():
     noise = model.generation.noise_token_id
     assert noise == tok.token_to_id("<mask>")  # trained with absorbing-state noise (model card)
     seed = torch.full((1, L), noise)
-    seed[0, L - len(tail):] = torch.tensor(tail)
+    seed[0, L - len(tail) :] = torch.tensor(tail)
     pinned = torch.zeros(1, L, dtype=torch.bool)
-    pinned[0, L - len(tail):] = True
+    pinned[0, L - len(tail) :] = True
     with torch.no_grad():
         logits = model.denoise(seed, cache)
     assert logits.shape == (1, L, model.config.vocab_size) and torch.isfinite(logits).all()
-    res = sample(model, cache, canvas_length=L, batch=1, seed_canvas=seed, pinned=pinned,
-                 generator=torch.Generator().manual_seed(0))
+    res = sample(
+        model,
+        cache,
+        canvas_length=L,
+        batch=1,
+        seed_canvas=seed,
+        pinned=pinned,
+        generator=torch.Generator().manual_seed(0),
+    )
     out = res.tokens[0].tolist()
-    assert out[L - len(tail):] == tail
+    assert out[L - len(tail) :] == tail
     # a trained model ends its middle with <eos> inside the free region on such an easy prompt
     assert ids.eos in out[: L - len(tail)]

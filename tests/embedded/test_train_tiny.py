@@ -1,7 +1,5 @@
 """A few optimiser steps on a tiny config must lower the loss, and the written checkpoint must load in the engine."""
 
-import random
-
 import pytest
 import torch
 
@@ -11,9 +9,22 @@ from engine.loader import load_model
 from engine.model import DiffusionGemma, init_weights
 from engine.train import ModelShape, TrainConfig, ar_loss, default_generation, diffusion_loss, write_checkpoint
 
-TINY = ModelShape(vocab_size=600, hidden_size=32, intermediate_size=64, moe_intermediate_size=32, num_experts=4,
-                  top_k_experts=2, num_hidden_layers=2, full_every=2, num_attention_heads=2, num_key_value_heads=1,
-                  num_global_key_value_heads=1, head_dim=16, global_head_dim=32, sliding_window=64)
+TINY = ModelShape(
+    vocab_size=600,
+    hidden_size=32,
+    intermediate_size=64,
+    moe_intermediate_size=32,
+    num_experts=4,
+    top_k_experts=2,
+    num_hidden_layers=2,
+    full_every=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    num_global_key_value_heads=1,
+    head_dim=16,
+    global_head_dim=32,
+    sliding_window=64,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +62,9 @@ def test_ar_steps_lower_loss(setup, small_tok, small_texts):
     model, ids, _ = setup
     from engine.fim_data import MixConfig
 
-    batch = ExampleSampler(small_tok, small_texts, seed=2, mix=MixConfig(layouts=(("A", 1.0),), pinned_k=(0, 0))).batch(8, 48, 16)
+    batch = ExampleSampler(small_tok, small_texts, seed=2, mix=MixConfig(layouts=(("A", 1.0),), pinned_k=(0, 0))).batch(
+        8, 48, 16
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with torch.no_grad():
         before = ar_loss(model, batch, ids).item()
@@ -70,7 +83,12 @@ def test_checkpoint_roundtrip_through_engine_loader(setup, small_tok, tmp_path):
     out = tmp_path / "ckpt"
     write_checkpoint(out, model, small_tok, TrainConfig(canvas_length=16), {"note": "test"}, default_generation(ids))
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
     loaded = load_model(str(out), device="cpu", dtype=torch.float32)
     assert loaded.canvas_length == 16
     assert loaded.extra["prompt_format"] == "fim" and loaded.extra["note"] == "test"
@@ -112,8 +130,9 @@ def test_absorbing_noise_training_lowers_loss_and_is_written_for_the_sampler(set
 
     def fixed_loss():
         with torch.no_grad():
-            return diffusion_loss(model, batch, torch.Generator().manual_seed(1), (False,), 0.0, ids.eos, t=t,
-                                  noise_id=mask).item()
+            return diffusion_loss(
+                model, batch, torch.Generator().manual_seed(1), (False,), 0.0, ids.eos, t=t, noise_id=mask
+            ).item()
 
     before = fixed_loss()
     for i in range(12):

@@ -54,8 +54,9 @@ SHIPPED_GENERATION = {
 }
 
 
-def build_reference_model(seed: int = 0, canvas_length: int = 6, distinct_encoder_scalars: bool = False,
-                          **text_overrides):
+def build_reference_model(
+    seed: int = 0, canvas_length: int = 6, distinct_encoder_scalars: bool = False, **text_overrides
+):
     """A random reference model with non-trivial norms and scalars, so ordering bugs show up.
 
     distinct_encoder_scalars: the encoder's layer_scalar copies differ from the decoder's (a fine-tune may do
@@ -87,11 +88,13 @@ def build_reference_model(seed: int = 0, canvas_length: int = 6, distinct_encode
     return model
 
 
-def make_reference_checkpoint(tmp_path: Path, seed: int = 0, canvas_length: int = 6,
-                              distinct_encoder_scalars: bool = False, **text_overrides) -> Path:
+def make_reference_checkpoint(
+    tmp_path: Path, seed: int = 0, canvas_length: int = 6, distinct_encoder_scalars: bool = False, **text_overrides
+) -> Path:
     """Save a tiny reference model in the real checkpoint layout and return (dir)."""
-    model = build_reference_model(seed=seed, canvas_length=canvas_length,
-                                  distinct_encoder_scalars=distinct_encoder_scalars, **text_overrides)
+    model = build_reference_model(
+        seed=seed, canvas_length=canvas_length, distinct_encoder_scalars=distinct_encoder_scalars, **text_overrides
+    )
     out = Path(tmp_path) / f"tiny-dg-{seed}"
     model.save_pretrained(out)
     # The real checkpoint ships a generation_config.json with the EntropyBound sampler settings.
@@ -102,7 +105,7 @@ def make_reference_checkpoint(tmp_path: Path, seed: int = 0, canvas_length: int 
 
 def _write_tokenizer(out: Path, vocab_size: int) -> None:
     """A word-level tokenizer.json over the tiny vocabulary, with the Gemma special-token names."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
     vocab = {tok: i for i, tok in enumerate(specials)}

@@ -55,7 +55,9 @@ def test_missing_tensor_is_named(ckpt):
     tensors = load_file(ckpt / "model.safetensors")
     del tensors["model.decoder.layers.2.self_attn.q_proj.weight"]
     save_file(tensors, ckpt / "model.safetensors")
-    with pytest.raises(ModelLoadError, match=r"model\.safetensors: missing tensor model\.decoder\.layers\.2\.self_attn\.q_proj"):
+    with pytest.raises(
+        ModelLoadError, match=r"model\.safetensors: missing tensor model\.decoder\.layers\.2\.self_attn\.q_proj"
+    ):
         load_model(ckpt)
     assert any("layers.2.self_attn.q_proj" in p for p in inspect_checkpoint(ckpt).problems)
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+import engine.model
 from engine import load_model
 from engine.fast import GroupedExperts, accelerate, grouped_experts
-import engine.model
 from engine.model import Experts
 from engine.sampler import sample
 

@@ -45,7 +45,7 @@ def test_same_seed_same_tokens_other_seed_other_tokens(model, cache):
     assert a.tokens.shape == (2, 6) and a.tokens.dtype == torch.long
     assert torch.equal(a.tokens, b.tokens)
     assert not torch.equal(a.tokens, c.tokens)
-    assert 0 <= int(a.tokens.min()) and int(a.tokens.max()) < model.config.vocab_size
+    assert int(a.tokens.min()) >= 0 and int(a.tokens.max()) < model.config.vocab_size
 
 
 def test_cache_is_not_modified_by_sampling(model, cache):
@@ -59,8 +59,16 @@ def test_pinned_positions_hold_the_seed_on_every_step(model, cache):
     seed = torch.tensor([[7, 8, 9, 10, 11, 12, 13, 14]])
     pinned = torch.tensor([[False, False, False, False, False, True, True, True]])
     rec = Recorder(model)
-    result = sample(rec, cache, 8, 3, seed_canvas=seed, pinned=pinned, generation=_gen(model),
-                    generator=torch.Generator().manual_seed(3))
+    result = sample(
+        rec,
+        cache,
+        8,
+        3,
+        seed_canvas=seed,
+        pinned=pinned,
+        generation=_gen(model),
+        generator=torch.Generator().manual_seed(3),
+    )
     assert rec.canvases and torch.equal(rec.canvases[0], seed.expand(3, 8))  # starts from the seed
     for canvas in rec.canvases:
         assert torch.equal(canvas[:, 5:], seed[:, 5:].expand(3, 3))
@@ -102,8 +110,9 @@ def test_hypotheses_share_a_batch_one_cache(model):
 
 
 def test_stats_report_steps_and_acceptances(model, cache):
-    result = sample(model, cache, 6, 2, generation=_gen(model, max_denoising_steps=5),
-                    generator=torch.Generator().manual_seed(0))
+    result = sample(
+        model, cache, 6, 2, generation=_gen(model, max_denoising_steps=5), generator=torch.Generator().manual_seed(0)
+    )
     stats = result.stats
     assert stats.steps == 5 and not stats.cancelled and stats.seconds > 0
     assert len(stats.accepted_per_step) == 5
@@ -160,8 +169,17 @@ def test_empty_canvas_is_rejected(model, cache, length, batch):
 
 @pytest.mark.parametrize("draw", ["race", "cdf"])
 def test_both_draw_methods_run_and_are_reproducible(model, cache, draw):
-    run = lambda: sample(model, cache, 6, 2, generation=_gen(model), draw=draw,  # noqa: E731
-                         generator=torch.Generator().manual_seed(4)).tokens
+    run = lambda: (
+        sample(
+            model,
+            cache,
+            6,
+            2,
+            generation=_gen(model),
+            draw=draw,  # noqa: E731
+            generator=torch.Generator().manual_seed(4),
+        ).tokens
+    )
     assert torch.equal(run(), run())
 
 
@@ -197,8 +215,16 @@ def test_absorbing_noise_starts_from_and_renoises_with_the_noise_token(model, ca
 def test_absorbing_noise_keeps_pins_and_rejects_an_id_outside_the_vocabulary(model, cache):
     seed = torch.tensor([[3, 3, 3, 3, 11, 12]])
     pinned = torch.tensor([[False, False, False, False, True, True]])
-    res = sample(model, cache, 6, 1, seed_canvas=seed, pinned=pinned, generation=_gen(model, noise_token_id=3),
-                 generator=torch.Generator().manual_seed(0))
+    res = sample(
+        model,
+        cache,
+        6,
+        1,
+        seed_canvas=seed,
+        pinned=pinned,
+        generation=_gen(model, noise_token_id=3),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert res.tokens[0, 4:].tolist() == [11, 12]
     with pytest.raises(ValueError, match="noise_token_id"):
         sample(model, cache, 6, 1, generation=_gen(model, noise_token_id=model.config.vocab_size))

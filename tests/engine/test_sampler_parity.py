@@ -29,6 +29,7 @@ def one_thread():
     yield
     torch.set_num_threads(before)
 
+
 transformers = pytest.importorskip("transformers")
 
 
@@ -52,10 +53,11 @@ def _run_both(ref, ours, prompt, seed, max_new, **gen):
 
         ref_gen["sampler_config"] = EntropyBoundSamplerConfig(entropy_bound=ref_gen.pop("entropy_bound"))
     torch.manual_seed(seed)
-    expected = ref.generate(prompt, max_new_tokens=max_new, **ref_gen).sequences[:, prompt.shape[1]:]
+    expected = ref.generate(prompt, max_new_tokens=max_new, **ref_gen).sequences[:, prompt.shape[1] :]
     generation = dataclasses.replace(ours.generation, **gen)
-    got = generate(ours, prompt, max_new, generation=generation, generator=torch.Generator().manual_seed(seed),
-                   draw="race")
+    got = generate(
+        ours, prompt, max_new, generation=generation, generator=torch.Generator().manual_seed(seed), draw="race"
+    )
     return expected, got
 
 
@@ -92,7 +94,7 @@ def test_generate_stops_on_stop_id_like_reference(wide_pair):
     else:
         pytest.fail("none of 40 prompts reaches a stop id within 18 tokens")
     assert torch.equal(got.tokens, expected)
-    assert set(got.tokens[0, stop[0] + 1:].tolist()) <= {ours.generation.pad_token_id}
+    assert set(got.tokens[0, stop[0] + 1 :].tolist()) <= {ours.generation.pad_token_id}
 
 
 def test_first_canvas_matches_reference_beyond_the_window(narrow_pair):
@@ -112,6 +114,14 @@ def test_seed_canvas_matches_reference_decoder_input_ids(wide_pair):
     torch.manual_seed(8)
     expected = ref.generate(prompt, max_new_tokens=6, decoder_input_ids=seed_canvas.clone(), max_denoising_steps=8)
     generation = dataclasses.replace(ours.generation, max_denoising_steps=8)
-    result = sample(ours, ours.encode(prompt), 6, 1, seed_canvas=seed_canvas, generation=generation,
-                    generator=torch.Generator().manual_seed(8), draw="race")
+    result = sample(
+        ours,
+        ours.encode(prompt),
+        6,
+        1,
+        seed_canvas=seed_canvas,
+        generation=generation,
+        generator=torch.Generator().manual_seed(8),
+        draw="race",
+    )
     assert torch.equal(result.tokens, expected.sequences[:, 9:])

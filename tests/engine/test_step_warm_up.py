@@ -48,8 +48,18 @@ def counting_backend():
 
 def request(cursor: str, n: int = 0, multiline: str = "auto") -> CompletionRequest:
     offset = TEXT.index(cursor) + len(cursor)
-    return CompletionRequest(key="file:///t.py", uri="file:///t.py", path="t.py", language_id="python", version=n,
-                             text=TEXT, offset=offset, max_tokens=64, hypotheses=3, multiline=multiline)
+    return CompletionRequest(
+        key="file:///t.py",
+        uri="file:///t.py",
+        path="t.py",
+        language_id="python",
+        version=n,
+        text=TEXT,
+        offset=offset,
+        max_tokens=64,
+        hypotheses=3,
+        multiline=multiline,
+    )
 
 
 def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_requests_compile_nothing(isolated):
@@ -106,8 +116,14 @@ def test_a_compile_failure_during_warm_up_falls_back_to_eager_with_one_warning(i
     def broken(gm, example_inputs):
         raise RuntimeError("no compiler here")
 
-    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu",
-                              "DCOPILOT_COMPLETION_MULTILINE": "never", **BF16})
+    config = load_config(
+        env={
+            "DCOPILOT_MODEL_COMPILE": "on",
+            "DCOPILOT_MODEL_DEVICE": "cpu",
+            "DCOPILOT_COMPLETION_MULTILINE": "never",
+            **BF16,
+        }
+    )
     engine = EngineBackend(config, compile_backend=broken)
     reports = []
     with caplog.at_level("WARNING"):
@@ -137,24 +153,54 @@ def test_layout_a_warms_the_scoring_pass_too_and_a_short_suffix_keeps_its_shape(
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench.checkpoints import FULL_TEXT, write_layout_checkpoint
 
-    text = dict(FULL_TEXT, vocab_size=8192, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
-                num_experts=8, top_k_experts=2, num_hidden_layers=2,
-                layer_types=["sliding_attention", "full_attention"],
-                num_attention_heads=4, num_key_value_heads=2, head_dim=16, global_head_dim=32, sliding_window=64)
+    text = dict(
+        FULL_TEXT,
+        vocab_size=8192,
+        hidden_size=64,
+        intermediate_size=96,
+        moe_intermediate_size=32,
+        num_experts=8,
+        top_k_experts=2,
+        num_hidden_layers=2,
+        layer_types=["sliding_attention", "full_attention"],
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        global_head_dim=32,
+        sliding_window=64,
+    )
     path = write_layout_checkpoint(tmp_path / "a", text, "cpu", steps=2)
     torch._dynamo.reset()
     backend, graphs = counting_backend()
-    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu", **BF16,
-                              "DCOPILOT_MODEL_PATH": str(path), "DCOPILOT_COMPLETION_CONTEXT_TOKENS": "200",
-                              "DCOPILOT_COMPLETION_MULTILINE": "always"})
+    config = load_config(
+        env={
+            "DCOPILOT_MODEL_COMPILE": "on",
+            "DCOPILOT_MODEL_DEVICE": "cpu",
+            **BF16,
+            "DCOPILOT_MODEL_PATH": str(path),
+            "DCOPILOT_COMPLETION_CONTEXT_TOKENS": "200",
+            "DCOPILOT_COMPLETION_MULTILINE": "always",
+        }
+    )
     engine = EngineBackend(config, compile_backend=backend)
     model = engine.load(lambda fraction, message: None)
-    assert sorted((s.batch, s.canvas, s.sampled) for s in step_shapes(model, 64, 3, "always", None, "auto", 200)[0]) \
-        == [(3, 65, True), (3, 73, False)]
+    assert sorted(
+        (s.batch, s.canvas, s.sampled) for s in step_shapes(model, 64, 3, "always", None, "auto", 200)[0]
+    ) == [(3, 65, True), (3, 73, False)]
     assert engine.warmup.graphs == 3 and not engine.warmup.failed
     compiled = len(graphs)
-    at_end = CompletionRequest(key="file:///e.py", uri="file:///e.py", path="e.py", language_id="python", version=1,
-                               text=TEXT, offset=len(TEXT) - 1, max_tokens=64, hypotheses=3, multiline="always")
+    at_end = CompletionRequest(
+        key="file:///e.py",
+        uri="file:///e.py",
+        path="e.py",
+        language_id="python",
+        version=1,
+        text=TEXT,
+        offset=len(TEXT) - 1,
+        max_tokens=64,
+        hypotheses=3,
+        multiline="always",
+    )
     for req in (request("def count_words(text):\n", multiline="always"), at_end):
         engine.complete(model, req, cancel=lambda: False)
     assert len(graphs) == compiled and engine.denoise.cold == 0

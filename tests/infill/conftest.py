@@ -22,10 +22,22 @@ def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, pin
 
     tok = train_bpe(CODE, vocab_size=320, min_frequency=1)
     ids = fim_specials(tok)
-    shape = ModelShape(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=48, moe_intermediate_size=16,
-                       num_experts=4, top_k_experts=2, num_hidden_layers=2, full_every=2, num_attention_heads=2,
-                       num_key_value_heads=1, num_global_key_value_heads=1, head_dim=16, global_head_dim=16,
-                       sliding_window=64)
+    shape = ModelShape(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=48,
+        moe_intermediate_size=16,
+        num_experts=4,
+        top_k_experts=2,
+        num_hidden_layers=2,
+        full_every=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        num_global_key_value_heads=1,
+        head_dim=16,
+        global_head_dim=16,
+        sliding_window=64,
+    )
     torch.manual_seed(seed)
     model = DiffusionGemma(shape.text_config(ids))
     init_weights(model, std=0.2, generator=torch.Generator().manual_seed(seed))

@@ -28,8 +28,10 @@ def test_candidates_are_post_processed_and_ranged(tiny_model, layout):
 
 @pytest.mark.parametrize("layout", ["B", "C"])
 def test_pinned_suffix_tail_is_held(tiny_model, layout):
-    res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=CURSOR, path="m.py", layout=layout,
-                                               pinned_suffix_tokens=3, hypotheses=2))
+    res = run_infill(
+        tiny_model,
+        InfillRequest(text=DOC, cursor=CURSOR, path="m.py", layout=layout, pinned_suffix_tokens=3, hypotheses=2),
+    )
     assert res.tail == tiny_model.tokenizer.encode(DOC[CURSOR:])[:3]
     for row in res.canvases:
         assert row[-3:] == res.tail
@@ -90,8 +92,18 @@ EDIT_DOC = "import os\n\ndef f(x):\n    y = x + 1\n    return y\n\nprint(f(2))\n
 @pytest.mark.parametrize("renoise", [0.0, 0.5, 1.0])
 def test_edits_stay_inside_the_range_and_round_trip(tiny_model, layout, renoise):
     start, end = EDIT_DOC.index("def"), EDIT_DOC.index("\nprint")
-    res = rewrite(tiny_model, EditRequest(text=EDIT_DOC, start=start, end=end, instruction="add type hints",
-                                          path="m.py", layout=layout, renoise=renoise))
+    res = rewrite(
+        tiny_model,
+        EditRequest(
+            text=EDIT_DOC,
+            start=start,
+            end=end,
+            instruction="add type hints",
+            path="m.py",
+            layout=layout,
+            renoise=renoise,
+        ),
+    )
     assert res.original == EDIT_DOC[start:end]
     for e in res.edits:
         assert start <= e.start <= e.end <= end
@@ -106,7 +118,7 @@ def test_long_range_uses_several_canvases(tiny_model):
     start = doc.index("    v0")
     res = rewrite(tiny_model, EditRequest(text=doc, start=start, end=start + len(body)))
     assert res.canvases > 1
-    assert apply_edits(doc, res.edits) == doc[:start] + res.rewritten + doc[start + len(body):]
+    assert apply_edits(doc, res.edits) == doc[:start] + res.rewritten + doc[start + len(body) :]
 
 
 def test_too_long_range_is_refused(tiny_model):
@@ -135,8 +147,10 @@ def test_chat_format_runs_end_to_end(tiny_model):
     res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=CURSOR, prompt_format="gemma-chat", layout="A"))
     assert res.prompt_format == "gemma-chat"
     start, end = EDIT_DOC.index("def"), EDIT_DOC.index("\nprint")
-    out = rewrite(tiny_model, EditRequest(text=EDIT_DOC, start=start, end=end, prompt_format="gemma-chat",
-                                          instruction="fix the bug"))
+    out = rewrite(
+        tiny_model,
+        EditRequest(text=EDIT_DOC, start=start, end=end, prompt_format="gemma-chat", instruction="fix the bug"),
+    )
     assert apply_edits(EDIT_DOC, out.edits) == EDIT_DOC[:start] + out.rewritten + EDIT_DOC[end:]
 
 
@@ -156,11 +170,13 @@ def test_a_keystroke_reencodes_only_the_prompt_tail(tiny_model):
     cursor = len(body) + len("y = f3(")
     for layout in ("A", "C"):
         cache = PrefixCache(tiny_model)
-        first = run_infill(tiny_model, InfillRequest(text=doc, cursor=cursor, layout=layout, hypotheses=1),
-                           encoder=cache.encode)
+        first = run_infill(
+            tiny_model, InfillRequest(text=doc, cursor=cursor, layout=layout, hypotheses=1), encoder=cache.encode
+        )
         typed = doc[:cursor] + "2" + doc[cursor:]
-        run_infill(tiny_model, InfillRequest(text=typed, cursor=cursor + 1, layout=layout, hypotheses=1),
-                   encoder=cache.encode)
+        run_infill(
+            tiny_model, InfillRequest(text=typed, cursor=cursor + 1, layout=layout, hypotheses=1), encoder=cache.encode
+        )
         assert cache.stats.hits == 1
         assert cache.stats.last_encoded <= 6 < first.prompt_tokens // 4
 
@@ -170,7 +186,9 @@ def test_prefix_cache_gives_the_same_answer(tiny_model):
 
     req = InfillRequest(text=DOC, cursor=CURSOR, seed=3)
     cache = PrefixCache(tiny_model)
-    run_infill(tiny_model, InfillRequest(text=DOC[:CURSOR] + "z" + DOC[CURSOR:], cursor=CURSOR + 1), encoder=cache.encode)
+    run_infill(
+        tiny_model, InfillRequest(text=DOC[:CURSOR] + "z" + DOC[CURSOR:], cursor=CURSOR + 1), encoder=cache.encode
+    )
     cached, plain = complete(tiny_model, req, encoder=cache.encode), complete(tiny_model, req)
     assert [(c.text, c.start, c.end) for c in cached] == [(c.text, c.start, c.end) for c in plain]
     assert [c.score for c in cached] == pytest.approx([c.score for c in plain], abs=1e-4)  # chunked encode rounding
@@ -178,8 +196,9 @@ def test_prefix_cache_gives_the_same_answer(tiny_model):
 
 def test_every_layout_is_scored_against_the_suffix(tiny_model):
     for layout in ("A", "B", "C"):
-        res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=CURSOR, layout=layout, hypotheses=3,
-                                                   max_candidates=3))
+        res = run_infill(
+            tiny_model, InfillRequest(text=DOC, cursor=CURSOR, layout=layout, hypotheses=3, max_candidates=3)
+        )
         assert res.candidates and all(c.suffix_agreement < 0.0 for c in res.candidates)
         assert all(c.score == pytest.approx(c.confidence + c.suffix_agreement) for c in res.candidates)
     at_end = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), layout="A"))
@@ -229,6 +248,16 @@ def test_noise_fill_uses_the_models_noise(seed, noise_id, want):
 @pytest.mark.parametrize("multiline, free", [("never", SINGLE_LINE_TOKENS + 1), ("always", 80)])
 def test_one_line_gets_a_short_canvas_several_lines_the_whole_budget(tiny_model, multiline, free, monkeypatch):
     monkeypatch.setattr(tiny_model, "canvas_length", 96)
-    res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=CURSOR, layout="C", pinned_suffix_tokens=4,
-                                               max_tokens=79, hypotheses=1, multiline=multiline))
+    res = run_infill(
+        tiny_model,
+        InfillRequest(
+            text=DOC,
+            cursor=CURSOR,
+            layout="C",
+            pinned_suffix_tokens=4,
+            max_tokens=79,
+            hypotheses=1,
+            multiline=multiline,
+        ),
+    )
     assert [len(row) for row in res.canvases] == [free + 4]

@@ -105,8 +105,13 @@ def _spy() -> tuple[Tok, list[str]]:
 def test_chat_prompt_text_order():
     spy, seen = _spy()
     sp = lay.specials_from(spy)
-    lay.build_prompt(spy, sp, lay.PromptFormat.GEMMA_CHAT, lay.Layout.C,
-                     lay.PromptParts(path="f.py", prefix="PRE", suffix="SUF", language="python"))
+    lay.build_prompt(
+        spy,
+        sp,
+        lay.PromptFormat.GEMMA_CHAT,
+        lay.Layout.C,
+        lay.PromptParts(path="f.py", prefix="PRE", suffix="SUF", language="python"),
+    )
     assert seen[-3] == ("markup", "<|turn>") and seen[-1] == ("markup", "<turn|>\n<|turn>model\n")
     text = seen[-2]
     assert text.startswith("user\n")
@@ -155,8 +160,13 @@ def test_turn_marker_literal_in_user_code_stays_text(tok):
 
 def test_fim_instruction_becomes_a_comment_above_the_cursor_line(tok):
     spy, seen = _spy()
-    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.FIM, lay.Layout.A,
-                     lay.PromptParts(path="m.py", prefix="def f():\n    ", suffix="", instruction="add  hints"))
+    lay.build_prompt(
+        spy,
+        lay.specials_from(spy),
+        lay.PromptFormat.FIM,
+        lay.Layout.A,
+        lay.PromptParts(path="m.py", prefix="def f():\n    ", suffix="", instruction="add  hints"),
+    )
     assert "def f():\n    # add hints\n    " in seen
 
 
@@ -275,8 +285,14 @@ def test_chat_edit_prompt_text_exactly():
 def test_chat_template_is_configurable(tok):
     t = lay.ChatTemplate(user_open="<|turn>human>\n", gap="@@", infill_instruction="Fill {gap} in {path}.")
     spy, seen = _spy()
-    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.GEMMA_CHAT, lay.Layout.B,
-                     lay.PromptParts(path="a.c", prefix="x", suffix="y"), template=t)
+    lay.build_prompt(
+        spy,
+        lay.specials_from(spy),
+        lay.PromptFormat.GEMMA_CHAT,
+        lay.Layout.B,
+        lay.PromptParts(path="a.c", prefix="x", suffix="y"),
+        template=t,
+    )
     # the role text after the opening marker's last ">" is plain text
     assert seen[-3] == ("markup", "<|turn>human>")
     assert seen[-2] == "\nFill @@ in a.c.\nCode before @@:\n```\nx@@\n```"
@@ -285,8 +301,23 @@ def test_chat_template_is_configurable(tok):
 @pytest.mark.parametrize(
     "language,path,token",
     [
-        *[(lang, "x", "#") for lang in ("python", "ruby", "shellscript", "bash", "sh", "perl", "r", "yaml", "toml",
-                                        "makefile", "Python", "YAML")],
+        *[
+            (lang, "x", "#")
+            for lang in (
+                "python",
+                "ruby",
+                "shellscript",
+                "bash",
+                "sh",
+                "perl",
+                "r",
+                "yaml",
+                "toml",
+                "makefile",
+                "Python",
+                "YAML",
+            )
+        ],
         *[("", f"a{ext}", "#") for ext in (".py", ".rb", ".sh", ".pl", ".r", ".yaml", ".yml", ".toml")],
         *[(lang, "x", "--") for lang in ("lua", "sql", "haskell", "Lua", "SQL")],
         *[("", f"a{ext}", "--") for ext in (".lua", ".sql", ".hs")],
@@ -315,8 +346,13 @@ def test_comment_before_line(prefix, expected):
 
 def test_fim_edit_prompt_has_the_instruction_comment_in_the_prefix_only(tok):
     spy, seen = _spy()
-    lay.build_prompt(spy, lay.specials_from(spy), lay.PromptFormat.FIM, lay.Layout.C,
-                     lay.PromptParts(path="m.lua", prefix="a\n  b", suffix="c", instruction="go"))
+    lay.build_prompt(
+        spy,
+        lay.specials_from(spy),
+        lay.PromptFormat.FIM,
+        lay.Layout.C,
+        lay.PromptParts(path="m.lua", prefix="a\n  b", suffix="c", instruction="go"),
+    )
     assert seen == ["m.lua\n", "c", "a\n  -- go\n  b"]
 
 
@@ -345,8 +381,11 @@ def test_resolve_format_settings(tok):
     assert lay.resolve_format("gemma-chat", sp) is lay.PromptFormat.GEMMA_CHAT
     no_fim = lay.Specials(bos=2, eos=1, pad=0)
     assert lay.resolve_format("gemma-chat", no_fim) is lay.PromptFormat.GEMMA_CHAT
-    with pytest.raises(ValueError, match=r"^prompt_format 'fim' needs <\|fim_prefix\|>, <\|fim_suffix\|>, "
-                                         r"<\|fim_middle\|>, <\|file\|> tokens$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^prompt_format 'fim' needs <\|fim_prefix\|>, <\|fim_suffix\|>, "
+        r"<\|fim_middle\|>, <\|file\|> tokens$",
+    ):
         lay.resolve_format("fim", no_fim)
     with pytest.raises(ValueError):
         lay.resolve_format("spm", sp)
@@ -354,8 +393,9 @@ def test_resolve_format_settings(tok):
 
 def test_build_prompt_refuses_fim_without_fim_tokens(tok):
     with pytest.raises(ValueError, match="^the fim prompt format needs FIM special tokens$"):
-        lay.build_prompt(tok, lay.Specials(bos=2, eos=1, pad=0), lay.PromptFormat.FIM, lay.Layout.A,
-                         lay.PromptParts("f", "x", "y"))
+        lay.build_prompt(
+            tok, lay.Specials(bos=2, eos=1, pad=0), lay.PromptFormat.FIM, lay.Layout.A, lay.PromptParts("f", "x", "y")
+        )
 
 
 def test_layout_flags():

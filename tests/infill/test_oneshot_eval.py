@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.evaluate import Case, edit_similarity, percentile, read_cases, score_case, CaseError
+from copilot.evaluate import Case, CaseError, edit_similarity, percentile, read_cases, score_case
 from copilot.oneshot import offset_of, position_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def dcopilot(*args, cwd=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CONFIG_HOME": str(cwd or ROOT / "nonexistent")}
-    return subprocess.run([sys.executable, "-m", "copilot", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "copilot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=240
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,15 +74,26 @@ def test_bad_cases_file(tmp_path):
 def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    return a + b\n\nx = add(1, )\n", encoding="utf-8")
-    r = dcopilot("complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(tiny_checkpoint_dir),
-                 cwd=tmp_path)
+    r = dcopilot(
+        "complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(tiny_checkpoint_dir), cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["steps"] >= 1 and out["prompt_format"] == "fim"
     for c in out["candidates"]:
         assert c["start"] == {"line": 4, "col": 12}
-    r = dcopilot("edit", str(src), "--range", "1:1-3:1", "--instruction", "add hints", "--json",
-                 "--model", str(tiny_checkpoint_dir), cwd=tmp_path)
+    r = dcopilot(
+        "edit",
+        str(src),
+        "--range",
+        "1:1-3:1",
+        "--instruction",
+        "add hints",
+        "--json",
+        "--model",
+        str(tiny_checkpoint_dir),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     for e in json.loads(r.stdout)["edits"]:
         assert (e["start"]["line"], e["start"]["col"]) >= (1, 1) and (e["end"]["line"], e["end"]["col"]) <= (3, 1)
@@ -90,11 +102,23 @@ def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
 
 def test_eval_command(tiny_checkpoint_dir, tmp_path):
     cases = tmp_path / "cases.jsonl"
-    rows = [{"prefix": "def f(x):\n    return ", "suffix": "\n", "target": "x", "kind": "line"},
-            {"prefix": "y = f(", "suffix": ")\n", "target": "2"}]
+    rows = [
+        {"prefix": "def f(x):\n    return ", "suffix": "\n", "target": "x", "kind": "line"},
+        {"prefix": "y = f(", "suffix": ")\n", "target": "2"},
+    ]
     cases.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    r = dcopilot("eval", "--cases", str(cases), "--layout", "B", "--hypotheses", "2",
-                 "--model", str(tiny_checkpoint_dir), cwd=tmp_path)
+    r = dcopilot(
+        "eval",
+        "--cases",
+        str(cases),
+        "--layout",
+        "B",
+        "--hypotheses",
+        "2",
+        "--model",
+        str(tiny_checkpoint_dir),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["layout"] == "B" and summary["hypotheses"] == 2 and summary["cases"] == 2

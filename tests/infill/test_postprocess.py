@@ -7,7 +7,7 @@ from engine import postprocess as pp
 # Survivors of `python scripts/mutation.py engine/postprocess.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 _VOTES = "every vote counting 2 instead of 1 keeps the ranking"
-_NO_QUOTE = "None and \"\" are both false: outside a string either way"
+_NO_QUOTE = 'None and "" are both false: outside a string either way'
 EQUIVALENT_MUTANTS = [
     ("detect_indent", "tabs = spaces = 1", "only tabs > spaces is asked: the same offset on both sides"),
     ("detect_indent", "steps[width - prev] += 2", _VOTES),
@@ -356,7 +356,7 @@ def test_cut_at_suffix_line_more(text, suffix, at_line_start, expected):
         ("a)", "foo(", "(b", "a)"),
         ("a))", "foo((", ")]", "a))"),  # only auto-inserted closers after the cursor: the completion may close
         ("(a]", "", "", "(a"),  # wrong kind inside the completion
-        ("\"x)\" + y)", "f(", "", "\"x)\" + y)"),
+        ('"x)" + y)', "f(", "", '"x)" + y)'),
         ("'ab\n)", "", "", "'ab\n"),  # a quote in the completion ends at a line break
         ("X))", "f(", "", "X)"),  # X is no quote
         ("a))", "foo(bar(", "((a)) b)", "a)"),  # nested pairs in the rest of the line close nothing
@@ -487,8 +487,9 @@ def test_is_repetitive_more(text, expected):
     ],
 )
 def test_finish_more(raw, prefix, suffix, multiline, chat, expected):
-    ctx = pp.Context(prefix=prefix, suffix=suffix, multiline=multiline, indent="  " if "c = 3" in suffix else "    ",
-                     chat=chat)
+    ctx = pp.Context(
+        prefix=prefix, suffix=suffix, multiline=multiline, indent="  " if "c = 3" in suffix else "    ", chat=chat
+    )
     assert pp.finish(raw, ctx) == expected
 
 

@@ -7,6 +7,7 @@ assert exact suggestions; tests/lsp/test_lsp_model.py drives the real engine bac
 from pathlib import Path
 
 import pytest
+
 from lsp_support import SERVE, server_env, write_tiny_checkpoint
 
 

@@ -19,7 +19,14 @@ from lsp.service import Cancelled, EditResult, Suggestion, TextEdit
 
 STEPS = 4
 STEP_S = float(os.environ.get("DET_STEP_MS", "2")) / 1000
-WORDS = {"pri": "nt('hello')", "ret": "urn total", "foo(": "a, b)", "数据": "处理()", "x😀": " = 1", "emo": "ji = '😀😀'"}
+WORDS = {
+    "pri": "nt('hello')",
+    "ret": "urn total",
+    "foo(": "a, b)",
+    "数据": "处理()",
+    "x😀": " = 1",
+    "emo": "ji = '😀😀'",
+}
 DEFAULT = "_value = compute(x)"
 
 
@@ -71,8 +78,12 @@ class DetBackend:
         line = req.text[: req.offset].rsplit("\n", 1)[-1]
         text = next((t for w, t in s.words.items() if line.endswith(w)), s.default)
         return [
-            Suggestion(text=text if i == 0 else f"{text}  # {i - 1 + s.first_number}", start=req.offset,
-                       end=req.offset, score=1.0 - i / 10)
+            Suggestion(
+                text=text if i == 0 else f"{text}  # {i - 1 + s.first_number}",
+                start=req.offset,
+                end=req.offset,
+                score=1.0 - i / 10,
+            )
             for i in range(req.candidates)
         ]
 

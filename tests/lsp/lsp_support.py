@@ -52,8 +52,11 @@ class Daemon:
         self.port = None if unix else free_port()
         flag = ["--unix", str(unix)] if unix else ["--tcp", str(self.port)]
         self.proc = subprocess.Popen(
-            [*SERVE, *flag], env=server_env(XDG_RUNTIME_DIR=str(runtime), **env), stderr=stderr,
-            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            [*SERVE, *flag],
+            env=server_env(XDG_RUNTIME_DIR=str(runtime), **env),
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
         )
         if unix:
             wait_for(lambda: unix.exists() or self.proc.poll() is not None, "the socket")

@@ -15,19 +15,37 @@ from lsp.documents import Change, DocumentStore
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
     ("apply", "if end <= start:", "swapping equal positions changes nothing"),
-    ("apply", 'if first > 0 or self.lines[first - 1].endswith("\\r"):',
-     "re-splitting one more unchanged line gives the same lines"),
-    ("apply", 'if first >= 0 and self.lines[first - 1].endswith("\\r"):',
-     "at line 0 it asks whether the last line ends with a \\r, and the last line never has a terminator"),
-    ("apply", 'head = "XXXX".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]',
-     "at most one line comes before the start line in the region: there is nothing to join"),
-    ("snapshot", "col0 = enc.index_to_column(enc.line_content(current), cut, encoding) if (cut) or True else 0",
-     "column 0 is column 0 in every encoding"),
+    (
+        "apply",
+        'if first > 0 or self.lines[first - 1].endswith("\\r"):',
+        "re-splitting one more unchanged line gives the same lines",
+    ),
+    (
+        "apply",
+        'if first >= 0 and self.lines[first - 1].endswith("\\r"):',
+        "at line 0 it asks whether the last line ends with a \\r, and the last line never has a terminator",
+    ),
+    (
+        "apply",
+        'head = "XXXX".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]',
+        "at most one line comes before the start line in the region: there is nothing to join",
+    ),
+    (
+        "snapshot",
+        "col0 = enc.index_to_column(enc.line_content(current), cut, encoding) if (cut) or True else 0",
+        "column 0 is column 0 in every encoding",
+    ),
     ("open", "self._docs.popitem(last=None)", "None is as false as False"),
-    ("snapshot", "while nxt < len(self.lines) and budget > 0 and len(current) - col < EXCERPT_CHARS:",
-     "a rest of exactly EXCERPT_CHARS leaves no budget, so the loop stops either way"),
-    ("change", 'refused = self.open(uri, "", version - 2, changes[full[-1]].text)',
-     "the adopted document gets the change's version right after; any older version lets that change through"),
+    (
+        "snapshot",
+        "while nxt < len(self.lines) and budget > 0 and len(current) - col < EXCERPT_CHARS:",
+        "a rest of exactly EXCERPT_CHARS leaves no budget, so the loop stops either way",
+    ),
+    (
+        "change",
+        'refused = self.open(uri, "", version - 2, changes[full[-1]].text)',
+        "the adopted document gets the change's version right after; any older version lets that change through",
+    ),
 ]
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
@@ -182,7 +200,8 @@ def test_size_caps():
     store.open("b", "py", 1, "12345")
     assert store.change("b", 2, [Change("67890", (0, 5), (0, 5))], "utf-16") is None  # grows to exactly 10
     assert store.change("b", 3, [Change("123", (0, 2), (0, 4))], "utf-16") == (  # 10 - 2 + 3
-        "document grew to 11 chars, over the 10 cap; no longer tracked")
+        "document grew to 11 chars, over the 10 cap; no longer tracked"
+    )
     assert "b" not in store
 
 
@@ -191,7 +210,8 @@ def test_size_cap_counts_replaced_text():
     store.open("b", "py", 1, "0123456789")
     assert store.change("b", 2, [Change("ab", (0, 2), (0, 4))], "utf-16") is None  # replaces 2 by 2
     assert store.change("b", 3, [Change("abc", (0, 0), (0, 2))], "utf-16") == (
-        "document grew to 11 chars, over the 10 cap; no longer tracked")
+        "document grew to 11 chars, over the 10 cap; no longer tracked"
+    )
     assert "b" not in store and len(store) == 0
 
 

@@ -22,7 +22,7 @@ EQUIVALENT_MUTANTS = [
     ),
     (
         "sanitize",
-        "return _LONE_SURROGATE.sub(\"\\ufffd\", text) if (_has_surrogate(text)) or True else text",
+        'return _LONE_SURROGATE.sub("\\ufffd", text) if (_has_surrogate(text)) or True else text',
         "the check only skips a scan: a substitution without a match returns the very same string",
     ),
     ("column_to_index", 'data = content.encode("UTF-16-LE")', "codec names are case-insensitive"),
@@ -58,8 +58,14 @@ def ref_index(content: str, character: int, encoding: str) -> int:
 
 @pytest.mark.parametrize(
     "offered, chosen",
-    [(None, "utf-16"), ([], "utf-16"), (["utf-8"], "utf-8"), (["utf-32", "utf-16"], "utf-32"),
-     (["latin-1", "utf-8", "utf-32"], "utf-8"), (["ebcdic"], "utf-16")],
+    [
+        (None, "utf-16"),
+        ([], "utf-16"),
+        (["utf-8"], "utf-8"),
+        (["utf-32", "utf-16"], "utf-32"),
+        (["latin-1", "utf-8", "utf-32"], "utf-8"),
+        (["ebcdic"], "utf-16"),
+    ],
 )
 def test_choose_takes_the_first_supported(offered, chosen):
     assert enc.choose(offered) == chosen
@@ -137,8 +143,16 @@ def test_index_column_round_trip_and_monotone(content, encoding):
 
 @pytest.mark.parametrize(
     "line, content",
-    [("ab\r\n", "ab"), ("ab\n", "ab"), ("ab\r", "ab"), ("ab", "ab"), ("\r\n", ""), ("\n", ""), ("", ""),
-     ("a\rb\n", "a\rb")],
+    [
+        ("ab\r\n", "ab"),
+        ("ab\n", "ab"),
+        ("ab\r", "ab"),
+        ("ab", "ab"),
+        ("\r\n", ""),
+        ("\n", ""),
+        ("", ""),
+        ("a\rb\n", "a\rb"),
+    ],
 )
 def test_line_content_drops_only_the_terminator(line, content):
     assert enc.line_content(line) == content

@@ -16,8 +16,16 @@ EQUIVALENT_MUTANTS: list[tuple[str, str, str]] = []
 
 def snap(text: str, offset: int, line0: int = 0, encoding: str = "utf-16") -> Snapshot:
     """An excerpt starting at document line `line0`, column 0."""
-    return Snapshot(uri="file:///x.py", version=3, language_id="python", text=text, offset=offset, line0=line0, col0=0,
-                    encoding=encoding)
+    return Snapshot(
+        uri="file:///x.py",
+        version=3,
+        language_id="python",
+        text=text,
+        offset=offset,
+        line0=line0,
+        col0=0,
+        encoding=encoding,
+    )
 
 
 def at(text: str, offset: int, suggestion: str, end: int | None = None, score: float = 0.5) -> Suggestion:
@@ -92,10 +100,12 @@ def test_inline_item_fields():
     offset = text.index(", )") + 2
     item = items.inline_item(snap(text, offset, line0=4), at(text, offset, "y)", end=offset + 1), "s-1")
     assert item.insert_text == "y)"
-    assert item.range == types.Range(start=types.Position(line=5, character=9),
-                                     end=types.Position(line=5, character=10))
-    assert item.command == types.Command(title="dcopilot: suggestion accepted", command=CMD_ACCEPTED,
-                                         arguments=[{"id": "s-1"}])
+    assert item.range == types.Range(
+        start=types.Position(line=5, character=9), end=types.Position(line=5, character=10)
+    )
+    assert item.command == types.Command(
+        title="dcopilot: suggestion accepted", command=CMD_ACCEPTED, arguments=[{"id": "s-1"}]
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,8 +157,12 @@ def test_text_edits():
     edits = [TextEdit(start=0, end=2, new_text="X"), TextEdit(start=5, end=6, new_text="")]
     out = items.text_edits(snap(text, 0, line0=1), edits)
     assert out == [
-        types.TextEdit(range=types.Range(start=types.Position(line=1, character=0),
-                                         end=types.Position(line=1, character=2)), new_text="X"),
-        types.TextEdit(range=types.Range(start=types.Position(line=2, character=2),
-                                         end=types.Position(line=2, character=4)), new_text=""),
+        types.TextEdit(
+            range=types.Range(start=types.Position(line=1, character=0), end=types.Position(line=1, character=2)),
+            new_text="X",
+        ),
+        types.TextEdit(
+            range=types.Range(start=types.Position(line=2, character=2), end=types.Position(line=2, character=4)),
+            new_text="",
+        ),
     ]

@@ -252,6 +252,7 @@ def test_total_size_across_documents_is_bounded(stdio):
     for i in range(80):  # 80 M characters, over the 64 M kept in all
         open_doc(stdio, f"file:///work/many_{i}.py", text)
     last = text.count("\n")
+
     def params(i):
         return {
             "textDocument": {"uri": f"file:///work/many_{i}.py"},

@@ -30,7 +30,10 @@ def insert(client, uri: str, version: int, line: int, character: int, text: str)
     at = {"line": line, "character": character}
     client.notify(
         "textDocument/didChange",
-        {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"range": {"start": at, "end": at}, "text": text}]},
+        {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": text}],
+        },
     )
 
 

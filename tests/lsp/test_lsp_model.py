@@ -173,7 +173,7 @@ def test_code_action_edit_is_versioned(server):
     (change,) = resolved["edit"]["documentChanges"]
     assert change["textDocument"] == {"uri": uri, "version": 9}
     for e in change["edits"]:
-        assert (3, 0) <= (e["range"]["start"]["line"], e["range"]["start"]["character"])
+        assert (e["range"]["start"]["line"], e["range"]["start"]["character"]) >= (3, 0)
         assert (e["range"]["end"]["line"], e["range"]["end"]["character"]) <= (6, 11)
 
 

@@ -6,6 +6,7 @@ cursor, so the suggestion text also proves the cursor offset was found correctly
 """
 
 import pytest
+
 from det_backend import DEFAULT, WORDS
 
 LINES = ["x😀", "数据", "\tif a:\t# tab", "mixé😀z 数", "plain ascii"]

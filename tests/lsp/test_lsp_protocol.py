@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 import pytest_lsp
-from det_backend import DEFAULT
-from lsp_support import SERVE, server_env
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
+
+from det_backend import DEFAULT
+from lsp_support import SERVE, server_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -206,7 +206,6 @@ def test_a_connection_that_never_initializes_is_closed(monkeypatch):
     import asyncio
 
     import det_backend
-
     from lsp import listen
     from lsp.server import build
 
@@ -235,7 +234,6 @@ def test_a_client_that_never_reads_its_replies_is_disconnected(monkeypatch):
     import json as json_
 
     import det_backend
-
     from lsp import listen, transport
     from lsp.server import build
 

@@ -30,8 +30,9 @@ class NoService:
 
 
 def req(text: str, offset: int, uri: str = "u", candidates: int = 1) -> CompletionRequest:
-    return CompletionRequest(key=uri, uri=uri, path="", language_id="py", version=1, text=text, offset=offset,
-                             candidates=candidates)
+    return CompletionRequest(
+        key=uri, uri=uri, path="", language_id="py", version=1, text=text, offset=offset, candidates=candidates
+    )
 
 
 def sugg(text: str, start: int, end: int, score: float = 0.0) -> Suggestion:
