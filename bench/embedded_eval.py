@@ -231,7 +231,7 @@ def infill_complete(model, task: Task, layout: str, context: int) -> str:
 def score(preds: list[str], tasks: list[Task]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for kind in ("single", "multi"):
-        pairs = [(p, t) for p, t in zip(preds, tasks) if t.kind == kind]
+        pairs = [(p, t) for p, t in zip(preds, tasks, strict=True) if t.kind == kind]
         if not pairs:
             continue
         out[kind] = {
@@ -246,7 +246,7 @@ def speed(model, runner: ModelRunner, tasks: list[Task], repeats: int) -> dict[s
     """Median seconds of one denoising step (batch 1, canvas_length, against a cached prompt) and of one full
     single-line completion (prompt encode + sampler loop)."""
     task = next(t for t in tasks if t.kind == "single")
-    prompt, canvas, pinned = runner.prompt_and_canvas(task)
+    prompt, canvas, _ = runner.prompt_and_canvas(task)
     with torch.no_grad():
         cache = model.encode(torch.tensor([prompt]))
         c = torch.tensor([canvas])
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.infill:
         systems["model+infill"] = [infill_complete(model, t, args.layout, args.context) for t in tasks]
     for name, ps in systems.items():
-        ps = [first_line(p) if t.kind == "single" else p for p, t in zip(ps, tasks)]
+        ps = [first_line(p) if t.kind == "single" else p for p, t in zip(ps, tasks, strict=True)]
         systems[name] = ps
     results["scores"] = {name: score(ps, tasks) for name, ps in systems.items()}
     if args.speed_repeats > 0:

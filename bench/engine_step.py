@@ -121,8 +121,8 @@ def main() -> None:
         expected = ref_step()
         err_plain = ((our_step() - expected).abs().max() / expected.abs().max()).item()
         err_fast = ((fast_step() - expected).abs().max() / expected.abs().max()).item()
-        # rounds of (reference, ours, ours with the loop), one call each, order rotated per round: load from other processes
-        # hits all three alike; ratios are taken within a round, then the median over rounds
+        # rounds of (reference, ours, ours with the loop), one call each, order rotated per round: load from other
+        # processes hits all three alike; ratios are taken within a round, then the median over rounds
         steps = (ref_step, our_step, fast_step)
         rounds = []
         for r in range(args.reps):

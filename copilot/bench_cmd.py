@@ -47,7 +47,8 @@ def bench_main(config: Config, repeats: int = 10, prompt_tokens: int = 256) -> i
     batch, canvas = config.completion.hypotheses, config.completion.max_tokens
     vocab = model.config.vocab_size
     print(
-        f"settings   model {model.path}, {model.num_parameters() / 1e6:,.1f}M parameters, {str(dtype).removeprefix('torch.')}, "
+        f"settings   model {model.path}, {model.num_parameters() / 1e6:,.1f}M parameters, "
+        f"{str(dtype).removeprefix('torch.')}, "
         f"quantize {config.model.quantize}, prompt {prompt_tokens} tokens, canvas {canvas} tokens x {batch} hypotheses"
     )
     print(f"load       {load_s:.2f} s")

@@ -12,6 +12,7 @@ the server answers `initialize` at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -165,10 +166,8 @@ class EngineBackend:
 
     def describe(self, model) -> tuple[str, str]:
         device = ""
-        try:
+        with contextlib.suppress(Exception):
             device = str(next(model.parameters()).device)
-        except Exception:
-            pass
         return str(getattr(model, "path", "")), device
 
     def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:

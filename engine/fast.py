@@ -20,7 +20,7 @@ def grouped_experts(
     x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor
 ) -> torch.Tensor:
     """Same result as the per-expert loop: x [N, H], index/weights [N, K], gate_up [E, 2I, H], down [E, H, I]."""
-    N, K = index.shape
+    K = index.shape[1]
     E = gate_up.shape[0]
     flat = index.reshape(-1)
     order = torch.argsort(flat, stable=True)
@@ -52,9 +52,9 @@ def accelerate(model: nn.Module) -> nn.Module:
     """Swap every layer's plain experts for GroupedExperts (quantized experts are left alone)."""
     for layer in model.layers:
         experts = layer.experts
-        if isinstance(experts, nn.Module) and isinstance(getattr(experts, "gate_up_proj", None), nn.Parameter):
-            if not isinstance(experts, GroupedExperts):
-                layer.experts = GroupedExperts(experts)
+        plain = isinstance(experts, nn.Module) and isinstance(getattr(experts, "gate_up_proj", None), nn.Parameter)
+        if plain and not isinstance(experts, GroupedExperts):
+            layer.experts = GroupedExperts(experts)
     return model
 
 

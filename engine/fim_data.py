@@ -1,7 +1,9 @@
 """Cursor-infill training examples in the exact prompt/canvas layouts inference uses (docs/interfaces.md).
 
-A: prompt = <bos> <|file|> path\\n <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|>; canvas = middle <eos> <pad>...
-B: prompt = <bos> <|file|> path\\n <|fim_prefix|> prefix <|fim_middle|>; canvas = middle <eos> <pad>... suffix[:K] (pinned)
+A: prompt = <bos> <|file|> path\\n <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|>;
+   canvas = middle <eos> <pad>...
+B: prompt = <bos> <|file|> path\\n <|fim_prefix|> prefix <|fim_middle|>;
+   canvas = middle <eos> <pad>... suffix[:K] (pinned)
 C: the prompt of A with the canvas of B.
 Prefix, middle and suffix are tokenized separately, as they are at inference (the cursor splits the text).
 Batches need one prompt length (the engine has no padding mask), so prompts are filled to exactly P tokens by

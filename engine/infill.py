@@ -215,7 +215,7 @@ def run_infill(
     tokens = result.tokens.cpu()
 
     stops = [*model.stop_ids, specials.pad]
-    middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs)]
+    middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs, strict=True)]
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
     # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
     score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
@@ -223,9 +223,10 @@ def run_infill(
     # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
     padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
     scoring = [
-        lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad) for (m, _), s in zip(middles, specs)
+        lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad)
+        for (m, _), s in zip(middles, specs, strict=True)
     ]
-    ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs)]
+    ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs, strict=True)]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)
 
     ctx = pp.Context(
@@ -237,7 +238,7 @@ def run_infill(
     )
     rejected: dict[str, int] = {}
     kept: list[Candidate] = []
-    for (ids, _stopped), h, c, a in zip(middles, hyps, conf, agree):
+    for (ids, _stopped), h, c, a in zip(middles, hyps, conf, agree, strict=True):
         done = pp.finish(tok.decode(ids), ctx)
         if done.reject:
             rejected[done.reject] = rejected.get(done.reject, 0) + 1

@@ -268,7 +268,7 @@ def assemble_edit_canvas(
     if len(noised) != free_len:
         raise ValueError("noised mask must cover the free region")
     free = list(draft) + [eos] + [pad] * (free_len - len(draft) - 1)
-    free = [NOISE if n else t for t, n in zip(free, noised)]
+    free = [NOISE if n else t for t, n in zip(free, noised, strict=True)]
     return CanvasSpec(
         seed=free + list(tail), pinned=[False] * free_len + [True] * len(tail), free_len=free_len, eos_at=None
     )

@@ -137,11 +137,12 @@ class Router(nn.Module):
 
 
 class Experts(nn.Module):
-    """Fused expert weights as stored in the checkpoint: gate_up_proj [E, 2I, H] (gate rows first), down_proj [E, H, I]."""
+    """Fused expert weights as stored in the checkpoint: gate_up_proj [E, 2I, H] (gate rows first),
+    down_proj [E, H, I]."""
 
     def __init__(self, config: TextConfig):
         super().__init__()
-        E, I, H = config.num_experts, config.moe_intermediate_size, config.hidden_size
+        E, I, H = config.num_experts, config.moe_intermediate_size, config.hidden_size  # noqa: E741 - the docstring's names
         self.gate_up_proj = nn.Parameter(torch.empty(E, 2 * I, H))
         self.down_proj = nn.Parameter(torch.empty(E, H, I))
 
@@ -153,7 +154,7 @@ class Experts(nn.Module):
     def forward_loop(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Tokens grouped by expert (sorted once), one matmul pair per expert that has tokens; reads the
         per-expert counts on the host, so it is the fallback for torch builds without grouped matmuls."""
-        N, K = index.shape
+        K = index.shape[1]
         flat = index.reshape(-1)
         order = torch.argsort(flat, stable=True)
         counts = torch.bincount(flat, minlength=self.gate_up_proj.shape[0]).tolist()
@@ -302,7 +303,8 @@ class DiffusionGemma(nn.Module):
 
     # -- encoder mode -----------------------------------------------------------------------------------
     def encode(self, ids: torch.Tensor, cache: KVCache | None = None) -> KVCache:
-        """Causal forward over ids [B, T] appended after `cache` (a new cache if None); writes K/V, returns the cache."""
+        """Causal forward over ids [B, T] appended after `cache` (a new cache if None); writes K/V, returns the
+        cache."""
         cache = cache if cache is not None else KVCache(self.config)
         self._causal(ids, cache, want_hidden=False)
         return cache
@@ -371,8 +373,8 @@ class DiffusionGemma(nn.Module):
         self_conditioning_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`denoise` with the canvas positions pos [L] as a tensor and context(i) -> (keys, values, mask) for layer
-        i: keys/values [B or 1, KV, N, D] or None, mask None or bool [1, 1, 1, N + L] (False = padding). engine/static.py
-        passes padded keys with a mask, so a compiled step bakes in no cache length."""
+        i: keys/values [B or 1, KV, N, D] or None, mask None or bool [1, 1, 1, N + L] (False = padding).
+        engine/static.py passes padded keys with a mask, so a compiled step bakes in no cache length."""
         x = self.embed(canvas)
         soft = None
         if self_conditioning_logits is not None:
@@ -398,7 +400,7 @@ class DiffusionGemma(nn.Module):
 def init_weights(model: DiffusionGemma, std: float = 0.02, generator: torch.Generator | None = None) -> None:
     """Random initialisation for training from scratch (norms 1, matrices N(0, std), layer_scalar 1)."""
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.ndim >= 2:
                 p.normal_(0.0, std, generator=generator)
             else:

@@ -138,9 +138,8 @@ def _open_stack(prefix: str) -> list[str]:
                 break
             elif c in OPENERS:
                 stack.append(c)
-            elif c in CLOSERS:
-                if stack and stack[-1] == CLOSERS[c]:
-                    stack.pop()
+            elif c in CLOSERS and stack and stack[-1] == CLOSERS[c]:
+                stack.pop()
             i += 1
     return stack
 
@@ -302,10 +301,7 @@ def is_repetitive(text: str, min_len: int = 12) -> bool:
     s = text.strip()
     if len(s) < min_len:
         return False
-    for p in range(1, len(s) // 3 + 1):
-        if all(s[i] == s[i % p] for i in range(len(s))):
-            return True
-    return False
+    return any(all(s[i] == s[i % p] for i in range(len(s))) for p in range(1, len(s) // 3 + 1))
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,10 @@ class StaticDenoise:
             if (
                 length == cache.length
                 and len(refs) == len(tensors)
-                and all((r is None and t is None) or (r is not None and r() is t) for r, t in zip(refs, tensors))
+                and all(
+                    (r is None and t is None) or (r is not None and r() is t)
+                    for r, t in zip(refs, tensors, strict=True)
+                )
             ):
                 return view
         key = (cache.batch, self.buckets(cache.length))

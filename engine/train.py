@@ -396,7 +396,12 @@ def train(
     last_ckpt = start
     history: list[dict] = []
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_f = open(run_dir / "train_log.jsonl", "a")
+    log_path = run_dir / "train_log.jsonl"
+
+    def append_log(rec: dict) -> None:
+        with log_path.open("a") as f:  # one open per record: a killed run keeps every record written so far
+            f.write(json.dumps(rec) + "\n")
+
     tokens_seen = 0
     step = 0
     noise_id = noise_token(tok, cfg.noise)
@@ -465,8 +470,7 @@ def train(
             rec.update(validate(model, val_batches, ids, cfg.seed, noise_id))
             log(json.dumps(rec))
         history.append(rec)
-        log_f.write(json.dumps(rec) + "\n")
-        log_f.flush()
+        append_log(rec)
         if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
             save(f"step{step}")
             last_ckpt = time.monotonic()
@@ -478,8 +482,7 @@ def train(
         "tokens": tokens_seen,
     }
     log(json.dumps(final))
-    log_f.write(json.dumps(final) + "\n")
-    log_f.close()
+    append_log(final)
     history.append(final)
     save("final")
     return model, history

@@ -64,10 +64,13 @@ def typed_through(entry: _Entry, before: str, after: str, offset: int) -> list[S
             continue
         for k in range(1, min(len(text), MAX_TYPED + 1)):
             # cheap filters first: the typed run, then a short anchor, then the whole window
-            if before.endswith(text[:k]) and before[: len(before) - k].endswith(entry.before[-64:]):
-                if (entry.before + text[:k])[-CACHE_WINDOW:] == before:
-                    found.append(Suggestion(text=text[k:], start=offset, end=offset + tail, score=score))
-                    break
+            if (
+                before.endswith(text[:k])
+                and before[: len(before) - k].endswith(entry.before[-64:])
+                and (entry.before + text[:k])[-CACHE_WINDOW:] == before
+            ):
+                found.append(Suggestion(text=text[k:], start=offset, end=offset + tail, score=score))
+                break
     return found
 
 

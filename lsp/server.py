@@ -64,6 +64,7 @@ class DcopilotServer(LanguageServer):
         self.service_status = Status(state="loading", message="not started")
         self._shown: OrderedDict[str, tuple[CompletionRequest, Suggestion]] = OrderedDict()
         self._progress: asyncio.Queue | None = None
+        self._progress_task: asyncio.Future | None = None  # held: the event loop keeps tasks only weakly
         self._loop: asyncio.AbstractEventLoop | None = None
         self.roots: list[str] = []  # workspace folders as file system paths
         self._numbered = 0  # request tags in debug lines ("c12"), so one request's lines can be followed
@@ -295,7 +296,7 @@ class DcopilotServer(LanguageServer):
             return
         if self._progress is None and status.state == "loading":
             self._progress = asyncio.Queue()
-            asyncio.ensure_future(self._progress_pump(self._progress))
+            self._progress_task = asyncio.ensure_future(self._progress_pump(self._progress))
         if self._progress is not None:
             self._progress.put_nowait(status)
             if status.state != "loading":

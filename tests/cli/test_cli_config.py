@@ -106,7 +106,7 @@ def test_env_numbers_and_unrelated_variables():
 
 
 def test_flag_errors():
-    with pytest.raises(ConfigError, match="model.device"):
+    with pytest.raises(ConfigError, match=r"model\.device"):
         load_config(env={"XDG_CONFIG_HOME": "/x"}, overrides={"model.device": "tpu"})
 
 

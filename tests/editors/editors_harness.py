@@ -59,7 +59,8 @@ def run_scenario(nvim: str, scenario: Path, tmp_path: Path, env: dict[str, str],
     if not out.exists():
         log = tmp_path / "state" / "nvim" / "lsp.log"
         raise AssertionError(
-            f"nvim exited {proc.returncode} without an outcome\nstderr: {proc.stderr.decode(errors='replace')[-2000:]}\n"
+            f"nvim exited {proc.returncode} without an outcome\n"
+            f"stderr: {proc.stderr.decode(errors='replace')[-2000:]}\n"
             f"lsp.log: {log.read_text(errors='replace')[-3000:] if log.exists() else '(none)'}"
         )
     data = json.loads(out.read_text())

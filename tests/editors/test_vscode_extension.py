@@ -36,7 +36,7 @@ def test_vscode_extension_tests_build_and_package(dcopilot_cmd, tmp_path):
         npm("ci", "--no-audit", "--no-fund", timeout=600)
     # src/test/server.test.ts talks to the real server, with the deterministic backend of the nvim tests.
     server = {
-        "DCOPILOT_TEST_CMD": json.dumps(dcopilot_cmd + ["serve"]),
+        "DCOPILOT_TEST_CMD": json.dumps([*dcopilot_cmd, "serve"]),
         "DCOPILOT_TEST_SERVICE": "editors_backend:make",
         "PYTHONPATH": f"{HERE}:{ROOT}",
         "XDG_CONFIG_HOME": str(tmp_path),

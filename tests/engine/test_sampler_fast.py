@@ -96,5 +96,5 @@ def test_grouped_experts_gradients_equal_the_loop():
 
     loop = grads(lambda x, w, gu, d: _loop(x, w, index, gu, d))
     grouped = grads(lambda x, w, gu, d: grouped_experts(x, w, index, gu, d))
-    for a, b in zip(grouped, loop):
+    for a, b in zip(grouped, loop, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

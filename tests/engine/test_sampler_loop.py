@@ -52,7 +52,7 @@ def test_cache_is_not_modified_by_sampling(model, cache):
     length, keys = cache.length, [k if k is None else k.clone() for k in cache.keys]
     sample(model, cache, 6, 3, generation=_gen(model), generator=torch.Generator().manual_seed(0))
     assert cache.length == length
-    assert all(torch.equal(a, b) for a, b in zip(keys, cache.keys) if a is not None)
+    assert all(torch.equal(a, b) for a, b in zip(keys, cache.keys, strict=True) if a is not None)
 
 
 def test_pinned_positions_hold_the_seed_on_every_step(model, cache):
@@ -169,17 +169,11 @@ def test_empty_canvas_is_rejected(model, cache, length, batch):
 
 @pytest.mark.parametrize("draw", ["race", "cdf"])
 def test_both_draw_methods_run_and_are_reproducible(model, cache, draw):
-    run = lambda: (
-        sample(
-            model,
-            cache,
-            6,
-            2,
-            generation=_gen(model),
-            draw=draw,  # noqa: E731
-            generator=torch.Generator().manual_seed(4),
+    def run():
+        return sample(
+            model, cache, 6, 2, generation=_gen(model), draw=draw, generator=torch.Generator().manual_seed(4)
         ).tokens
-    )
+
     assert torch.equal(run(), run())
 
 

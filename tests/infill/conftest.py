@@ -10,7 +10,8 @@ import torch
 CODE = [
     "def add(a, b):\n    return a + b\n\n\nclass Point:\n    def __init__(self, x, y):\n        self.x = x\n",
     "for i in range(10):\n    if i % 2 == 0:\n        print(i)\n    else:\n        continue\n",
-    "import os\nimport sys\n\npath = os.path.join(sys.argv[1], 'out.txt')\nwith open(path) as f:\n    data = f.read()\n",
+    "import os\nimport sys\n\npath = os.path.join(sys.argv[1], 'out.txt')\n"
+    "with open(path) as f:\n    data = f.read()\n",
 ] * 20
 
 

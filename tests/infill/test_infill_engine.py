@@ -1,5 +1,7 @@
 """complete() / rewrite() on a tiny random checkpoint: invariants only (the model's words are random)."""
 
+from typing import ClassVar
+
 import pytest
 import torch
 

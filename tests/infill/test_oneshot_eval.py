@@ -67,7 +67,7 @@ def test_percentile():
 def test_bad_cases_file(tmp_path):
     p = tmp_path / "c.jsonl"
     p.write_text('{"prefix": "a"}\n')
-    with pytest.raises(CaseError, match="c.jsonl:1"):
+    with pytest.raises(CaseError, match=r"c\.jsonl:1"):
         read_cases(p)
 
 

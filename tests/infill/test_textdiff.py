@@ -1,6 +1,7 @@
 """Edit diffs: exact minimal hunks (tables worked out by hand), round trips and hunk laws (hypothesis), and
 apply_edits' refusal of edits that overlap, are reversed or lie past the text."""
 
+import itertools
 import random
 
 import pytest
@@ -34,7 +35,7 @@ def test_edits_round_trip(original, rewritten):
     assert apply_edits(original, edits) == rewritten
     for e in edits:
         assert 0 <= e.start <= e.end <= len(original)
-    assert all(a.end < b.start for a, b in zip(edits, edits[1:]))
+    assert all(a.end < b.start for a, b in itertools.pairwise(edits))
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ server stays up, memory stays bounded, and no edit is ever answered against the 
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -307,7 +308,7 @@ def _listening(port: int) -> list[str]:
     found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            rows = open(table).read().splitlines()[1:]
+            rows = Path(table).read_text().splitlines()[1:]
         except OSError:
             continue
         for row in rows:
