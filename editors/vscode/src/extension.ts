@@ -164,7 +164,7 @@ class Extension implements vscode.Disposable {
         const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(p.textDocument.uri));
         return rewrite(this.client, this.previews, document, this.client.protocol2CodeConverter.asRange(p.range));
       }
-      return next(command, args);
+      return next(command, args) as unknown; // the server's answer, passed on unread
     },
   };
 
@@ -274,7 +274,8 @@ class Extension implements vscode.Disposable {
       { label: 'Restart server', command: 'dcopilot.restart' },
       { label: 'Open log', command: 'dcopilot.openLog' },
     ];
-    const pick = await vscode.window.showQuickPick(items, { title: this.statusItem.tooltip?.toString() });
+    const tooltip = this.statusItem.tooltip; // renderStatus sets a plain string
+    const pick = await vscode.window.showQuickPick(items, { title: typeof tooltip === 'string' ? tooltip : undefined });
     if (pick) {
       await vscode.commands.executeCommand(pick.command);
     }

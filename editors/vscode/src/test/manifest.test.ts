@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LIVE_KEYS, STARTUP_KEYS } from '../settings';
 
+interface Manifest {
+  engines: { vscode: string };
+  contributes: { commands: Array<{ command: string }>; configuration: { properties: Record<string, unknown> } };
+}
+
 const root = join(__dirname, '..', '..');
-const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Manifest;
 const extension = readFileSync(join(root, 'src', 'extension.ts'), 'utf8');
 
 test('every contributed command is registered by the extension', () => {
@@ -24,6 +29,6 @@ test('every setting the extension reads is declared', () => {
 });
 
 test('the engine range matches the vscode-languageclient it ships', () => {
-  const client = JSON.parse(readFileSync(join(root, 'node_modules', 'vscode-languageclient', 'package.json'), 'utf8'));
+  const client = JSON.parse(readFileSync(join(root, 'node_modules', 'vscode-languageclient', 'package.json'), 'utf8')) as Pick<Manifest, 'engines'>;
   assert.equal(manifest.engines.vscode, client.engines.vscode);
 });

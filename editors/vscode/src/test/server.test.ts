@@ -19,8 +19,8 @@ interface Item { insertText: string; range?: unknown; command?: { title: string;
 test('the extension logic against dcopilot serve', { skip: !cmd && 'DCOPILOT_TEST_CMD not set', timeout: 60_000 }, async () => {
   const proc = spawn(cmd![0], cmd!.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const rpc = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+  proc.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const rpc = createMessageConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
   const ready = new Promise<void>((resolve) => rpc.onNotification(STATUS, (s: Status) => { if (s.state === 'ready') { resolve(); } }));
   rpc.onRequest('window/workDoneProgress/create', () => null);
   rpc.listen();
@@ -54,7 +54,7 @@ test('the extension logic against dcopilot serve', { skip: !cmd && 'DCOPILOT_TES
     assert.equal(items[0].insertText, 'urn a + b');
     const first = suggestionId(items[0].command);
     assert.ok(first, 'items carry a suggestion id');
-    await send(tracker.offer({ id: first!, uri, start: offset, text: items[0].insertText, typed: 0 }));
+    await send(tracker.offer({ id: first, uri, start: offset, text: items[0].insertText, typed: 0 }));
     assert.deepEqual(tracker.change(uri, offset, 0, items[0].insertText), []);
     await rpc.sendRequest('workspace/executeCommand', { command: items[0].command!.command, arguments: items[0].command!.arguments });
 
@@ -96,7 +96,7 @@ test('the extension logic against dcopilot serve', { skip: !cmd && 'DCOPILOT_TES
     await rpc.sendRequest('shutdown');
     await rpc.sendNotification('exit');
   } catch (err) {
-    throw new Error(`${err instanceof Error ? err.stack : String(err)}\n--- server stderr ---\n${stderr.slice(-4000)}`);
+    throw new Error(`${err instanceof Error ? err.stack : String(err)}\n--- server stderr ---\n${stderr.slice(-4000)}`, { cause: err });
   } finally {
     rpc.dispose();
     proc.kill();
