@@ -49,6 +49,7 @@ class Extension implements vscode.Disposable {
       context.subscriptions.push(vscode.commands.registerCommand(name, fn));
 
     context.subscriptions.push(
+      this, // first: VS Code disposes in order, so the server is told to stop before the log channel closes
       this.output,
       this.statusItem,
       vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, this.previews),
@@ -287,7 +288,5 @@ async function setEnabled(key: string, value: boolean): Promise<void> {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const extension = new Extension(context);
-  context.subscriptions.push(extension);
-  await extension.start();
+  await new Extension(context).start();
 }
