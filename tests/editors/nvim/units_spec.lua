@@ -103,6 +103,7 @@ local tmp = vim.fn.tempname()
 local env_exe, path_exe = fake_exe(tmp .. '/env/bin'), fake_exe(tmp .. '/path')
 vim.fn.mkdir(tmp .. '/work', 'p')
 vim.fn.chdir(tmp .. '/work')
+vim.env.VIRTUAL_ENV = nil -- the test's own, not the one the suite may run in
 vim.env.PATH = tmp .. '/path:' .. vim.env.PATH
 check('a fake dcopilot on PATH', 1, vim.fn.executable(path_exe))
 check('cmd from setup wins', { 'x', 'serve' }, server.resolve_cmd({ 'x', 'serve' }))
