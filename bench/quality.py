@@ -54,14 +54,18 @@ def load(cases_path: Path, sources_path: Path) -> tuple[list[Case], dict[str, st
 
 
 def select(cases: list[Case], split: str, langs: list[str], kinds: list[str], limit: int | None) -> list[Case]:
-    out, seen = [], {}
+    """The matching cases; with `limit`, N evenly spaced ones per language and kind (cases are in file order, so
+    this spreads them over the packages)."""
+    groups: dict[tuple[str, str], list[Case]] = {}
     for c in cases:
         if (split != "all" and c.split != split) or (langs and c.language not in langs) or c.kind not in kinds:
             continue
-        k = (c.language, c.kind)
-        seen[k] = seen.get(k, 0) + 1
-        if limit is None or seen[k] <= limit:
-            out.append(c)
+        groups.setdefault((c.language, c.kind), []).append(c)
+    out = []
+    for group in groups.values():
+        if limit is not None and len(group) > limit:
+            group = [group[i * len(group) // limit] for i in range(limit)]
+        out.extend(group)
     return out
 
 
@@ -151,7 +155,7 @@ def main() -> int:
     ap.add_argument("--split", choices=("test", "calibration", "all"), default="test")
     ap.add_argument("--langs", default="", help="comma-separated (default: all)")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
-    ap.add_argument("--limit", type=int, help="at most N cases per language and kind (the first N in file order)")
+    ap.add_argument("--limit", type=int, help="at most N cases per language and kind, evenly spaced over its files")
     ap.add_argument("--server", action="store_true", help="through a real `dcopilot serve` process over stdio")
     ap.add_argument("--no-model", action="store_true", help="baselines only")
     ap.add_argument("--model", default="", help="checkpoint dir (default: the config's model, else the embedded one)")
