@@ -108,6 +108,7 @@ def spans(text: str, kind: str, rng: random.Random) -> list[tuple[int, int]]:
                 for a in cuts
                 for b in cuts
                 if a < b <= a + MAX_INSIDE_CHARS
+                and not content[b - 1].isspace()  # the code right of the target resumes after a token
                 and len(TOKEN.findall(content[a:b])) <= 6
                 and any(c.isalnum() for c in content[a:b])
                 and content[b:].strip()
