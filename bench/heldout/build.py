@@ -28,6 +28,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+import msgspec
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -172,15 +174,9 @@ def main() -> int:
             gz.write(blob)
     with open(args.out / "cases.jsonl", "wb") as f:
         for c in cases:
-            f.write(json.dumps(msgspec_to_dict(c), ensure_ascii=False).encode() + b"\n")
+            f.write(json.dumps(msgspec.to_builtins(c), ensure_ascii=False).encode() + b"\n")
     print(f"{len(sources)} files from {len(packages)} packages, {len(cases)} cases -> {args.out}")
     return 0
-
-
-def msgspec_to_dict(case) -> dict:
-    import msgspec
-
-    return msgspec.to_builtins(case)
 
 
 if __name__ == "__main__":
