@@ -11,8 +11,8 @@ rest of a line, inside a line, 2-6 line blocks, in Python, TypeScript, Go and Ru
 choosing thresholds; report the test split. Systems: empty, line_above, copy (best copy from the same file),
 bigram (counts from the calibration files only) and the model (the config's, as `dcopilot serve` would load it;
 --model/--device override). Metrics (bench/heldout/metrics.py): edit similarity, exact match, shown rate, useful
-and noise rates among shown suggestions. Writes DIR/cases.jsonl (every prediction), DIR/summary.json and
-DIR/table.md, and prints the table.
+and noise rates among shown suggestions. Writes DIR/predictions.jsonl (every system's answer per case),
+DIR/summary.json and DIR/table.md, and prints the table.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def render(results: dict[str, list[dict]]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True, help="directory for cases.jsonl, summary.json, table.md")
+    ap.add_argument("--out", type=Path, required=True, help="directory for predictions.jsonl, summary.json, table.md")
     ap.add_argument("--cases", type=Path, default=HELDOUT / "cases.jsonl")
     ap.add_argument("--sources", type=Path, default=HELDOUT / "sources.json.gz")
     ap.add_argument("--split", choices=("test", "calibration", "all"), default="test")
@@ -210,10 +210,13 @@ def main() -> int:
         if model:
             model.close()
 
-    import torch
+    threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
+    if model and not args.server:
+        import torch
 
+        threads = str(torch.get_num_threads())
     hardware = (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs visible, "
-                f"torch threads {torch.get_num_threads()}, python {platform.python_version()}")
+                f"model threads {threads}, python {platform.python_version()}")
     header = [
         f"cases    : {len(cases)} ({args.split} split; langs {args.langs or 'all'}; kinds {','.join(kinds)}; "
         f"limit {args.limit or 'none'} per language and kind)",
@@ -225,7 +228,7 @@ def main() -> int:
     ]
     text = "\n".join(header) + "\n\n" + render(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "cases.jsonl", "w") as f:
+    with open(args.out / "predictions.jsonl", "w") as f:
         for name, recs in results.items():
             for r in recs:
                 f.write(json.dumps({"system": name, **r}, ensure_ascii=False) + "\n")
