@@ -4,6 +4,7 @@ a run of the real embedded model through the server's in-process path."""
 import gzip
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -172,17 +173,29 @@ def test_committed_data_match_the_manifest():
             assert sum(c.language == lang and c.kind == kind and c.split == "test" for c in cases) >= 25
 
 
-def test_embedded_model_through_the_in_process_server_path():
+def python_cases():
+    heldout = Path(quality.HELDOUT)
+    all_cases, sources = quality.load(heldout / "cases.jsonl", heldout / "sources.json.gz")
+    cases = quality.select(all_cases, "test", ["python"], list(KINDS), 1)
+    assert [c.kind for c in cases] == list(KINDS)
+    return cases, sources, all_cases
+
+
+@pytest.fixture
+def no_user_config(monkeypatch, tmp_path):
+    for name in [k for k in os.environ if k.startswith("DCOPILOT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # defaults: the embedded model
+
+
+def test_embedded_model_through_the_in_process_server_path(no_user_config):
     """A handful of held-out cases through EngineService and the server's filters with the real embedded model;
     every record is re-scored here from its prediction."""
     from copilot.config import load_config
     from systems import InProcess
 
-    heldout = Path(quality.HELDOUT)
-    all_cases, sources = quality.load(heldout / "cases.jsonl", heldout / "sources.json.gz")
-    cases = quality.select(all_cases, "test", ["python"], list(KINDS), 1)
-    assert [c.kind for c in cases] == list(KINDS)
-    model = InProcess(load_config(env={}))  # defaults: the embedded model on the CPU
+    cases, sources, all_cases = python_cases()
+    model = InProcess(load_config())
     try:
         assert "embedded" in model.describe()
         results = quality.run(cases, sources, all_cases, model)
@@ -197,3 +210,20 @@ def test_embedded_model_through_the_in_process_server_path():
         assert r["seconds"] > 0
     assert any(r["shown"] for r in recs)
     assert "| python | line | 1 |" in quality.render(results)
+
+
+def test_server_flag_gives_the_in_process_suggestions(no_user_config):
+    """--server: the same cases through a real `dcopilot serve` over stdio give the in-process path's answers."""
+    from copilot.config import load_config
+    from systems import InProcess, Server
+
+    cases, sources, _ = python_cases()
+    answers = {}
+    for name, make in (("in-process", lambda: InProcess(load_config())), ("server", Server)):
+        model = make()
+        try:
+            answers[name] = [model.complete(*c.document(sources[c.file]), c.language, c.file)[:2] for c in cases]
+        finally:
+            model.close()
+    assert answers["server"] == answers["in-process"]
+    assert any(text for text, _ in answers["server"])
