@@ -182,19 +182,23 @@ def main() -> int:
     model, described = None, "none (baselines only)"
     started = time.perf_counter()
     if not args.no_model:
-        if args.server:
-            from systems import Server
+        try:
+            if args.server:
+                from systems import Server
 
-            model = Server(env)
-        else:
-            from copilot.config import load_config
-            from systems import InProcess
+                model = Server(env)
+            else:
+                from copilot.config import load_config
+                from systems import InProcess
 
-            if args.threads:
-                import torch
+                if args.threads:
+                    import torch
 
-                torch.set_num_threads(args.threads)
-            model = InProcess(load_config())
+                    torch.set_num_threads(args.threads)
+                model = InProcess(load_config())
+        except Exception as e:  # a bad config, a missing checkpoint, a server that died: one line, no traceback
+            print(f"quality: cannot start the model: {e}", file=sys.stderr)
+            return 1
         described = model.describe()
     load_s = time.perf_counter() - started
 

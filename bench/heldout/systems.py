@@ -140,7 +140,13 @@ class Server:
                 env={**os.environ, **(env or {})},
             )
         )
-        self.client = self.loop.run_until_complete(self._start(Client))
+        try:
+            self.client = self.loop.run_until_complete(self._start(Client))
+        except BaseException:
+            self.proc.kill()  # a server that never became ready must not outlive the benchmark
+            self.loop.run_until_complete(self.proc.wait())
+            self.loop.close()
+            raise
 
     async def _start(self, client_cls):
         client = client_cls(self.proc)

@@ -218,6 +218,7 @@ def test_server_flag_gives_the_in_process_suggestions(no_user_config):
     from systems import InProcess, Server
 
     cases, sources, _ = python_cases()
+    cases = cases[::2]  # line and inside: the in-process test covers every kind
     answers = {}
     for name, make in (("in-process", lambda: InProcess(load_config())), ("server", Server)):
         model = make()
