@@ -1,0 +1,223 @@
+"""The model under test, reached the way an editor reaches it.
+
+- InProcess: the server's own path without JSON-RPC: the document is held as an `lsp.documents.Document`, the
+  request is built from its snapshot with the settings `dcopilot serve` derives from the config
+  (copilot.daemon.settings_from), `EngineService.complete` runs it on the real model worker thread, and the server's
+  filters (lsp.items.absorb_line_end, single_line) shape the first suggestion. Not exercised: the scheduler's
+  debounce and cache, which only matter while typing.
+- Server: a real `dcopilot serve` process over stdio; each case is didOpen, an automatic
+  textDocument/inlineCompletion (as an editor sends while typing), didClose.
+Both return (inserted text or None, characters replaced right of the cursor, seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOT_URI = "file:///heldout"
+
+
+DEBIAN_TREES = ("usr/share/gocode/src/", "usr/share/cargo/registry/")
+
+
+def display_path(key: str) -> str:
+    """The file's path as its project has it ("package@version/path" keys; Debian's install trees dropped)."""
+    at = key.index("@", 1)  # the version separator (an npm scope starts with "@")
+    name, path = key[:at], key[at:].split("/", 1)[1]
+    for tree in DEBIAN_TREES:
+        if path.startswith(tree):
+            return path[len(tree) :]
+    return f"{name.lstrip('@').replace('/', '-')}/{path}"
+
+
+def uri_of(key: str) -> str:
+    return f"{ROOT_URI}/{display_path(key)}"
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """Line and code-point column of `offset`."""
+    return text.count("\n", 0, offset), offset - (text.rfind("\n", 0, offset) + 1)
+
+
+def offset_of(text: str, line: int, col: int) -> int:
+    start = 0
+    for _ in range(line):
+        start = text.index("\n", start) + 1
+    return start + col
+
+
+def at_cursor(text: str, cursor: int, new: str, start: int, end: int) -> tuple[str | None, int]:
+    """An edit text[start:end] = new, as (insertion at `cursor`, characters it replaces right of the cursor)."""
+    if start <= cursor:
+        typed = text[start:cursor]
+        if not new.startswith(typed):
+            return None, 0  # rewrites what is left of the cursor: not a completion
+        return new[len(typed) :], max(0, end - cursor)
+    return text[cursor:start] + new, end - cursor
+
+
+class InProcess:
+    def __init__(self, config, load_timeout: float = 900.0):
+        from copilot.daemon import make_service, settings_from
+
+        self.settings = settings_from(config)
+        self.service = make_service(config)
+        ready = threading.Event()
+        self.status = None
+
+        def on_status(status) -> None:
+            self.status = status
+            if status.state != "loading":
+                ready.set()
+
+        self.service.start(on_status)
+        if not ready.wait(load_timeout) or self.status.state != "ready":
+            raise RuntimeError(f"model not ready: {getattr(self.status, 'message', 'timeout')}")
+        self.loop = asyncio.new_event_loop()
+
+    def describe(self) -> str:
+        return f"{self.status.model} on {self.status.device} (in-process)"
+
+    def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
+        from lsp import encoding as enc
+        from lsp import items
+        from lsp.documents import Document
+        from lsp.server import relative_path
+        from lsp.service import CompletionRequest
+
+        uri = uri_of(key)
+        snap = Document(uri, language, 1, doc).snapshot(*line_col(doc, cursor), enc.UTF32)
+        req = CompletionRequest(
+            key=uri,
+            uri=uri,
+            path=relative_path(uri, ["/heldout"]),
+            language_id=language,
+            version=1,
+            text=snap.text,
+            offset=snap.offset,
+            candidates=1,
+            max_tokens=self.settings.max_tokens,
+            hypotheses=self.settings.hypotheses,
+            multiline=self.settings.multiline,
+        )
+        t0 = time.perf_counter()
+        got = self.loop.run_until_complete(self.service.complete(req))
+        seconds = time.perf_counter() - t0
+        s = items.single_line(snap, items.absorb_line_end(snap, got[0])) if got else None
+        if s is None or not s.text:
+            return None, 0, seconds
+        text, replace = at_cursor(snap.text, snap.offset, s.text, s.start, s.end)
+        return text, replace, seconds
+
+    def close(self) -> None:
+        self.service.close()
+        self.loop.close()
+
+
+class Server:
+    """A `dcopilot serve` child process, driven over stdio like an editor."""
+
+    def __init__(self, env: dict[str, str] | None = None, timeout: float = 900.0):
+        sys.path.insert(0, str(ROOT / "bench"))
+        from lsp_latency import Client  # the benchmark's JSON-RPC client
+
+        self.loop = asyncio.new_event_loop()
+        self.timeout = timeout
+        exe = Path(sys.executable).with_name("dcopilot")
+        cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "copilot", "serve"]
+        self.proc = self.loop.run_until_complete(
+            asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+            )
+        )
+        try:
+            self.client = self.loop.run_until_complete(self._start(Client))
+        except BaseException:
+            self.proc.kill()  # a server that never became ready must not outlive the benchmark
+            self.loop.run_until_complete(self.proc.wait())
+            self.loop.close()
+            raise
+
+    async def _start(self, client_cls):
+        client = client_cls(self.proc)
+        await asyncio.wait_for(
+            client.request(
+                "initialize",
+                {
+                    "processId": os.getpid(),
+                    "rootUri": ROOT_URI,
+                    "capabilities": {"general": {"positionEncodings": ["utf-32"]}},
+                    "initializationOptions": {"candidates": 1},
+                },
+            ),
+            self.timeout,
+        )
+        client.notify("initialized", {})
+        deadline = time.monotonic() + self.timeout
+        while not client.statuses or client.statuses[-1]["state"] == "loading":
+            if time.monotonic() > deadline or self.proc.returncode is not None:
+                raise RuntimeError("dcopilot serve: the model did not become ready")
+            await asyncio.sleep(0.05)
+        if client.statuses[-1]["state"] != "ready":
+            raise RuntimeError(f"dcopilot serve: {client.statuses[-1]['message']}")
+        return client
+
+    def describe(self) -> str:
+        s = self.client.statuses[-1]
+        return f"{s['model']} on {s['device']} (dcopilot serve over stdio)"
+
+    def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
+        return self.loop.run_until_complete(self._complete(doc, cursor, language, key))
+
+    async def _complete(self, doc: str, cursor: int, language: str, key: str):
+        uri = uri_of(key)
+        c = self.client
+        c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1,
+                                                           "text": doc}})
+        line, col = line_col(doc, cursor)
+        t0 = time.perf_counter()
+        _, reply = await asyncio.wait_for(
+            c.request(
+                "textDocument/inlineCompletion",
+                {"textDocument": {"uri": uri}, "position": {"line": line, "character": col},
+                 "context": {"triggerKind": 2}},
+            ),
+            self.timeout,
+        )
+        seconds = time.perf_counter() - t0
+        c.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        if "error" in reply:
+            raise RuntimeError(f"inlineCompletion failed: {reply['error']}")
+        found = (reply.get("result") or {}).get("items") or []
+        if not found:
+            return None, 0, seconds
+        item = found[0]
+        text = item["insertText"] if isinstance(item["insertText"], str) else item["insertText"]["value"]
+        r = item.get("range") or {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}
+        start = offset_of(doc, r["start"]["line"], r["start"]["character"])
+        end = offset_of(doc, r["end"]["line"], r["end"]["character"])
+        inserted, replace = at_cursor(doc, cursor, text, start, end)
+        return inserted, replace, seconds
+
+    def close(self) -> None:
+        async def stop():
+            try:
+                await asyncio.wait_for(self.client.request("shutdown", None), 30)
+                self.client.notify("exit", None)
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except (asyncio.TimeoutError, ConnectionError):
+                self.proc.kill()
+                await self.proc.wait()
+
+        self.loop.run_until_complete(stop())
+        self.loop.close()
