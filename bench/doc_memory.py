@@ -37,7 +37,7 @@ def measure(root: Path, docs: list[tuple[str, str]]) -> dict:
         DCOPILOT_TEST_SERVICE="det_backend:make",
         XDG_CONFIG_HOME=str(ROOT / "tests" / "lsp" / "no-config"),
     )
-    client = RawClient([sys.executable, "-m", "copilot", "serve"], env, cwd=root)  # cwd: -m imports from there
+    client = RawClient([sys.executable, "-m", "dcopilot.copilot", "serve"], env, cwd=root)  # cwd: -m imports from there
     try:
         client.initialize()
         client.wait_status("ready")

@@ -14,9 +14,9 @@ Systems:
 - bigram: greedy token bigram model (counts from the training split, same tokenizer) continuing the prefix, stopping
   at the end of the line (single-line) or after the true number of line breaks (multi-line), and after as many
   tokens as the true middle has (both oracles, generous to the baseline);
-- model: the trained model through the engine's real sampler (engine.sampler.sample), one free-length canvas,
+- model: the trained model through the engine's real sampler (dcopilot.engine.runtime.sampler.sample), one free-length canvas,
   prompt in the trained layout (default C), `--context` prompt tokens;
-- model+infill (with --infill): the full engine.infill.complete pipeline (length hypotheses, post-processing).
+- model+infill (with --infill): the full dcopilot.engine.tasks.infill.complete pipeline (length hypotheses, post-processing).
 Single-line predictions of every system are cut at the first line break.
 """
 
@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
-from engine.corpus import load_texts  # noqa: E402
-from engine.fim_data import build_prompt, sample_span  # noqa: E402
-from engine.infill import SINGLE_LINE_TOKENS  # noqa: E402
-from engine.layout import fim_specials  # noqa: E402
+from dcopilot.copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
+from dcopilot.engine.tasks.infill import SINGLE_LINE_TOKENS  # noqa: E402
+from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
+from dcopilot.engine.training.corpus import load_texts  # noqa: E402
+from dcopilot.engine.training.fim_data import build_prompt, sample_span  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Bigram:
 
 class ModelRunner:
     def __init__(self, model, layout: str, context: int, suffix_share: float, overrides: dict, seed: int):
-        from engine.config import GenerationConfig
+        from dcopilot.engine.runtime.config import GenerationConfig
 
         self.model = model
         self.tok = model.tokenizer
@@ -160,7 +160,7 @@ class ModelRunner:
         n_pre = min(len(prefix), budget - n_suf)
         prompt = build_prompt(ids, self.layout, path_ids, prefix[len(prefix) - n_pre :], suffix[:n_suf])
         tail = suffix[: self.k] if self.layout in ("B", "C") else []
-        # the canvas engine.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines the whole canvas
+        # the canvas dcopilot.engine.tasks.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines the whole canvas
         L = self.model.canvas_length
         if task.kind == "single":
             L = min(L, SINGLE_LINE_TOKENS + 1 + len(tail))
@@ -175,7 +175,7 @@ class ModelRunner:
 
     @torch.no_grad()
     def complete(self, task: Task) -> tuple[str, int]:
-        from engine.sampler import sample
+        from dcopilot.engine.runtime.sampler import sample
 
         prompt, canvas, pinned = self.prompt_and_canvas(task)
         cache = self.model.encode(torch.tensor([prompt]))
@@ -201,7 +201,7 @@ class ModelRunner:
 
 
 def infill_complete(model, task: Task, layout: str, context: int) -> str:
-    from engine.infill import InfillRequest, complete
+    from dcopilot.engine.tasks.infill import InfillRequest, complete
 
     text = task.prefix + task.suffix
     req = InfillRequest(
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-min", type=float, default=None)
     ap.add_argument("--t-max", type=float, default=None)
     ap.add_argument("--model-only", action="store_true", help="skip the baselines (sampler tuning)")
-    ap.add_argument("--infill", action="store_true", help="also score the engine.infill.complete pipeline")
+    ap.add_argument("--infill", action="store_true", help="also score the dcopilot.engine.tasks.infill.complete pipeline")
     ap.add_argument("--speed-repeats", type=int, default=0, help="> 0: also time a denoising step / a completion")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     ap.add_argument("--out", type=Path, default=None, help="write results JSON here")
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from engine.loader import load_model
+    from dcopilot.engine.runtime.loader import load_model
 
     manifest = json.loads((args.manifest or args.model / "corpus_manifest.json").read_text())
     heldout = load_texts(manifest, "heldout")

@@ -2,7 +2,7 @@
 
 The reference is DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...,
 self_conditioning_logits=...) with its default implementations (sdpa attention, grouped_mm experts when available);
-ours is engine.model.DiffusionGemma.denoise as loaded (grouped experts), and with the per-expert loop that torch
+ours is dcopilot.engine.runtime.model.DiffusionGemma.denoise as loaded (grouped experts), and with the per-expert loop that torch
 builds without grouped matmuls fall back to. Both read a
 cache of the same prompt; both get the previous step's logits as self-conditioning (every step but the first).
 
@@ -88,8 +88,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    import engine.model
-    from engine import load_model
+    import dcopilot.engine.runtime.model
+    from dcopilot.engine.runtime.loader import load_model
 
     ref = build_reference(args.canvas)
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,11 +112,11 @@ def main() -> None:
             return ours.denoise(canvas, cache, self_conditioning_logits=sc)
 
         def fast_step():  # the fallback path, measured on the same weights
-            engine.model.GROUPED_MM = False
+            dcopilot.engine.runtime.model.GROUPED_MM = False
             try:
                 return ours.denoise(canvas, cache, self_conditioning_logits=sc)
             finally:
-                engine.model.GROUPED_MM = True
+                dcopilot.engine.runtime.model.GROUPED_MM = True
 
         expected = ref_step()
         err_plain = ((our_step() - expected).abs().max() / expected.abs().max()).item()
@@ -165,7 +165,7 @@ def main() -> None:
 
 def sampler_math_ms(batch: int, length: int, vocab: int, draw: str, reps: int = 8) -> float:
     """One sampler step on fixed logits: temperature, distribution + entropy, draw, argmax, accept, re-noise."""
-    from engine.sampler import accept_mask, distribution, draw_tokens, renoise, temperatures
+    from dcopilot.engine.runtime.sampler import accept_mask, distribution, draw_tokens, renoise, temperatures
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(batch, length, vocab, generator=g) * 3

@@ -229,10 +229,10 @@ def _rel_err(ours, ref) -> float:
 
 def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
     import torch
+    from dcopilot.engine.runtime.loader import load_model
+    from dcopilot.engine.runtime.static import Buckets, StaticDenoise
 
     from bench.checkpoints import write_reference_checkpoint
-    from engine import load_model
-    from engine.static import Buckets, StaticDenoise
 
     device = _device(tiny)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -330,9 +330,8 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
 
 def _random_model(text: dict, device):
     import torch
-
-    from engine.config import TextConfig
-    from engine.model import DiffusionGemma, init_weights
+    from dcopilot.engine.runtime.config import TextConfig
+    from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 
     model = DiffusionGemma(TextConfig.from_dict(text))
     init_weights(model, std=0.3, generator=torch.Generator().manual_seed(0))

@@ -3,15 +3,15 @@
 Random bf16 weights (built on the meta device, materialized on the GPU; nothing is downloaded), a 4096-token
 cached prompt, a 256-token canvas with self-conditioning (every step but the first has it). Reports ms per denoise
 step for
-  ours-eager     engine.model.DiffusionGemma.denoise as loaded (per-expert loop)
-  ours-grouped   engine.fast.accelerate: grouped expert matmul, no host sync in the step
-  ours-compiled  engine.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead"), one graph per cache length
-  ours-static    engine.static.StaticDenoise, the daemon's step: the cache copied into padded bucket buffers (one
+  ours-eager     dcopilot.engine.runtime.model.DiffusionGemma.denoise as loaded (per-expert loop)
+  ours-grouped   dcopilot.engine.runtime.fast.accelerate: grouped expert matmul, no host sync in the step
+  ours-compiled  dcopilot.engine.runtime.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead"), one graph per cache length
+  ours-static    dcopilot.engine.runtime.static.StaticDenoise, the daemon's step: the cache copied into padded bucket buffers (one
                  graph per length bucket), torch.compile + CUDA graphs
   reference      transformers DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...)
-  ours-nf4       the same model after engine.quant.quantize_model(..., "nf4"); sample-loop-nf4 its sampler loop,
+  ours-nf4       the same model after dcopilot.engine.runtime.quant.quantize_model(..., "nf4"); sample-loop-nf4 its sampler loop,
                  nf4-static its static step (compiled; rows dropped when the compile fell back to eager)
-  sample-loop    engine.sampler.sample, 16 steps, early stop off: ms per step including the sampler's own work
+  sample-loop    dcopilot.engine.runtime.sampler.sample, 16 steps, early stop off: ms per step including the sampler's own work
                  (grouped experts; "-compiled" / "-static" with those steps; sample-loop-static is how the daemon
                  runs a request when model.compile is on)
 plus the memory-bandwidth floor: bytes a step must read (all layer weights - with 256 tokens and top-8 of 128
@@ -146,11 +146,11 @@ LOOP_STEPS = 16  # the sampler loop's fixed step count (early stop off)
 
 
 def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, steps: int = LOOP_STEPS) -> float:
-    """ms per step of engine.sampler.sample over a fixed `steps`-step run (early stop off): denoiser + sampler."""
+    """ms per step of dcopilot.engine.runtime.sampler.sample over a fixed `steps`-step run (early stop off): denoiser + sampler."""
     import dataclasses
 
-    from engine.config import GenerationConfig
-    from engine.sampler import sample
+    from dcopilot.engine.runtime.config import GenerationConfig
+    from dcopilot.engine.runtime.sampler import sample
 
     gen = dataclasses.replace(GenerationConfig(), max_denoising_steps=steps, confidence_threshold=None)
     run = lambda: sample(
@@ -167,8 +167,8 @@ def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, ste
 
 # -- models ---------------------------------------------------------------------------------------------------
 def build_ours(text: dict, device: torch.device, dtype: torch.dtype):
-    from engine.config import TextConfig
-    from engine.model import DiffusionGemma, init_weights
+    from dcopilot.engine.runtime.config import TextConfig
+    from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 
     cfg = TextConfig.from_dict(text)
     with torch.device("meta"):
@@ -343,7 +343,7 @@ def main() -> None:
         step = lambda f: lambda: f(canvas, cache, self_conditioning_logits=sc)  # noqa: E731
 
         record("ours-eager", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-        from engine.fast import accelerate, compiled_denoise
+        from dcopilot.engine.runtime.fast import accelerate, compiled_denoise
 
         accelerate(ours)
         record("ours-grouped", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
@@ -367,10 +367,10 @@ def main() -> None:
                     lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps),
                 )
         if "static" not in skip:
-            from engine.static import StaticDenoise
+            from dcopilot.engine.runtime.static import StaticDenoise
 
             t = time.perf_counter()
-            # as copilot.service builds it; falls back to eager on a compile error
+            # as dcopilot.copilot.service builds it; falls back to eager on a compile error
             static = StaticDenoise(ours, backend=args.static_backend)
             record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
             results["static_compile_s"] = round(time.perf_counter() - t, 1)
@@ -386,7 +386,7 @@ def main() -> None:
             del static
         if "nf4" not in skip:
             try:
-                from engine.quant import quantize_model, weight_bytes
+                from dcopilot.engine.runtime.quant import quantize_model, weight_bytes
 
                 compiled = None
                 torch._dynamo.reset()
@@ -404,7 +404,7 @@ def main() -> None:
                 "sample-loop-nf4", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps)
             )
             if "nf4-static" not in skip and "ours-nf4" not in skip:
-                from engine.static import StaticDenoise
+                from dcopilot.engine.runtime.static import StaticDenoise
 
                 static = StaticDenoise(ours, backend=args.static_backend)
                 record("nf4-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))

@@ -106,7 +106,7 @@ async def session(args) -> dict:
         env["DCOPILOT_MODEL_PATH"] = args.model
     env["DCOPILOT_MODEL_DEVICE"] = args.device
     exe = Path(sys.executable).with_name("dcopilot")
-    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "copilot", "serve"]
+    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "dcopilot.copilot", "serve"]
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env
     )

@@ -1,7 +1,7 @@
 """Build infill eval cases from files the embedded model never trained on.
 
 Sources:
-  --manifest M   the embedded model's corpus manifest (engine/corpus.py); only files of its "heldout" split are
+  --manifest M   the embedded model's corpus manifest (engine/training/corpus.py); only files of its "heldout" split are
                  used (whole top-level stdlib packages chosen by a salted hash; none of their files is trained on).
   --humaneval F  a HumanEval-Infilling jsonl(.gz) file (OpenAI, MIT), which no part of our corpus contains.
 
@@ -48,9 +48,9 @@ def clip_suffix(text: str, limit: int = SUFFIX_CHARS) -> str:
 
 
 def pick_span(text: str, kind: str, rng: random.Random, tries: int = 50) -> tuple[int, int] | None:
-    """(start, end) of a target drawn by the training span sampler (engine/fim_data.py), kept when it is short
+    """(start, end) of a target drawn by the training span sampler (engine/training/fim_data.py), kept when it is short
     enough for its kind and does not start on a comment line (a comment is a poor thing to ask a model for)."""
-    from engine.fim_data import sample_span
+    from dcopilot.engine.training.fim_data import sample_span
 
     for _ in range(tries):
         span = sample_span(text, rng, kind, max_lines=4, tries=1)
@@ -65,7 +65,7 @@ def pick_span(text: str, kind: str, rng: random.Random, tries: int = 50) -> tupl
 
 
 def stdlib_cases(manifest_path: Path, count: int, seed: int) -> list[dict]:
-    from engine.corpus import load_texts
+    from dcopilot.engine.training.corpus import load_texts
 
     manifest = json.loads(manifest_path.read_text())
     texts = load_texts(manifest, "heldout", strict=False)  # files that changed on this machine are skipped

@@ -188,7 +188,7 @@ def main() -> int:
 
                 model = Server(env)
             else:
-                from copilot.config import load_config
+                from dcopilot.copilot.config import load_config
                 from systems import InProcess
 
                 if args.threads:
@@ -225,7 +225,7 @@ def main() -> int:
         f"cases    : {len(cases)} ({args.split} split; langs {args.langs or 'all'}; kinds {','.join(kinds)}; "
         f"limit {args.limit or 'none'} per language and kind)",
         f"model    : {described}" + (f"; loaded in {load_s:.1f} s" if model else ""),
-        f"path     : {'dcopilot serve over stdio' if args.server else 'in-process (EngineService + lsp.items)'}"
+        f"path     : {'dcopilot serve over stdio' if args.server else 'in-process (EngineService + dcopilot.lsp.items)'}"
         if model else "path     : -",
         f"hardware : {hardware}",
         f"run      : {run_s:.0f} s",

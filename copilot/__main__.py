@@ -1,7 +1,7 @@
-"""`python -m copilot` is the `dcopilot` command."""
+"""`python -m dcopilot.copilot` is the `dcopilot` command."""
 
 import sys
 
-from copilot.cli import main
+from dcopilot.copilot.cli import main
 
 sys.exit(main())

@@ -12,17 +12,15 @@ import statistics
 import sys
 import time
 
-from copilot.config import Config
-from copilot.models_cmd import human_bytes
+from dcopilot.copilot.config import Config
+from dcopilot.copilot.models_cmd import human_bytes
 
 
 def bench_main(config: Config, repeats: int = 10, prompt_tokens: int = 256) -> int:
     try:
         import torch
-
-        from engine import load_model
-        from engine.loader import pick_device, pick_dtype
-        from engine.sampler import sample
+        from dcopilot.engine.runtime.loader import load_model, pick_device, pick_dtype
+        from dcopilot.engine.runtime.sampler import sample
     except ImportError as exc:
         print(f"dcopilot bench: not available yet (the engine is missing {exc.name or exc})", file=sys.stderr)
         return 2

@@ -16,9 +16,9 @@ import typing
 from pathlib import Path
 from typing import NamedTuple
 
-from copilot import logs
-from copilot.config import Config, ConfigError, ModelConfig, ServerConfig, config_path, load_config
-from lsp.version import dcopilot_version
+from dcopilot.copilot import logs
+from dcopilot.copilot.config import Config, ConfigError, ModelConfig, ServerConfig, config_path, load_config
+from dcopilot.lsp.version import dcopilot_version
 
 log = logging.getLogger("dcopilot")
 
@@ -222,14 +222,14 @@ def _serve(args, config: Config, _error) -> int:
     if args.client_pid is not None:
         if not args.client_pid.isdigit() or int(args.client_pid) < 1:
             raise UsageError(f"bad --clientProcessId {args.client_pid!r}: expected a process id")
-        _load("copilot.client_watch", "watch")(int(args.client_pid))
-    return _load("copilot.daemon", "serve_main")(config, args.tcp, args.unix)
+        _load("dcopilot.copilot.client_watch", "watch")(int(args.client_pid))
+    return _load("dcopilot.copilot.daemon", "serve_main")(config, args.tcp, args.unix)
 
 
 def _complete(args, config: Config, _error) -> int:
     path, lines = _read_source(args.file)
     _check_position(path, lines, args.line, args.col)
-    return _load("copilot.oneshot", "complete_main")(config, path, args.line, args.col, args.json)
+    return _load("dcopilot.copilot.oneshot", "complete_main")(config, path, args.line, args.col, args.json)
 
 
 def _edit(args, config: Config, _error) -> int:
@@ -237,27 +237,27 @@ def _edit(args, config: Config, _error) -> int:
     path, lines = _read_source(args.file)
     _check_position(path, lines, text_range.start_line, text_range.start_col)
     _check_position(path, lines, text_range.end_line, text_range.end_col)
-    return _load("copilot.oneshot", "edit_main")(config, path, text_range, args.instruction, args.json)
+    return _load("dcopilot.copilot.oneshot", "edit_main")(config, path, text_range, args.instruction, args.json)
 
 
 def _eval(args, config: Config, _error) -> int:
     cases = Path(args.cases)
     if not cases.is_file():
         raise UsageError(f"{cases}: no such file")
-    eval_main = _load("copilot.evaluate", "eval_main")
+    eval_main = _load("dcopilot.copilot.evaluate", "eval_main")
     return eval_main(config, cases, config.completion.layout, config.completion.hypotheses, args.limit)
 
 
 def _doctor(args, config: Config, error: ConfigError | None) -> int:
-    return _load("copilot.doctor", "doctor_main")(config, config_path(getattr(args, "config", None)), error)
+    return _load("dcopilot.copilot.doctor", "doctor_main")(config, config_path(getattr(args, "config", None)), error)
 
 
 def _models(args, config: Config, _error) -> int:
-    return _load("copilot.models_cmd", "models_main")(config)
+    return _load("dcopilot.copilot.models_cmd", "models_main")(config)
 
 
 def _bench(args, config: Config, _error) -> int:
-    return _load("copilot.bench_cmd", "bench_main")(config, args.repeats, args.prompt_tokens)
+    return _load("dcopilot.copilot.bench_cmd", "bench_main")(config, args.repeats, args.prompt_tokens)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-
-from engine import requests as defaults
-from lsp.settings import DEBOUNCE_MS, DebounceMs, Hypotheses, MaxTokens
+from dcopilot.engine.tasks import requests as defaults
+from dcopilot.lsp.settings import DEBOUNCE_MS, DebounceMs, Hypotheses, MaxTokens
 
 Device = Annotated[str, msgspec.Meta(pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")]
 
@@ -30,9 +29,9 @@ class ModelConfig(_Section):
     device: Device = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantize: Literal["none", "nf4", "int8"] = "none"  # nf4/int8 need the `quant` extra and a GPU
-    prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/layout.py
+    prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/tasks/layout.py
     compile: Literal["auto", "on", "off"] = (
-        "auto"  # compiled, CUDA-graph denoise step (engine/static.py); auto: on CUDA
+        "auto"  # compiled, CUDA-graph denoise step (engine/runtime/static.py); auto: on CUDA
     )
 
 

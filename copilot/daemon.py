@@ -13,11 +13,11 @@ import importlib
 import logging
 import os
 
-from copilot.service import EngineBackend, EngineService
-from lsp.listen import serve_tcp, serve_unix
-from lsp.server import ServerOptions, build
-from lsp.settings import Settings
-from lsp.transport import serve_stdio
+from dcopilot.copilot.service import EngineBackend, EngineService
+from dcopilot.lsp.listen import serve_tcp, serve_unix
+from dcopilot.lsp.server import ServerOptions, build
+from dcopilot.lsp.settings import Settings
+from dcopilot.lsp.transport import serve_stdio
 
 log = logging.getLogger("dcopilot.daemon")
 
@@ -38,7 +38,7 @@ def settings_from(config) -> Settings:
 
 def serve_main(config, tcp_port: int | None = None, unix_path: str | None = None) -> int:
     """stdio (one client, the process ends with it), or a shared daemon on TCP / a Unix socket (a session per
-    connection over one model; lsp.listen)."""
+    connection over one model; dcopilot.lsp.listen)."""
     options = ServerOptions(trace=config.server.trace, apply_edit_timeout_s=config.server.apply_edit_timeout_s)
     service = make_service(config)
 
@@ -52,9 +52,9 @@ def serve_main(config, tcp_port: int | None = None, unix_path: str | None = None
     return serve_stdio(make_server(service))
 
 
-if __name__ == "__main__":  # `python -m copilot.daemon`: the same server without the CLI
-    from copilot import logs
-    from copilot.config import load_config
+if __name__ == "__main__":  # `python -m dcopilot.copilot.daemon`: the same server without the CLI
+    from dcopilot.copilot import logs
+    from dcopilot.copilot.config import load_config
 
     cfg = load_config()
     logs.setup(cfg.server.log_level, cfg.server.log_file, cfg.server.trace)

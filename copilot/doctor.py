@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from copilot.config import Config, ConfigError
-from copilot.models_cmd import human_bytes
+from dcopilot.copilot.config import Config, ConfigError
+from dcopilot.copilot.models_cmd import human_bytes
 
 GIB = 1024**3
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2, "nf4": 0.5, "int8": 1}
@@ -123,7 +123,7 @@ def _bitsandbytes_row(config: Config) -> Row:
 def _model_rows(torch, config: Config, device, rows: list[Row]) -> None:
     spec = config.model.path
     try:
-        from engine.loader import inspect_checkpoint, resolve_model_path
+        from dcopilot.engine.runtime.loader import inspect_checkpoint, resolve_model_path
     except ImportError as exc:
         rows.append(Row("model", f"{spec or 'embedded'}: the engine is not available yet ({exc})", "FAIL"))
         return
@@ -155,7 +155,7 @@ def _model_rows(torch, config: Config, device, rows: list[Row]) -> None:
 
 
 def _tokenizer_problem(path: Path) -> str | None:
-    from engine.tokenizer import Tokenizer
+    from dcopilot.engine.runtime.tokenizer import Tokenizer
 
     try:
         tokenizer = Tokenizer.from_dir(path)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-
-from copilot.config import Config
-from copilot.requests import infill_request, load_configured_model
+from dcopilot.copilot.config import Config
+from dcopilot.copilot.requests import infill_request, load_configured_model
 
 
 class Case(msgspec.Struct, forbid_unknown_fields=False):
@@ -112,7 +111,7 @@ class EvalSummary:
 def evaluate(
     model, cases: list[Case], layout: str, hypotheses: int, config: Config | None = None, progress=None
 ) -> EvalSummary:
-    from engine.infill import run_infill
+    from dcopilot.engine.tasks.infill import run_infill
 
     config = config if config is not None else Config()
     exact, sims, steps, lat = [], [], [], []

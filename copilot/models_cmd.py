@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from copilot.config import Config
+from dcopilot.copilot.config import Config
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Found:
 
 
 def models_main(config: Config) -> int:
-    from engine.loader import EMBEDDED_DIR, hf_cache_dirs, resolve_model_path
+    from dcopilot.engine.runtime.loader import EMBEDDED_DIR, hf_cache_dirs, resolve_model_path
 
     embedded = describe(EMBEDDED_DIR) if (EMBEDDED_DIR / "config.json").exists() else "not installed"
     print(f"embedded model  {EMBEDDED_DIR}: {embedded}")

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from copilot.requests import edit_request, infill_request, load_configured_model
+from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -73,7 +73,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
-    from engine.infill import run_infill
+    from dcopilot.engine.tasks.infill import run_infill
 
     path = Path(path)
     try:
@@ -125,8 +125,8 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
 
 
 def edit_main(config, path, text_range, instruction: str | None, as_json: bool) -> int:
-    from engine.edit import EditTooLong, rewrite
-    from engine.textdiff import apply_edits
+    from dcopilot.engine.tasks.edit import EditTooLong, rewrite
+    from dcopilot.engine.tasks.textdiff import apply_edits
 
     path = Path(path)
     try:

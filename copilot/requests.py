@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from copilot.config import Config
-from engine.requests import EditRequest, InfillRequest
+from dcopilot.copilot.config import Config
+from dcopilot.engine.tasks.requests import EditRequest, InfillRequest
 
 if TYPE_CHECKING:
-    from engine.model import DiffusionGemma
+    from dcopilot.engine.runtime.model import DiffusionGemma
 
 
 def load_configured_model(config: Config) -> DiffusionGemma:
     """The model that config.model names (the embedded one when its path is empty)."""
-    from engine.loader import load_model
+    from dcopilot.engine.runtime.loader import load_model
 
     m = config.model
     return load_model(

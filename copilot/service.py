@@ -1,7 +1,7 @@
 """The real `CompletionService`: the engine's infill and edit calls, run on the model worker thread.
 
 `EngineService` is engine-agnostic glue (worker, async bridge, errors -> empty results); `EngineBackend` is
-the engine: `engine.loader.load_model`, `engine.infill.complete`, `engine.edit.rewrite`. Tests give
+the engine: `dcopilot.engine.runtime.loader.load_model`, `dcopilot.engine.tasks.infill.complete`, `dcopilot.engine.tasks.edit.rewrite`. Tests give
 `EngineService` a deterministic backend (tests/lsp/det_backend.py) to drive the same worker, cancellation
 and error paths without a model.
 
@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from copilot.requests import edit_request, infill_request, load_configured_model
-from copilot.worker import Progress, ReadyDetails, Worker
-from lsp.service import (
+from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
+from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
+from dcopilot.lsp.service import (
     Cancelled,
     CompletionRequest,
     EditRequest,
@@ -108,22 +108,22 @@ class EngineService:
 
 
 class EngineBackend:
-    """engine.* behind the Backend protocol, configured by copilot.config.Config."""
+    """engine.* behind the Backend protocol, configured by dcopilot.copilot.config.Config."""
 
     def __init__(self, config, prefix_cache_bytes: int = 512 << 20, compile_backend=None):
         self.config = config
         self.prefix_cache_bytes = prefix_cache_bytes
         self.compile_backend = compile_backend  # torch.compile backend instead of inductor (tests count graphs)
-        self.prefix = None  # engine.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
-        self.denoise = None  # engine.static.StaticDenoise when model.compile allows it; None = eager model.denoise
-        self.warmup = None  # engine.static.WarmUp: what compiling the step before ready did
+        self.prefix = None  # dcopilot.engine.runtime.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
+        self.denoise = None  # dcopilot.engine.runtime.static.StaticDenoise when model.compile allows it; None = eager model.denoise
+        self.warmup = None  # dcopilot.engine.runtime.static.WarmUp: what compiling the step before ready did
 
     def load(self, progress: Progress):
         progress(0.05, "importing the engine")
         m = self.config.model
         progress(0.2, f"loading {m.path or 'the embedded model'}")
         model = load_configured_model(self.config)
-        from engine.prefix_cache import PrefixCache
+        from dcopilot.engine.runtime.prefix_cache import PrefixCache
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
         self.denoise = static_denoise(model, m.compile, backend=self.compile_backend)
@@ -171,7 +171,7 @@ class EngineBackend:
         return str(getattr(model, "path", "")), device
 
     def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:
-        from engine.infill import run_infill
+        from dcopilot.engine.tasks.infill import run_infill
 
         infill = infill_request(
             self.config,
@@ -205,7 +205,7 @@ class EngineBackend:
         return out
 
     def edit(self, model, req: EditRequest, cancel: Cancel) -> EditResult:
-        from engine.edit import EditTooLong, rewrite
+        from dcopilot.engine.tasks.edit import EditTooLong, rewrite
 
         if req.start >= req.end:
             return EditResult(edits=[], message="empty selection")
@@ -228,25 +228,25 @@ class EngineBackend:
 
 
 def static_denoise(model, setting: str, backend=None):
-    """The compiled static-shape step (engine/static.py) when `model.compile` allows it on the model's device: auto
+    """The compiled static-shape step (engine/runtime/static.py) when `model.compile` allows it on the model's device: auto
     means CUDA only (on CPU compiling costs minutes and gains little); None means eager model.denoise."""
     device = next(model.parameters()).device
     if setting == "off" or (setting == "auto" and device.type != "cuda"):
         return None
-    from engine.static import StaticDenoise
+    from dcopilot.engine.runtime.static import StaticDenoise
 
     log.info("denoise step: torch.compile with static shapes on %s", device)
     return StaticDenoise(model, backend=backend)
 
 
 def warm_up_step(model, denoise, config, progress: Progress):
-    """Compile the step for every shape completions with `config` use (engine.infill.step_shapes), before ready,
+    """Compile the step for every shape completions with `config` use (dcopilot.engine.tasks.infill.step_shapes), before ready,
     reporting progress from 0.6 to 1.0. The compile failure warning is logged once by the caller."""
     import time
     import warnings
 
-    from engine.infill import step_shapes
-    from engine.static import warm_up
+    from dcopilot.engine.runtime.static import warm_up
+    from dcopilot.engine.tasks.infill import step_shapes
 
     c, m = config.completion, config.model
     shapes, longest = step_shapes(

@@ -2,8 +2,8 @@
 
 The event loop never waits on the model. It submits a job (a function of the model and a cancel check) and
 awaits the job's future. Cancellation is cooperative and cheap: a pending job is dropped from the queue at
-once, a running one sees `cancel()` turn true at its next denoising step (engine.sampler.sample raises
-Cancelled, engine/cancel.py: the one cancellation type of every layer) and its future fails with it.
+once, a running one sees `cancel()` turn true at its next denoising step (dcopilot.engine.runtime.sampler.sample raises
+Cancelled, engine/runtime/cancel.py: the one cancellation type of every layer) and its future fails with it.
 
 Per key (a document URI) only the newest job lives: submitting cancels the older ones. The queue holds at
 most `max_pending` jobs; beyond that the oldest pending job is cancelled, so a request storm costs memory
@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from lsp.service import Cancelled, Status
+from dcopilot.lsp.service import Cancelled, Status
 
 log = logging.getLogger("dcopilot.worker")
 

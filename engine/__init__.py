@@ -1,16 +1,10 @@
-"""The engine: DiffusionGemma in plain PyTorch, its sampler, caches, and the infill/edit task layer.
+"""The engine: DiffusionGemma in plain PyTorch and the completion tasks built on it, in three layers.
 
-It sees token ids and text, never LSP. `load_model` is imported lazily so that the pure text modules
-(window, layout, postprocess) can be used without importing torch.
+- `runtime`: the model, its KV caches, loading, quantization, the tokenizer and the sampler (torch).
+- `tasks`: text in, text out: prompts and canvases, the context window, infill, in-line edits and the pure text
+  post-processing (only infill and edit import torch).
+- `training`: the embedded model's corpus, tokenizer and training loop (kept out of the wheel).
+
+Dependencies point one way: training -> tasks -> runtime. The engine sees token ids and text, never LSP.
+docs/architecture.md shows where each concern lives.
 """
-
-
-def __getattr__(name):
-    if name == "load_model":
-        from engine.loader import load_model
-
-        return load_model
-    raise AttributeError(name)
-
-
-__all__ = ["load_model"]

@@ -4,7 +4,7 @@ A document is stored as chunks of whole lines (about CHUNK_CHARS each) with a co
 memory stays close to the text's own size whatever the line lengths (one Python string per line cost ~50
 bytes of overhead per line, 37 times the text for 2-character lines), an incremental edit re-cuts only the
 chunks it touches, and a position finds its chunk by bisection. This store, not pygls' workspace, is the only
-copy of the text: `lsp.server` replaces pygls' built-in didOpen/didChange/didClose.
+copy of the text: `dcopilot.lsp.server` replaces pygls' built-in didOpen/didChange/didClose.
 
 Requests run on a `Snapshot`: an immutable excerpt around the cursor (the model never sees more than a few
 thousand tokens), its document version and open generation, and enough to map offsets back to positions.
@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lsp import encoding as enc
+from dcopilot.lsp import encoding as enc
 
 # Each side of the cursor; the engine windows far less than this (context_tokens x ~4 chars).
 EXCERPT_CHARS = 32_768

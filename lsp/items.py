@@ -5,12 +5,11 @@ Pure functions of a `Snapshot` and service structs, table-tested in tests/lsp/te
 
 from __future__ import annotations
 
+from dcopilot.engine.tasks.postprocess import AUTO_CLOSERS
+from dcopilot.lsp.documents import Snapshot
+from dcopilot.lsp.protocol import CMD_ACCEPTED
+from dcopilot.lsp.service import Suggestion, TextEdit
 from lsprotocol import types
-
-from engine.postprocess import AUTO_CLOSERS
-from lsp.documents import Snapshot
-from lsp.protocol import CMD_ACCEPTED
-from lsp.service import Suggestion, TextEdit
 
 
 def absorb_line_end(snap: Snapshot, s: Suggestion) -> Suggestion:

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-
-from lsp.service import CompletionRequest, CompletionService, EditRequest, EditResult, Status, Suggestion
-from lsp.transport import GuardedWriter, read_messages, run
+from dcopilot.lsp.service import CompletionRequest, CompletionService, EditRequest, EditResult, Status, Suggestion
+from dcopilot.lsp.transport import GuardedWriter, read_messages, run
 
 log = logging.getLogger("dcopilot.lsp")
 

@@ -1,6 +1,6 @@
 """Custom `dcopilot/*` messages: msgspec structs with the camelCase names clients send.
 
-Standard LSP messages use lsprotocol types directly (lsp.server); only what LSP lacks lives here:
+Standard LSP messages use lsprotocol types directly (dcopilot.lsp.server); only what LSP lacks lives here:
 acceptance telemetry (recorded locally, never sent anywhere), statistics, status and previewable in-line
 edits. Client params arrive as plain JSON objects and are decoded with `decode`, so a malformed message
 fails with InvalidParams naming the field instead of a stack trace.

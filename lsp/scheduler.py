@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from lsp.service import Cancelled, CompletionRequest, CompletionService, Suggestion
+from dcopilot.lsp.service import Cancelled, CompletionRequest, CompletionService, Suggestion
 
 log = logging.getLogger("dcopilot.lsp")
 
@@ -146,7 +146,7 @@ class Scheduler:
     # pragma: no mutate block
 
     async def complete(self, req: CompletionRequest, debounce: float = 0.0, tag: str = "") -> Outcome:
-        """Answer `req`; raises asyncio.CancelledError when superseded (or lsp.service.Cancelled from the service).
+        """Answer `req`; raises asyncio.CancelledError when superseded (or dcopilot.lsp.service.Cancelled from the service).
         `tag` names the request in debug lines."""
         task = asyncio.current_task()
         self._supersede(req.key, task)

@@ -1,9 +1,9 @@
 """The dcopilot language server: pygls 2 handlers over lsprotocol types.
 
-Handlers are thin: positions become snapshot offsets (lsp.documents / lsp.encoding), completion requests go
-through lsp.scheduler to a `CompletionService`, results come back as items in the negotiated position
-encoding. This module never imports torch: `copilot.daemon` hands it the real service, tests may hand it a
-deterministic one. Framing and bad-input handling are in lsp.transport.
+Handlers are thin: positions become snapshot offsets (dcopilot.lsp.documents / dcopilot.lsp.encoding), completion requests go
+through dcopilot.lsp.scheduler to a `CompletionService`, results come back as items in the negotiated position
+encoding. This module never imports torch: `dcopilot.copilot.daemon` hands it the real service, tests may hand it a
+deterministic one. Framing and bad-input handling are in dcopilot.lsp.transport.
 
 Every request is answered: with a result, with RequestCancelled (-32800) when superseded or cancelled, with
 ContentModified (-32801) when an edit's document moved on, or with InvalidParams for what cannot be used.
@@ -21,21 +21,20 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import msgspec
+from dcopilot.lsp import encoding as enc
+from dcopilot.lsp import items, protocol
+from dcopilot.lsp.documents import Change, DocumentStore, Snapshot
+from dcopilot.lsp.scheduler import Scheduler
+from dcopilot.lsp.service import Cancelled, CompletionRequest, CompletionService, EditRequest, Status, Suggestion
+from dcopilot.lsp.settings import Settings, update
+from dcopilot.lsp.stats import Metrics
+from dcopilot.lsp.transport import DcopilotProtocol, converter
+from dcopilot.lsp.version import dcopilot_version
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
-
-from lsp import encoding as enc
-from lsp import items, protocol
-from lsp.documents import Change, DocumentStore, Snapshot
-from lsp.scheduler import Scheduler
-from lsp.service import Cancelled, CompletionRequest, CompletionService, EditRequest, Status, Suggestion
-from lsp.settings import Settings, update
-from lsp.stats import Metrics
-from lsp.transport import DcopilotProtocol, converter
-from lsp.version import dcopilot_version
 
 log = logging.getLogger("dcopilot.lsp")
 

@@ -1,6 +1,6 @@
 """The contract between the LSP server and whatever produces suggestions (docs/interfaces.md).
 
-`lsp/` calls a `CompletionService`; `copilot.service` implements it over the model worker thread and tests
+`lsp/` calls a `CompletionService`; `dcopilot.copilot.service` implements it over the model worker thread and tests
 may pass a deterministic one. Messages are msgspec structs; every offset is a code-point index of the
 request's `text` (a snapshot excerpt), never an LSP position. This module imports nothing heavy.
 """
@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
-
-from engine import requests as defaults
-from engine.cancel import Cancelled
-from lsp.protocol import Status
+from dcopilot.engine.runtime.cancel import Cancelled
+from dcopilot.engine.tasks import requests as defaults
+from dcopilot.lsp.protocol import Status
 
 __all__ = [
     "Cancelled",

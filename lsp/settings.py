@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-
-from engine import requests as defaults
+from dcopilot.engine.tasks import requests as defaults
 
 DEBOUNCE_MS = 75  # base debounce before a completion runs; the scheduler adapts it to typing speed
 # Bounds shared with copilot/config.py's [completion] section.

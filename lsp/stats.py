@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 
-from lsp.protocol import Percentiles, Stats
+from dcopilot.lsp.protocol import Percentiles, Stats
 
 
 def percentiles(samples: list[float]) -> Percentiles:

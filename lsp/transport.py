@@ -5,7 +5,7 @@ whose `jsonrpc` is not "2.0", so the client waits forever; lets an unhashable `$
 it cannot encode escape as an exception; answers internal errors with a traceback in `error.data`; and logs
 every unknown method at ERROR. Here every request gets exactly one answer and no message costs more than
 itself:
-- `read_messages` frames the stream with lsp.framing (capped header lines and lengths); malformed JSON gets
+- `read_messages` frames the stream with dcopilot.lsp.framing (capped header lines and lengths); malformed JSON gets
   ParseError (-32700, id null), a body that is not a JSON-RPC 2.0 object gets InvalidRequest (-32600), an
   oversized frame is answered and skipped, invalid UTF-8 is replaced by U+FFFD (the message is kept). An
   exception while handling one message is logged and, for a request, answered with InternalError.
@@ -13,9 +13,9 @@ itself:
   with MethodNotFound (a debug line), both before params are looked at, and answers a request that pygls
   would structure as a notification (dropping its id).
 - `DcopilotProtocol` answers a second `initialize` and requests after `shutdown` with InvalidRequest, invalid
-  params with InvalidParams (-32602); checks the session token in `initialize` when a listener (lsp.listen)
+  params with InvalidParams (-32602); checks the session token in `initialize` when a listener (dcopilot.lsp.listen)
   asks for one; ends only its connection on `exit` when it is one of several; and keeps document text out of
-  pygls' workspace (the store in lsp.documents is the only copy).
+  pygls' workspace (the store in dcopilot.lsp.documents is the only copy).
 Once the client has gone (EOF on its input, or a write that fails with a broken pipe), replies that finish
 late are dropped with a debug line instead of pygls' ERROR and traceback per reply.
 """
@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dcopilot.lsp.framing import MAX_MESSAGE_BYTES, Framer, Oversized
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -45,8 +46,6 @@ from pygls.exceptions import (
 )
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
-
-from lsp.framing import MAX_MESSAGE_BYTES, Framer, Oversized
 
 log = logging.getLogger("dcopilot.lsp")
 _pygls_log = logging.getLogger("pygls.protocol.json_rpc")
@@ -76,8 +75,8 @@ class _Unusable:
 
 class DcopilotProtocol(LanguageServerProtocol):
     client_gone = False  # set on EOF or a broken pipe: from then on nothing is written
-    auth_token: str | None = None  # set by lsp.listen: `initialize` must carry it (initializationOptions.token)
-    # Set by lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the process.
+    auth_token: str | None = None  # set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token)
+    # Set by dcopilot.lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the process.
     on_close: Callable[[], None] | None = None
     initialize_seen = False
 
@@ -226,7 +225,7 @@ class DcopilotProtocol(LanguageServerProtocol):
 
 def converter():
     """lsprotocol's converter, but custom messages keep plain JSON params (pygls' default turns them into
-    namedtuples, renaming keys that are not identifiers); lsp.protocol decodes them with msgspec."""
+    namedtuples, renaming keys that are not identifiers); dcopilot.lsp.protocol decodes them with msgspec."""
     from lsprotocol import converters
     from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 

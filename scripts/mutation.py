@@ -2,7 +2,7 @@
 """Mutation testing of the pure modules: each module against its own fast unit tests, one at a time.
 
     python scripts/mutation.py                      # every module in MODULES
-    python scripts/mutation.py engine/window.py     # some of them
+    python scripts/mutation.py engine/tasks/window.py     # some of them
     python scripts/mutation.py --changed            # those a change touches (vs origin/main or main; see --base)
     python scripts/mutation.py --list               # the table, nothing run
 
@@ -33,7 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".mutation"
-PACKAGES = ("engine", "lsp", "copilot")  # linked into each scratch directory so tests import the mutated copy
+# The installed names are dcopilot.engine, dcopilot.lsp and dcopilot.copilot (pyproject's package-dir). Each scratch
+# directory gets a dcopilot/ folder (no __init__.py: a namespace) holding copies of the three (mutmut's walk does
+# not follow links), which mutmut copies into mutants/dcopilot/; with mutants/ first on sys.path,
+# `import dcopilot.engine...` finds the mutated copy before the editable install's finder (consulted only after
+# the path) maps the name back to the repository. The embedded model's weights stay out: no unit test loads them.
+NAMESPACE = "dcopilot"
+PACKAGES = ("engine", "lsp", "copilot")
 THRESHOLD = 95.0
 
 
@@ -46,10 +52,10 @@ class Target:
 # The one place that says which module is checked against which tests.
 MODULES: dict[str, Target] = {
     "lsp/encoding.py": Target(("tests/lsp/test_encoding.py",)),
-    "engine/postprocess.py": Target(("tests/infill/test_postprocess.py",)),
-    "engine/window.py": Target(("tests/infill/test_window.py",)),
-    "engine/textdiff.py": Target(("tests/infill/test_textdiff.py",)),
-    "engine/layout.py": Target(("tests/infill/test_layout.py",)),
+    "engine/tasks/postprocess.py": Target(("tests/infill/test_postprocess.py",)),
+    "engine/tasks/window.py": Target(("tests/infill/test_window.py",)),
+    "engine/tasks/textdiff.py": Target(("tests/infill/test_textdiff.py",)),
+    "engine/tasks/layout.py": Target(("tests/infill/test_layout.py",)),
     "lsp/items.py": Target(("tests/lsp/test_items.py",)),
     # Only the pure parts: lsp/scheduler.py marks its asyncio orchestration `no mutate` (the protocol tests check
     # it against a real server); its logger's name only names log lines.
@@ -128,13 +134,16 @@ def prepare(module: str, target: Target) -> Path:
     work = scratch_dir(module)
     shutil.rmtree(work, ignore_errors=True)  # a fresh run: no verdicts cached from other code or tests
     work.mkdir(parents=True)
-    for name in (*PACKAGES, "tests"):
-        (work / name).symlink_to(ROOT / name)
+    (work / NAMESPACE).mkdir()
+    for name in PACKAGES:
+        skip = shutil.ignore_patterns("__pycache__", "embedded")
+        shutil.copytree(ROOT / name, work / NAMESPACE / name, ignore=skip)
+    (work / "tests").symlink_to(ROOT / "tests")
     config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     config += f"""
 [tool.mutmut]
-source_paths = {_toml_list(PACKAGES)}
-only_mutate = {_toml_list([module])}
+source_paths = {_toml_list([NAMESPACE])}
+only_mutate = {_toml_list([f"{NAMESPACE}/{module}"])}
 do_not_mutate_patterns = {_toml_list(target.skip)}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]
 pytest_add_cli_args_test_selection = {_toml_list(target.tests)}
@@ -185,7 +194,7 @@ def run_module(module: str, target: Target, workers: int, rerun: bool = True) ->
         result.seconds = time.monotonic() - start
         return result
     known = equivalents(ROOT / target.tests[0])
-    sources = mutant_sources(work / "mutants" / module)
+    sources = mutant_sources(work / "mutants" / NAMESPACE / module)
     for name, status in re.findall(r"^\s+(\S+): (.+)$", listing, flags=re.M):
         result.counts[status] = result.counts.get(status, 0) + 1
         if status not in KILLED and status != "skipped":

@@ -11,14 +11,14 @@ PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=PASSIVE  # passive: threads sleep instead of spinning
 
 # 1. corpus manifest + BPE tokenizer + AR warm start + uniform-state diffusion (the first shipped model)
-"$PY" -m engine.train --out "$RUN/stage1" --run-dir "$RUN/stage1-run" --steps 1387 --noise uniform \
+"$PY" -m dcopilot.engine.training.train --out "$RUN/stage1" --run-dir "$RUN/stage1-run" --steps 1387 --noise uniform \
     --canvas-length 48 --ckpt-minutes 8
 # 2. more uniform-state diffusion at a lower learning rate
-"$PY" -m engine.train --out "$RUN/stage2" --run-dir "$RUN/stage2-run" --steps 230 --noise uniform \
+"$PY" -m dcopilot.engine.training.train --out "$RUN/stage2" --run-dir "$RUN/stage2-run" --steps 230 --noise uniform \
     --manifest "$RUN/stage1/corpus_manifest.json" --tokenizer "$RUN/stage1/tokenizer.json" --init-from "$RUN/stage1" \
     --ar-fraction 0 --lr 1e-3 --warmup-steps 50 --seed 2 --canvas-length 48
 # 3. absorbing-state (<mask>) diffusion: what the shipped model's sampler runs
-"$PY" -m engine.train --out "$RUN/embedded" --run-dir "$RUN/stage3-run" --steps "${STAGE3_STEPS:-2493}" --noise mask \
+"$PY" -m dcopilot.engine.training.train --out "$RUN/embedded" --run-dir "$RUN/stage3-run" --steps "${STAGE3_STEPS:-2493}" --noise mask \
     --manifest "$RUN/stage1/corpus_manifest.json" --tokenizer "$RUN/stage1/tokenizer.json" --init-from "$RUN/stage2" \
     --ar-fraction 0 --lr 1e-3 --warmup-steps 50 --seed 3
 echo "rebuilt: $RUN/embedded (compare with engine/embedded: python bench/embedded_eval.py --model $RUN/embedded)"

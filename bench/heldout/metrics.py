@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from copilot.evaluate import Case as EvalCase
-from copilot.evaluate import score_case
+from dcopilot.copilot.evaluate import Case as EvalCase
+from dcopilot.copilot.evaluate import score_case
 
 USEFUL_ES = 0.7
 NOISE_ES = 0.3

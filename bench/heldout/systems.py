@@ -1,9 +1,9 @@
 """The model under test, reached the way an editor reaches it.
 
-- InProcess: the server's own path without JSON-RPC: the document is held as an `lsp.documents.Document`, the
+- InProcess: the server's own path without JSON-RPC: the document is held as an `dcopilot.lsp.documents.Document`, the
   request is built from its snapshot with the settings `dcopilot serve` derives from the config
-  (copilot.daemon.settings_from), `EngineService.complete` runs it on the real model worker thread, and the server's
-  filters (lsp.items.absorb_line_end, single_line) shape the first suggestion. Not exercised: the scheduler's
+  (dcopilot.copilot.daemon.settings_from), `EngineService.complete` runs it on the real model worker thread, and the server's
+  filters (dcopilot.lsp.items.absorb_line_end, single_line) shape the first suggestion. Not exercised: the scheduler's
   debounce and cache, which only matter while typing.
 - Server: a real `dcopilot serve` process over stdio; each case is didOpen, an automatic
   textDocument/inlineCompletion (as an editor sends while typing), didClose.
@@ -64,7 +64,7 @@ def at_cursor(text: str, cursor: int, new: str, start: int, end: int) -> tuple[s
 
 class InProcess:
     def __init__(self, config, load_timeout: float = 900.0):
-        from copilot.daemon import make_service, settings_from
+        from dcopilot.copilot.daemon import make_service, settings_from
 
         self.settings = settings_from(config)
         self.service = make_service(config)
@@ -85,11 +85,11 @@ class InProcess:
         return f"{self.status.model} on {self.status.device} (in-process)"
 
     def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
-        from lsp import encoding as enc
-        from lsp import items
-        from lsp.documents import Document
-        from lsp.server import relative_path
-        from lsp.service import CompletionRequest
+        from dcopilot.lsp import encoding as enc
+        from dcopilot.lsp import items
+        from dcopilot.lsp.documents import Document
+        from dcopilot.lsp.server import relative_path
+        from dcopilot.lsp.service import CompletionRequest
 
         uri = uri_of(key)
         snap = Document(uri, language, 1, doc).snapshot(*line_col(doc, cursor), enc.UTF32)
@@ -130,7 +130,7 @@ class Server:
         self.loop = asyncio.new_event_loop()
         self.timeout = timeout
         exe = Path(sys.executable).with_name("dcopilot")
-        cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "copilot", "serve"]
+        cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "dcopilot.copilot", "serve"]
         self.proc = self.loop.run_until_complete(
             asyncio.create_subprocess_exec(
                 *cmd,

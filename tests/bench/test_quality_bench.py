@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+import quality
 from baselines import Bigram, Oracle, copy, empty, line_above
 from cases import KINDS, sample_cases
 from metrics import Scored, row, score
 from systems import at_cursor, display_path
-
-import quality
 
 FIXTURE = '''import os
 
@@ -191,7 +190,7 @@ def no_user_config(monkeypatch, tmp_path):
 def test_embedded_model_through_the_in_process_server_path(no_user_config):
     """A handful of held-out cases through EngineService and the server's filters with the real embedded model;
     every record is re-scored here from its prediction."""
-    from copilot.config import load_config
+    from dcopilot.copilot.config import load_config
     from systems import InProcess
 
     cases, sources, all_cases = python_cases()
@@ -214,7 +213,7 @@ def test_embedded_model_through_the_in_process_server_path(no_user_config):
 
 def test_server_flag_gives_the_in_process_suggestions(no_user_config):
     """--server: the same cases through a real `dcopilot serve` over stdio give the in-process path's answers."""
-    from copilot.config import load_config
+    from dcopilot.copilot.config import load_config
     from systems import InProcess, Server
 
     cases, sources, _ = python_cases()

@@ -1,9 +1,8 @@
 """Settings: file < environment < flags, and every bad setting named with its key and where it came from."""
 
 import pytest
-
-from copilot import logs
-from copilot.config import Config, ConfigError, config_path, load_config, parse_toml, to_toml
+from dcopilot.copilot import logs
+from dcopilot.copilot.config import Config, ConfigError, config_path, load_config, parse_toml, to_toml
 
 FILE = """\
 # my settings

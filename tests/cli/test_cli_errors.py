@@ -3,8 +3,7 @@
 import sys
 
 import pytest
-
-from copilot import cli
+from dcopilot.copilot import cli
 
 
 def _fails_cleanly(result, *fragments: str) -> None:
@@ -145,4 +144,4 @@ def test_module_with_missing_dependency_is_not_available(tmp_path, monkeypatch):
 
 def test_module_without_entry_function_is_not_available():
     with pytest.raises(cli.Unavailable, match=r"has no nothing_here\(\)"):
-        cli._load("copilot.logs", "nothing_here")
+        cli._load("dcopilot.copilot.logs", "nothing_here")

@@ -55,7 +55,7 @@ def test_python_dash_m_is_the_same_command(dcopilot, isolated_env, tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "copilot", "models", "--help"], capture_output=True, text=True, env=isolated_env
+        [sys.executable, "-m", "dcopilot.copilot", "models", "--help"], capture_output=True, text=True, env=isolated_env
     )
     assert result.returncode == 0
     assert result.stdout.startswith("usage: ")

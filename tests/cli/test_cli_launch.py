@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from dcopilot.copilot.client_watch import alive, watch
 
 from conftest import EXE
-from copilot.client_watch import alive, watch
 
 
 def _frame(message: dict) -> bytes:

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
-from copilot import cli
-from copilot.config import SECTIONS, Config, parse_toml
+from dcopilot.copilot import cli
+from dcopilot.copilot.config import SECTIONS, Config, parse_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -5,11 +5,10 @@ import string
 
 import msgspec
 import pytest
+from dcopilot.copilot import config as cfg
+from dcopilot.copilot.config import Config, ConfigError, config_path, load_config, parse_toml, to_toml
 from hypothesis import given
 from hypothesis import strategies as st
-
-from copilot import config as cfg
-from copilot.config import Config, ConfigError, config_path, load_config, parse_toml, to_toml
 
 # Survivors of `python scripts/mutation.py copilot/config.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.

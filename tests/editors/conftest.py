@@ -19,4 +19,4 @@ def nvim() -> str:
 @pytest.fixture(scope="session")
 def dcopilot_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "dcopilot"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "copilot"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dcopilot.copilot"]

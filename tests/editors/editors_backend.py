@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lsp"))
 
-from copilot.service import EngineService
+from dcopilot.copilot.service import EngineService
+
 from det_backend import DetBackend, Script
 
 SCRIPT = Script(

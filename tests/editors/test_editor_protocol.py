@@ -10,10 +10,10 @@ import typing
 
 import msgspec
 import pytest
+from dcopilot.lsp import protocol
+from dcopilot.lsp.settings import Settings
 
 from editors_harness import ROOT
-from lsp import protocol
-from lsp.settings import Settings
 
 TS = (ROOT / "editors" / "vscode" / "src" / "protocol.ts").read_text()
 TS_SETTINGS = (ROOT / "editors" / "vscode" / "src" / "settings.ts").read_text()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.bpe import train_bpe
-from engine.corpus import build_manifest, load_texts
+from dcopilot.engine.training.bpe import train_bpe
+from dcopilot.engine.training.corpus import build_manifest, load_texts
 
 
 @pytest.fixture(scope="session")

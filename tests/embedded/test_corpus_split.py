@@ -2,8 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from engine.corpus import CorpusMismatch, build_manifest, load_texts, split_of
+from dcopilot.engine.training.corpus import CorpusMismatch, build_manifest, load_texts, split_of
 
 SHIPPED = Path(__file__).resolve().parents[2] / "engine" / "embedded" / "corpus_manifest.json"
 

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import torch
-
-from engine import load_model
-from engine.fim_data import build_prompt
-from engine.layout import fim_specials
-from engine.sampler import sample
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.sampler import sample
+from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.training.fim_data import build_prompt
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "engine" / "embedded"
 

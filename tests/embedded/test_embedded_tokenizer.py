@@ -1,9 +1,8 @@
 from pathlib import Path
 
 import pytest
+from dcopilot.engine.training.bpe import SPECIAL_TOKENS
 from tokenizers import Tokenizer
-
-from engine.bpe import SPECIAL_TOKENS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "engine" / "embedded" / "tokenizer.json"
 
@@ -55,7 +54,7 @@ def test_shipped_tokenizer_roundtrip_and_specials():
 
 @pytest.fixture(scope="module")
 def shipped():
-    from engine.tokenizer import Tokenizer as Wrapped
+    from dcopilot.engine.runtime.tokenizer import Tokenizer as Wrapped
 
     return Wrapped.from_dir(SHIPPED.parent)
 
@@ -75,7 +74,7 @@ def test_encode_markup_still_maps_special_token_text(shipped):
 
 
 def test_fim_prompt_holds_only_its_own_markers(shipped):
-    from engine import layout as lay
+    from dcopilot.engine.tasks import layout as lay
 
     sp = lay.specials_from(shipped)
     parts = lay.PromptParts(path="m.py", prefix="a = '<|fim_middle|>'\nb = '<eos>'\n", suffix="<|fim_prefix|>\n")

@@ -1,8 +1,8 @@
 import random
 
 import pytest
-
-from engine.fim_data import (
+from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.training.fim_data import (
     ExampleSampler,
     Span,
     TooShort,
@@ -14,7 +14,6 @@ from engine.fim_data import (
     make_example,
     sample_span,
 )
-from engine.layout import fim_specials
 
 TEXT = (
     "import os\n\n\n"

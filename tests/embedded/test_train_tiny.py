@@ -2,12 +2,18 @@
 
 import pytest
 import torch
-
-from engine.fim_data import ExampleSampler
-from engine.layout import fim_specials
-from engine.loader import load_model
-from engine.model import DiffusionGemma, init_weights
-from engine.train import ModelShape, TrainConfig, ar_loss, default_generation, diffusion_loss, write_checkpoint
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
+from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.training.fim_data import ExampleSampler
+from dcopilot.engine.training.train import (
+    ModelShape,
+    TrainConfig,
+    ar_loss,
+    default_generation,
+    diffusion_loss,
+    write_checkpoint,
+)
 
 TINY = ModelShape(
     vocab_size=600,
@@ -60,7 +66,7 @@ def test_diffusion_steps_lower_loss(setup):
 
 def test_ar_steps_lower_loss(setup, small_tok, small_texts):
     model, ids, _ = setup
-    from engine.fim_data import MixConfig
+    from dcopilot.engine.training.fim_data import MixConfig
 
     batch = ExampleSampler(small_tok, small_texts, seed=2, mix=MixConfig(layouts=(("A", 1.0),), pinned_k=(0, 0))).batch(
         8, 48, 16
@@ -116,8 +122,8 @@ def test_rewriting_checkpoint_keeps_foreign_files(setup, small_tok, tmp_path):
 
 def test_absorbing_noise_training_lowers_loss_and_is_written_for_the_sampler(setup, small_tok, tmp_path):
     """--noise mask: noised slots hold <mask> in training, and generation_config.json tells the sampler so."""
-    from engine.config import GenerationConfig
-    from engine.train import noise_token
+    from dcopilot.engine.runtime.config import GenerationConfig
+    from dcopilot.engine.training.train import noise_token
 
     model, ids, batch = setup
     mask = noise_token(small_tok, "mask")

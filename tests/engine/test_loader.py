@@ -5,10 +5,8 @@ import shutil
 
 import pytest
 import torch
+from dcopilot.engine.runtime.loader import ModelLoadError, inspect_checkpoint, load_model, resolve_model_path
 from safetensors.torch import load_file, save_file
-
-from engine import load_model
-from engine.loader import ModelLoadError, inspect_checkpoint, resolve_model_path
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ SDPA), which costs a few ulps per layer; a wrong norm, mask or RoPE is off by fa
 
 import pytest
 import torch
+from dcopilot.engine.runtime.cache import KVCache
+from dcopilot.engine.runtime.loader import load_model
 from transformers import DiffusionGemmaForBlockDiffusion
-
-from engine import load_model
-from engine.cache import KVCache
 
 VOCAB = 128
 

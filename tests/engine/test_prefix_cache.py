@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-
-from engine import load_model
-from engine.cache import KVCache
-from engine.prefix_cache import PrefixCache, common_prefix, storage_bytes
+from dcopilot.engine.runtime.cache import KVCache
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.prefix_cache import PrefixCache, common_prefix, storage_bytes
 
 VOCAB = 128
 

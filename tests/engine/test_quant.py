@@ -10,11 +10,10 @@ import copy
 
 import pytest
 import torch
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.model import init_weights
+from dcopilot.engine.runtime.quant import QuantError, QuantExperts, QuantTensor, quantize_model, weight_bytes
 from torch import nn
-
-from engine import load_model
-from engine.model import init_weights
-from engine.quant import QuantError, QuantExperts, QuantTensor, quantize_model, weight_bytes
 
 bnb = pytest.importorskip("bitsandbytes")
 
@@ -93,7 +92,7 @@ def test_expert_tensor_error(mode, rel_rms):
 def test_linear_output_error(mode, rel):
     lin = nn.Linear(128, 64, bias=False)
     nn.init.normal_(lin.weight, std=0.05)
-    from engine.quant import quantize_linear
+    from dcopilot.engine.runtime.quant import quantize_linear
 
     q = quantize_linear(lin, mode, torch.float32, torch.device("cpu"))
     x = torch.randn(10, 128, generator=torch.Generator().manual_seed(2))
@@ -112,7 +111,7 @@ def test_quantized_distributions_stay_close(tame, mode, max_kl):
 
 @pytest.mark.parametrize("mode", ["nf4", "int8"])
 def test_load_model_quantized_and_sample(checkpoint, mode):
-    from engine.sampler import sample
+    from dcopilot.engine.runtime.sampler import sample
 
     model = load_model(checkpoint, quantize=mode)
     assert any(isinstance(m, QuantExperts) for m in model.modules())

@@ -1,17 +1,16 @@
-"""engine.fast: the grouped expert matmul and the per-expert loop fallback both equal a token-by-token reference;
+"""dcopilot.engine.runtime.fast: the grouped expert matmul and the per-expert loop fallback both equal a token-by-token reference;
 the model gives the same logits on either path; the sampler accepts a drop-in denoise."""
 
 import copy
 from types import SimpleNamespace
 
+import dcopilot.engine.runtime.model
 import pytest
 import torch
-
-import engine.model
-from engine import load_model
-from engine.fast import GroupedExperts, accelerate, grouped_experts
-from engine.model import Experts
-from engine.sampler import sample
+from dcopilot.engine.runtime.fast import GroupedExperts, accelerate, grouped_experts
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.model import Experts
+from dcopilot.engine.runtime.sampler import sample
 
 
 def per_token(x, weights, index, gate_up, down):
@@ -50,7 +49,7 @@ def test_model_logits_equal_on_the_loop_fallback(reference_checkpoint, monkeypat
     prompt = torch.randint(5, 128, (1, 15), generator=torch.Generator().manual_seed(0))
     canvas = torch.randint(0, 128, (2, 6), generator=torch.Generator().manual_seed(1))
     grouped = model.denoise(canvas, model.encode(prompt))
-    monkeypatch.setattr(engine.model, "GROUPED_MM", False)
+    monkeypatch.setattr(dcopilot.engine.runtime.model, "GROUPED_MM", False)
     calls = []
     original = Experts.forward_loop
     monkeypatch.setattr(Experts, "forward_loop", lambda self, *a: calls.append(1) or original(self, *a))

@@ -5,9 +5,8 @@ import dataclasses
 
 import pytest
 import torch
-
-from engine import load_model
-from engine.sampler import Cancelled, generate, sample
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.sampler import Cancelled, generate, sample
 
 
 @pytest.fixture(scope="module")

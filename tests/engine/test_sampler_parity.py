@@ -14,9 +14,8 @@ import dataclasses
 
 import pytest
 import torch
-
-from engine import load_model
-from engine.sampler import generate, sample
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.sampler import generate, sample
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,8 +7,7 @@ import math
 
 import pytest
 import torch
-
-from engine.sampler import (
+from dcopilot.engine.runtime.sampler import (
     accept_mask,
     distribution,
     draw_tokens,

@@ -1,4 +1,4 @@
-"""engine.static: the padded static view of the KV cache gives model.denoise's logits, the sampler's tokens, and one
+"""dcopilot.engine.runtime.static: the padded static view of the KV cache gives model.denoise's logits, the sampler's tokens, and one
 compiled graph for every cache length in a bucket."""
 
 import time
@@ -6,10 +6,9 @@ import warnings
 
 import pytest
 import torch
-
-from engine import load_model
-from engine.sampler import generate, sample
-from engine.static import Buckets, StaticDenoise
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.sampler import generate, sample
+from dcopilot.engine.runtime.static import Buckets, StaticDenoise
 
 VOCAB = 128  # tests/engine/conftest.py TINY_TEXT: sliding_window 8, so sliding layers show 7 cached rows
 SMALL = Buckets(floor=4)  # buckets 4, 8, 16, 32 so that the tiny cache crosses them
@@ -51,7 +50,7 @@ def test_default_buckets_pad_a_short_cache_to_256_rows(model):
 
 
 def test_an_empty_cache_attends_to_the_canvas_only(model):
-    from engine.cache import KVCache
+    from dcopilot.engine.runtime.cache import KVCache
 
     cache = KVCache(model.config)
     canvas = ids((1, 6), 2)
@@ -176,10 +175,10 @@ def test_inductor_compiles_once_for_two_lengths_in_a_bucket(bf16_model):
 
 
 def test_infill_and_edit_take_the_static_step():
-    """engine.infill.run_infill (step loop and scoring pass) and engine.edit.rewrite with the static step give what
+    """dcopilot.engine.tasks.infill.run_infill (step loop and scoring pass) and dcopilot.engine.tasks.edit.rewrite with the static step give what
     they give without it (embedded model, eager step)."""
-    from engine.edit import EditRequest, rewrite
-    from engine.infill import InfillRequest, run_infill
+    from dcopilot.engine.tasks.edit import EditRequest, rewrite
+    from dcopilot.engine.tasks.infill import InfillRequest, run_infill
 
     model = load_model(None)
     static = StaticDenoise(model, compile=False)
@@ -201,7 +200,7 @@ def test_infill_and_edit_take_the_static_step():
 
 @pytest.mark.parametrize("setting, expected", [("off", None), ("auto", None), ("on", StaticDenoise)])
 def test_the_daemon_compiles_the_step_on_cuda_or_when_told(model, setting, expected):
-    from copilot.service import static_denoise
+    from dcopilot.copilot.service import static_denoise
 
     made = static_denoise(model, setting)  # model on CPU: auto leaves it eager
     assert made is None if expected is None else isinstance(made, expected)

@@ -6,12 +6,11 @@ inductor, so a shape the warm-up missed shows up as one more graph; inductor its
 
 import pytest
 import torch
-
-from copilot.config import load_config
-from copilot.service import EngineBackend
-from engine.infill import step_shapes
-from engine.static import Buckets, StaticDenoise, StepShape, warm_up
-from lsp.service import CompletionRequest
+from dcopilot.copilot.config import load_config
+from dcopilot.copilot.service import EngineBackend
+from dcopilot.engine.runtime.static import Buckets, StaticDenoise, StepShape, warm_up
+from dcopilot.engine.tasks.infill import step_shapes
+from dcopilot.lsp.service import CompletionRequest
 
 # as on CUDA (dtype auto): the grouped expert matmul compiles for bfloat16 only
 BF16 = {"DCOPILOT_MODEL_DTYPE": "bfloat16"}
@@ -94,7 +93,7 @@ def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_reque
 
 
 def test_a_shape_missed_by_the_warm_up_is_counted_and_logged(reference_checkpoint, caplog):
-    from engine import load_model
+    from dcopilot.engine.runtime.loader import load_model
 
     torch._dynamo.reset()
     backend, graphs = counting_backend()

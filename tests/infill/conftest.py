@@ -16,10 +16,10 @@ CODE = [
 
 
 def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, pinned_k: int = 4, steps: int = 4) -> Path:
-    from engine.bpe import train_bpe
-    from engine.layout import fim_specials
-    from engine.model import DiffusionGemma, init_weights
-    from engine.train import ModelShape, TrainConfig, default_generation, write_checkpoint
+    from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
+    from dcopilot.engine.tasks.layout import fim_specials
+    from dcopilot.engine.training.bpe import train_bpe
+    from dcopilot.engine.training.train import ModelShape, TrainConfig, default_generation, write_checkpoint
 
     tok = train_bpe(CODE, vocab_size=320, min_frequency=1)
     ids = fim_specials(tok)
@@ -50,7 +50,7 @@ def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, pin
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    from engine.loader import load_model
+    from dcopilot.engine.runtime.loader import load_model
 
     path = write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt")
     return load_model(str(path), device="cpu", dtype=torch.float32)

@@ -4,11 +4,10 @@ from typing import ClassVar
 
 import pytest
 import torch
-
-from engine import layout as lay
-from engine.edit import EditRequest, EditTooLong, rewrite
-from engine.infill import SINGLE_LINE_TOKENS, Candidate, InfillRequest, complete, run_infill, select
-from engine.textdiff import apply_edits
+from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.tasks.edit import EditRequest, EditTooLong, rewrite
+from dcopilot.engine.tasks.infill import SINGLE_LINE_TOKENS, Candidate, InfillRequest, complete, run_infill, select
+from dcopilot.engine.tasks.textdiff import apply_edits
 
 DOC = "def add(a, b):\n    return a + b\n\n\nx = add(1, )\nprint(x)\n"
 CURSOR = DOC.index(", )") + 2
@@ -157,7 +156,7 @@ def test_chat_format_runs_end_to_end(tiny_model):
 
 
 def test_cancel_reaches_the_step_loop(tiny_model):
-    from engine.sampler import Cancelled
+    from dcopilot.engine.runtime.sampler import Cancelled
 
     with pytest.raises(Cancelled):
         complete(tiny_model, InfillRequest(text=DOC, cursor=CURSOR), cancel=lambda: True)
@@ -165,7 +164,7 @@ def test_cancel_reaches_the_step_loop(tiny_model):
 
 def test_a_keystroke_reencodes_only_the_prompt_tail(tiny_model):
     """SPM order (A and C): typing changes only the end of the prompt, so the prefix cache serves the rest."""
-    from engine.prefix_cache import PrefixCache
+    from dcopilot.engine.runtime.prefix_cache import PrefixCache
 
     body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12))
     doc = body + "y = f3(\n" + body
@@ -184,7 +183,7 @@ def test_a_keystroke_reencodes_only_the_prompt_tail(tiny_model):
 
 
 def test_prefix_cache_gives_the_same_answer(tiny_model):
-    from engine.prefix_cache import PrefixCache
+    from dcopilot.engine.runtime.prefix_cache import PrefixCache
 
     req = InfillRequest(text=DOC, cursor=CURSOR, seed=3)
     cache = PrefixCache(tiny_model)
@@ -212,16 +211,16 @@ def test_every_layout_is_scored_against_the_suffix(tiny_model):
     [("B", "gemma-chat", "B"), (None, "fim", "C"), ("auto", "fim", "C"), (None, "gemma-chat", "C")],
 )
 def test_resolve_layout(tiny_model, requested, fmt, expected):
-    from engine.layout import Layout, PromptFormat
-    from engine.prompting import prompting
+    from dcopilot.engine.tasks.layout import Layout, PromptFormat
+    from dcopilot.engine.tasks.prompting import prompting
 
     # the tiny checkpoint's config.json names layout_default C, which wins over the per-format fallback
     assert prompting(tiny_model).layout(requested, PromptFormat(fmt)) is Layout(expected)
 
 
 def test_chat_models_without_a_layout_default_get_a():
-    from engine.layout import Layout, PromptFormat
-    from engine.prompting import ModelPrompting
+    from dcopilot.engine.tasks.layout import Layout, PromptFormat
+    from dcopilot.engine.tasks.prompting import ModelPrompting
 
     bare = ModelPrompting(specials=None)  # a checkpoint whose config.json has no "dcopilot" section
 
@@ -238,7 +237,7 @@ def test_chat_models_without_a_layout_default_get_a():
     ],
 )
 def test_noise_fill_uses_the_models_noise(seed, noise_id, want):
-    from engine.infill import noise_fill
+    from dcopilot.engine.tasks.infill import noise_fill
 
     got = noise_fill(seed, 50, torch.Generator().manual_seed(0), noise_id).tolist()
     if want is not None:

@@ -3,12 +3,11 @@
 import re
 
 import pytest
+from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.training.bpe import SPECIAL_TOKENS
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
-from engine import layout as lay
-from engine.bpe import SPECIAL_TOKENS
-
-# Survivors of `python scripts/mutation.py engine/layout.py` that cannot change behaviour: (function, mutated line,
+# Survivors of `python scripts/mutation.py engine/tasks/layout.py` that cannot change behaviour: (function, mutated line,
 # why). The runner marks a survivor equivalent only when it is listed here.
 _ZIP = "zip with the noised mask (free_len long) drops pads beyond the free region"
 EQUIVALENT_MUTANTS = [

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from copilot.evaluate import Case, CaseError, edit_similarity, percentile, read_cases, score_case
-from copilot.oneshot import offset_of, position_of
+from dcopilot.copilot.evaluate import Case, CaseError, edit_similarity, percentile, read_cases, score_case
+from dcopilot.copilot.oneshot import offset_of, position_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def dcopilot(*args, cwd=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CONFIG_HOME": str(cwd or ROOT / "nonexistent")}
     return subprocess.run(
-        [sys.executable, "-m", "copilot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=240
+        [sys.executable, "-m", "dcopilot.copilot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=240
     )
 
 

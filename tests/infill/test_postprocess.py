@@ -1,10 +1,9 @@
 """Post-processing tables: each row is (input..., expected)."""
 
 import pytest
+from dcopilot.engine.tasks import postprocess as pp
 
-from engine import postprocess as pp
-
-# Survivors of `python scripts/mutation.py engine/postprocess.py` that cannot change behaviour: (function, mutated
+# Survivors of `python scripts/mutation.py engine/tasks/postprocess.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 _VOTES = "every vote counting 2 instead of 1 keeps the ranking"
 _NO_QUOTE = 'None and "" are both false: outside a string either way'

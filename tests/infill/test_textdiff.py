@@ -5,12 +5,11 @@ import itertools
 import random
 
 import pytest
+from dcopilot.engine.tasks.textdiff import TextEdit, apply_edits, diff_edits
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.textdiff import TextEdit, apply_edits, diff_edits
-
-# Survivors of `python scripts/mutation.py engine/textdiff.py` that cannot change behaviour:
+# Survivors of `python scripts/mutation.py engine/tasks/textdiff.py` that cannot change behaviour:
 # (function, mutated line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
     ("diff_edits", "matcher = difflib.SequenceMatcher(None, a, b, autojunk=None)", "None is as false as False"),

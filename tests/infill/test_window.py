@@ -3,12 +3,11 @@
 import re
 
 import pytest
+from dcopilot.engine.tasks.window import build_window, split_lines
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.window import build_window, split_lines
-
-# Survivors of `python scripts/mutation.py engine/window.py` that cannot change behaviour: (function, mutated
+# Survivors of `python scripts/mutation.py engine/tasks/window.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
     ("build_window", "if first >= 0 and first % snap:", "0 % snap is 0: the first line 0 never snaps either way"),

@@ -13,7 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 DCOPILOT = str(Path(sys.executable).with_name("dcopilot"))
-SERVE = [DCOPILOT, "serve"] if Path(DCOPILOT).exists() else [sys.executable, "-m", "copilot", "serve"]
+SERVE = [DCOPILOT, "serve"] if Path(DCOPILOT).exists() else [sys.executable, "-m", "dcopilot.copilot", "serve"]
 
 
 def server_env(deterministic: bool = True, **extra: str) -> dict[str, str]:
@@ -116,11 +116,10 @@ def write_tiny_checkpoint(out: Path, seed: int = 0, canvas_length: int = 24, ste
     import dataclasses
 
     import torch
-
-    from engine.bpe import train_bpe
-    from engine.layout import fim_specials
-    from engine.model import DiffusionGemma, init_weights
-    from engine.train import ModelShape, TrainConfig, default_generation, write_checkpoint
+    from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
+    from dcopilot.engine.tasks.layout import fim_specials
+    from dcopilot.engine.training.bpe import train_bpe
+    from dcopilot.engine.training.train import ModelShape, TrainConfig, default_generation, write_checkpoint
 
     tok = train_bpe(CODE, vocab_size=320, min_frequency=1)
     ids = fim_specials(tok)

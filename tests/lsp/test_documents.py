@@ -5,11 +5,10 @@ snapshots (excerpts, positions and offsets in each encoding)."""
 import random
 
 import pytest
+from dcopilot.lsp import documents
+from dcopilot.lsp.documents import Change, DocumentStore
 from hypothesis import given
 from hypothesis import strategies as st
-
-from lsp import documents
-from lsp.documents import Change, DocumentStore
 
 # Survivors of `python scripts/mutation.py lsp/documents.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.

@@ -2,10 +2,9 @@
 point is 1 UTF-32 unit, 1 or 2 UTF-16 units (2 above U+FFFF) and 1 to 4 UTF-8 bytes."""
 
 import pytest
+from dcopilot.lsp import encoding as enc
 from hypothesis import given
 from hypothesis import strategies as st
-
-from lsp import encoding as enc
 
 # Survivors of `python scripts/mutation.py lsp/encoding.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.

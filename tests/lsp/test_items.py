@@ -2,12 +2,11 @@
 snapshots that start mid-document, CRLF lines, and every field an editor reads."""
 
 import pytest
+from dcopilot.lsp import items
+from dcopilot.lsp.documents import Snapshot
+from dcopilot.lsp.protocol import CMD_ACCEPTED
+from dcopilot.lsp.service import Suggestion, TextEdit
 from lsprotocol import types
-
-from lsp import items
-from lsp.documents import Snapshot
-from lsp.protocol import CMD_ACCEPTED
-from lsp.service import Suggestion, TextEdit
 
 # Survivors of `python scripts/mutation.py lsp/items.py` that cannot change behaviour: (function, mutated line,
 # why). The runner marks a survivor equivalent only when it is listed here.

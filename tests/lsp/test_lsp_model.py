@@ -213,5 +213,5 @@ def test_cancel_mid_run_stops_the_real_sampler(raw_server, slow_checkpoint):
         if stats["engineCancelled"]:
             break
         time.sleep(0.05)
-    # the sampler raised Cancelled (engine/cancel.py) between steps; it never ran to the end
+    # the sampler raised Cancelled (engine/runtime/cancel.py) between steps; it never ran to the end
     assert stats["engineCancelled"] == 1 and stats["engineRuns"] == 0

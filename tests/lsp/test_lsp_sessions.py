@@ -194,7 +194,7 @@ def test_a_second_server_on_a_live_socket_refuses_to_start(tmp_path):
 
 
 def test_the_daemon_refuses_non_loopback_hosts():
-    from lsp.listen import serve_tcp
+    from dcopilot.lsp.listen import serve_tcp
 
     with pytest.raises(ValueError):
         serve_tcp(lambda s: None, None, 1, host="0.0.0.0")
@@ -205,9 +205,10 @@ def test_a_connection_that_never_initializes_is_closed(monkeypatch):
     """In process, with the login timeout shortened: an idle connection cannot hold a session slot forever."""
     import asyncio
 
+    from dcopilot.lsp import listen
+    from dcopilot.lsp.server import build
+
     import det_backend
-    from lsp import listen
-    from lsp.server import build
 
     monkeypatch.setattr(listen, "LOGIN_TIMEOUT_S", 0.3)
     sessions = listen._Sessions(build, det_backend.make(None), token="t")
@@ -233,9 +234,10 @@ def test_a_client_that_never_reads_its_replies_is_disconnected(monkeypatch):
     import asyncio
     import json as json_
 
+    from dcopilot.lsp import listen, transport
+    from dcopilot.lsp.server import build
+
     import det_backend
-    from lsp import listen, transport
-    from lsp.server import build
 
     monkeypatch.setattr(transport, "MAX_UNREAD_BYTES", 256 * 1024)
     sessions = listen._Sessions(build, det_backend.make(None), token="t")

@@ -8,20 +8,19 @@ import threading
 import time
 
 import pytest
-
-from copilot.worker import Worker
-from lsp import encoding as enc
-from lsp import items
-from lsp.documents import Change, Document, DocumentStore
-from lsp.scheduler import Scheduler, _Entry, typed_through
-from lsp.server import relative_path
-from lsp.service import Cancelled, CompletionRequest, Status, Suggestion
-from lsp.settings import Settings, update
-from lsp.stats import Metrics, percentiles
+from dcopilot.copilot.worker import Worker
+from dcopilot.lsp import encoding as enc
+from dcopilot.lsp import items
+from dcopilot.lsp.documents import Change, Document, DocumentStore
+from dcopilot.lsp.scheduler import Scheduler, _Entry, typed_through
+from dcopilot.lsp.server import relative_path
+from dcopilot.lsp.service import Cancelled, CompletionRequest, Status, Suggestion
+from dcopilot.lsp.settings import Settings, update
+from dcopilot.lsp.stats import Metrics, percentiles
 
 
 def test_lsp_and_daemon_never_import_torch():
-    code = "import sys, lsp.server, lsp.transport, copilot.daemon; print('torch' in sys.modules)"
+    code = "import sys, dcopilot.lsp.server, dcopilot.lsp.transport, dcopilot.copilot.daemon; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -5,10 +5,9 @@ speculation, cancellation) is exercised against a real server in the protocol te
 import time
 
 import pytest
-
-from lsp import scheduler as sch
-from lsp.scheduler import Scheduler, _Entry, typed_through, windows
-from lsp.service import CompletionRequest, Suggestion
+from dcopilot.lsp import scheduler as sch
+from dcopilot.lsp.scheduler import Scheduler, _Entry, typed_through, windows
+from dcopilot.lsp.service import CompletionRequest, Suggestion
 
 # Survivors of `python scripts/mutation.py lsp/scheduler.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.

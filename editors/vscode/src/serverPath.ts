@@ -1,5 +1,5 @@
 // Where `dcopilot serve` comes from: the configured path, else the Python environment the user works in
-// ($VIRTUAL_ENV, the workspace's .venv or venv), else PATH, else `python -m copilot`. Pure: the file
+// ($VIRTUAL_ENV, the workspace's .venv or venv), else PATH, else `python -m dcopilot.copilot`. Pure: the file
 // system and environment are passed in, so the order is unit-tested.
 import * as path from 'path';
 
@@ -54,7 +54,7 @@ export function findServer(p: Probe): Found | { error: string } {
       return { command: sibling, args: [] };
     }
     if (p.isExecutable(p.python)) {
-      return { command: p.python, args: ['-m', 'copilot'] };
+      return { command: p.python, args: ['-m', 'dcopilot.copilot'] };
     }
   }
   return {

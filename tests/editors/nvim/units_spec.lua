@@ -114,7 +114,7 @@ vim.env.VIRTUAL_ENV = tmp .. '/env'
 check('$VIRTUAL_ENV first', { env_exe, 'serve' }, server.resolve_cmd(nil))
 vim.env.VIRTUAL_ENV, vim.env.PATH = nil, '/nonexistent'
 vim.fn.delete(dot_venv)
-check('nothing found: the Python package', { 'python3', '-m', 'copilot', 'serve' }, server.resolve_cmd(nil))
+check('nothing found: the Python package', { 'python3', '-m', 'dcopilot.copilot', 'serve' }, server.resolve_cmd(nil))
 vim.fn.delete(tmp, 'rf')
 
 -- acceptedLength counts like a position's character in the negotiated encoding (docs/lsp.md)

@@ -14,7 +14,7 @@ local M = {}
 ---@class dcopilot.Options
 M.defaults = {
   -- Server command. nil: `dcopilot serve` from $VIRTUAL_ENV, the working directory's .venv or venv, or PATH
-  -- (the first found), else `python3 -m copilot serve`.
+  -- (the first found), else `python3 -m dcopilot.copilot serve`.
   cmd = nil, ---@type string[]?
   -- Filetypes to attach to; '*' means every normal file buffer.
   filetypes = { '*' }, ---@type string[]

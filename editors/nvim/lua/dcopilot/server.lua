@@ -11,7 +11,7 @@ M.status = { state = 'stopped', message = '' }
 
 --- The command that starts the server: `cmd` from setup, else `dcopilot` from the Python environment the
 --- user works in ($VIRTUAL_ENV, then the working directory's .venv or venv), else from PATH, else the
---- Python package (`python3 -m copilot serve`). The VS Code extension looks in the same order.
+--- Python package (`python3 -m dcopilot.copilot serve`). The VS Code extension looks in the same order.
 ---@param cmd string[]?
 ---@return string[]
 function M.resolve_cmd(cmd)
@@ -35,7 +35,7 @@ function M.resolve_cmd(cmd)
       return { exe, 'serve' }
     end
   end
-  return { 'python3', '-m', 'copilot', 'serve' }
+  return { 'python3', '-m', 'dcopilot.copilot', 'serve' }
 end
 
 local function on_status(_, params)

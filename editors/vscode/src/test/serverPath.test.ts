@@ -28,9 +28,9 @@ test('search order: $VIRTUAL_ENV, workspace .venv then venv, PATH', () => {
   }
 });
 
-test('a Python interpreter: its sibling entry point, else python -m copilot', () => {
+test('a Python interpreter: its sibling entry point, else python -m dcopilot.copilot', () => {
   assert.deepEqual(findServer(probe({ python: '/py/bin/python3' }, ['/py/bin/python3', '/py/bin/dcopilot'])), { command: '/py/bin/dcopilot', args: [] });
-  assert.deepEqual(findServer(probe({ python: '/py/bin/python3' }, ['/py/bin/python3'])), { command: '/py/bin/python3', args: ['-m', 'copilot'] });
+  assert.deepEqual(findServer(probe({ python: '/py/bin/python3' }, ['/py/bin/python3'])), { command: '/py/bin/python3', args: ['-m', 'dcopilot.copilot'] });
 });
 
 test('nothing found says what to install or set', () => {

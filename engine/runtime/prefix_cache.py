@@ -1,7 +1,7 @@
 """Prompt KV reuse across keystrokes: encode only what changed since a cached prompt, within a byte cap (LRU).
 
 A lookup takes the cached prompt with the longest common prefix, rewinds a copy of its cache to that prefix
-(engine.cache.KVCache.truncate keeps a few hundred spare sliding rows for this) and encodes only the remaining
+(dcopilot.engine.runtime.cache.KVCache.truncate keeps a few hundred spare sliding rows for this) and encodes only the remaining
 tokens. KVCache tensors are never written in place, so a stored entry and the copy handed out share memory until
 the caller appends to its copy (e.g. a committed canvas), which never touches the stored entry.
 """
@@ -12,8 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
-
-from engine.cache import CacheError, KVCache
+from dcopilot.engine.runtime.cache import CacheError, KVCache
 
 
 @dataclass

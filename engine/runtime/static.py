@@ -12,7 +12,7 @@ copied into that bucket's tensors, so the addresses a CUDA graph recorded stay v
 replays neither copy the cache nor re-record). A new bucket allocates a new view, kept for later reuse; each view
 holds a padded copy of the visible cache (~250 MB per bucket >= 1024 on the 26B geometry in bf16).
 
-Why two representations rather than one static cache written in place (as gpt-fast keeps): engine.cache.KVCache
+Why two representations rather than one static cache written in place (as gpt-fast keeps): dcopilot.engine.runtime.cache.KVCache
 is immutable by design. Its tensors are only ever concatenated or sliced, so `clone()` is free, the prefix cache
 can hold many prompts that share storage and hand out copies that callers extend, and training backpropagates
 through it. A CUDA graph needs the opposite: fixed addresses written in place. Writing KVCache in place would
@@ -102,7 +102,7 @@ def static_step(model, canvas, self_conditioning_logits, keys, values, masks, st
 
 
 class StaticDenoise:
-    """A drop-in for model.denoise (see engine.sampler.sample's `denoise=`) that runs `static_step` over the
+    """A drop-in for model.denoise (see dcopilot.engine.runtime.sampler.sample's `denoise=`) that runs `static_step` over the
     cache's padded view, torch.compile'd with dynamic=False unless compile=False (eager; for tests).
 
     mode defaults to "reduce-overhead" (CUDA graphs) on CUDA. `backend` replaces inductor (tests count graphs).
@@ -113,7 +113,7 @@ class StaticDenoise:
     def __init__(
         self, model, compile: bool = True, mode: str | None = None, backend=None, buckets: Buckets = Buckets()
     ):
-        self.model = model  # its experts use the grouped matmul by default (engine.model.GROUPED_MM): no host sync
+        self.model = model  # its experts use the grouped matmul by default (dcopilot.engine.runtime.model.GROUPED_MM): no host sync
         self.buckets = buckets
         weight = model.embed_tokens.weight
         self.dtype, self.device = weight.dtype, weight.device
@@ -206,7 +206,7 @@ class StaticDenoise:
 
 @dataclass(frozen=True)
 class StepShape:
-    """One (batch, canvas length) a request runs the step with (engine.infill.step_shapes): in the sampler's loop
+    """One (batch, canvas length) a request runs the step with (dcopilot.engine.tasks.infill.step_shapes): in the sampler's loop
     (first step and self-conditioned steps), or only in a scoring pass (first-step form: no self-conditioning)."""
 
     batch: int
@@ -239,8 +239,8 @@ def warm_up(
     own warning) and stops; out of memory stops warming but keeps what was compiled."""
     import dataclasses
 
-    from engine.config import GenerationConfig
-    from engine.sampler import sample
+    from dcopilot.engine.runtime.config import GenerationConfig
+    from dcopilot.engine.runtime.sampler import sample
 
     started = time.perf_counter()
     result = WarmUp()
@@ -258,7 +258,7 @@ def warm_up(
             try:
                 prompt = torch.randint(0, vocab, (1, bucket), generator=cpu).to(device)
                 cache = model.encode(prompt)
-                # as engine.infill passes them: a contiguous seed canvas and a pinned mask
+                # as dcopilot.engine.tasks.infill passes them: a contiguous seed canvas and a pinned mask
                 seed = torch.randint(0, vocab, (shape.batch, shape.canvas), generator=cpu).to(device)
                 pinned = torch.zeros(shape.batch, shape.canvas, dtype=torch.bool, device=device)
                 for _ in range(runs):
@@ -274,7 +274,7 @@ def warm_up(
                             generator=generator,
                             denoise=denoise,
                         )
-                    else:  # as engine.infill.score_rows calls it
+                    else:  # as dcopilot.engine.tasks.infill.score_rows calls it
                         denoise(seed.clone(), cache)
             except torch.OutOfMemoryError as exc:
                 result.stopped = f"out of memory at bucket {bucket}, batch {shape.batch}, canvas {shape.canvas}: {exc}"

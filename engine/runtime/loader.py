@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from dcopilot.engine.runtime.config import ARCHITECTURE, ConfigError, GenerationConfig, ModelConfig
+from dcopilot.engine.runtime.model import DiffusionGemma
+from dcopilot.engine.runtime.tokenizer import Tokenizer, TokenizerError
 
-from engine.config import ARCHITECTURE, ConfigError, GenerationConfig, ModelConfig
-from engine.model import DiffusionGemma
-from engine.tokenizer import Tokenizer, TokenizerError
-
-EMBEDDED_DIR = Path(__file__).parent / "embedded"
+EMBEDDED_DIR = Path(__file__).parents[1] / "embedded"  # engine/embedded
 PREFIX = "model.decoder."
 ENCODER_PREFIX = "model.encoder.language_model."
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -246,7 +245,7 @@ def load_model(
     model.requires_grad_(False)
     model.eval()
     if quantize not in (None, "none"):
-        from engine.quant import quantize_model
+        from dcopilot.engine.runtime.quant import quantize_model
 
         quantize_model(model, quantize, dev)
         model.init_rope(dev)

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-
-from engine import layout as lay
-from engine import postprocess as pp
-from engine.prompting import HEADER_RESERVE, prompting
-from engine.requests import InfillRequest
-from engine.static import StepShape
-from engine.window import Window, build_window
+from dcopilot.engine.runtime.static import StepShape
+from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.tasks import postprocess as pp
+from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
+from dcopilot.engine.tasks.requests import InfillRequest
+from dcopilot.engine.tasks.window import Window, build_window
 
 # One line rarely needs more tokens; a shorter canvas makes every step cheaper (on DiffusionGemma's 256-slot
 # canvas, 7x fewer positions) and leaves fewer pad slots to settle.
@@ -168,8 +167,8 @@ def run_infill(
     encoder: Encoder | None = None,
     denoise: Callable | None = None,
 ) -> InfillResult:
-    """denoise: a drop-in for model.denoise in the step loop and the scoring pass (engine.static.StaticDenoise)."""
-    from engine.sampler import sample
+    """denoise: a drop-in for model.denoise in the step loop and the scoring pass (dcopilot.engine.runtime.static.StaticDenoise)."""
+    from dcopilot.engine.runtime.sampler import sample
 
     started = time.perf_counter()
     if not 0 <= req.cursor <= len(req.text):

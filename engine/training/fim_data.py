@@ -16,9 +16,8 @@ import random
 from dataclasses import dataclass
 
 import torch
+from dcopilot.engine.tasks.layout import Specials, fim_specials
 from tokenizers import Tokenizer
-
-from engine.layout import Specials, fim_specials
 
 LAYOUTS = ("A", "B", "C")
 SPAN_KINDS = ("line", "multiline", "partial", "empty")

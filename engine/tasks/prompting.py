@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
-from engine import layout as lay
+from dcopilot.engine.tasks import layout as lay
 
 # Prompt header cost (bos, file marker, path, FIM markers) kept out of the window's budget.
 HEADER_RESERVE = 32

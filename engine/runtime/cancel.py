@@ -12,4 +12,4 @@ class Cancelled(Exception):
 
     def __init__(self, reason: str = "cancelled", stats: object | None = None):
         super().__init__(reason)
-        self.stats = stats  # engine.sampler.SampleStats when the sampler stopped
+        self.stats = stats  # dcopilot.engine.runtime.sampler.SampleStats when the sampler stopped

@@ -21,11 +21,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from dcopilot.engine.runtime.cache import KVCache
+from dcopilot.engine.runtime.config import GenerationConfig, TextConfig
+from dcopilot.engine.runtime.fast import grouped_experts
 from torch import nn
-
-from engine.cache import KVCache
-from engine.config import GenerationConfig, TextConfig
-from engine.fast import grouped_experts
 
 # What a block's queries attend to: keys and values [B, KV, N, D] and a bool mask broadcastable to [B, H, T, N].
 Visible = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
@@ -374,7 +373,7 @@ class DiffusionGemma(nn.Module):
     ) -> torch.Tensor:
         """`denoise` with the canvas positions pos [L] as a tensor and context(i) -> (keys, values, mask) for layer
         i: keys/values [B or 1, KV, N, D] or None, mask None or bool [1, 1, 1, N + L] (False = padding).
-        engine/static.py passes padded keys with a mask, so a compiled step bakes in no cache length."""
+        engine/runtime/static.py passes padded keys with a mask, so a compiled step bakes in no cache length."""
         x = self.embed(canvas)
         soft = None
         if self_conditioning_logits is not None:

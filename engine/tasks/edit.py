@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-
-from engine import layout as lay
-from engine import postprocess as pp
-from engine.infill import Encoder, noise_fill, window_for
-from engine.prompting import prompting
-from engine.requests import EditRequest
-from engine.textdiff import TextEdit, diff_edits
-from engine.window import split_lines
+from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.tasks import postprocess as pp
+from dcopilot.engine.tasks.infill import Encoder, noise_fill, window_for
+from dcopilot.engine.tasks.prompting import prompting
+from dcopilot.engine.tasks.requests import EditRequest
+from dcopilot.engine.tasks.textdiff import TextEdit, diff_edits
+from dcopilot.engine.tasks.window import split_lines
 
 
 class EditTooLong(ValueError):
@@ -78,8 +77,8 @@ def rewrite(
     encoder: Encoder | None = None,
     denoise: Callable | None = None,
 ) -> EditResult:
-    """denoise: a drop-in for model.denoise in the step loop (engine.static.StaticDenoise)."""
-    from engine.sampler import sample
+    """denoise: a drop-in for model.denoise in the step loop (dcopilot.engine.runtime.static.StaticDenoise)."""
+    from dcopilot.engine.runtime.sampler import sample
 
     started = time.perf_counter()
     if not 0 <= req.start < req.end <= len(req.text):

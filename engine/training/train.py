@@ -1,6 +1,6 @@
 """Train the embedded model: corpus manifest -> BPE tokenizer -> DiffusionGemma (small) -> safetensors checkpoint.
 
-    python -m engine.train --out engine/embedded --run-dir runs/embedded --minutes 120
+    python -m dcopilot.engine.training.train --out engine/embedded --run-dir runs/embedded --minutes 120
 
 Phases (same weights throughout, the engine's own model class):
 1. autoregressive warm start: next-token loss in encoder mode (`encode_logits`) on FIM-formatted sequences
@@ -29,15 +29,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from dcopilot.engine.runtime.config import ARCHITECTURE, FULL, SLIDING, GenerationConfig, TextConfig
+from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
+from dcopilot.engine.tasks.layout import Specials, fim_specials
+from dcopilot.engine.training.bpe import SPECIAL_TOKENS, train_bpe
+from dcopilot.engine.training.corpus import build_manifest, load_texts, summary
+from dcopilot.engine.training.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
-
-from engine.bpe import SPECIAL_TOKENS, train_bpe
-from engine.config import ARCHITECTURE, FULL, SLIDING, GenerationConfig, TextConfig
-from engine.corpus import build_manifest, load_texts, summary
-from engine.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
-from engine.layout import Specials, fim_specials
-from engine.model import DiffusionGemma, init_weights
 
 WEIGHT_PREFIX = "model.decoder."  # the real checkpoint's namespace for the (only) text transformer
 
@@ -572,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": asdict(cfg),
         "threads": args.threads,
         "torch": torch.__version__,
-        "command": " ".join(["python", "-m", "engine.train", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *(argv if argv is not None else sys.argv[1:])]),
     }
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
     train(

@@ -4,15 +4,14 @@ Full-attention layers keep every token. Sliding layers keep the last `window - 1
 new token can see) plus `rewind` spare rows, so the prefix cache can step back over a few changed tokens
 without re-encoding the whole prompt. Tensors are never written in place: appending concatenates and
 truncating slices, which makes `clone()` free and lets autograd flow through the cache during training.
-engine/static.py copies the visible rows into fixed, padded buffers for a compiled step (its docstring says why
+engine/runtime/static.py copies the visible rows into fixed, padded buffers for a compiled step (its docstring says why
 that is a second representation and not this one written in place).
 """
 
 from __future__ import annotations
 
 import torch
-
-from engine.config import TextConfig
+from dcopilot.engine.runtime.config import TextConfig
 
 
 class CacheError(RuntimeError):
