@@ -288,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--t-min", type=float, default=None)
     ap.add_argument("--t-max", type=float, default=None)
     ap.add_argument("--model-only", action="store_true", help="skip the baselines (sampler tuning)")
-    ap.add_argument("--infill", action="store_true", help="also score the dcopilot.engine.tasks.infill.complete pipeline")
+    ap.add_argument(
+        "--infill", action="store_true", help="also score the dcopilot.engine.tasks.infill.complete pipeline"
+    )
     ap.add_argument("--speed-repeats", type=int, default=0, help="> 0: also time a denoising step / a completion")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     ap.add_argument("--out", type=Path, default=None, help="write results JSON here")

@@ -128,7 +128,6 @@ def copy_bandwidth(device: torch.device, nbytes: int) -> float:
     src = torch.empty(nbytes // 2, dtype=torch.bfloat16, device=device)
     dst = torch.empty_like(src)
     ms = time_steps(lambda: dst.copy_(src), device, 3, 10)
-    del src, dst
     return 2 * nbytes / (ms / 1e3)
 
 
@@ -159,7 +158,7 @@ def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, ste
         canvas,
         1,
         generation=gen,
-        denoise=denoise,  # noqa: E731
+        denoise=denoise,
         generator=torch.Generator(device=device).manual_seed(0),
     )
     return time_steps(run, device, 1, 2) / steps
@@ -261,6 +260,90 @@ def step_bytes(model, cache_tokens: int, canvas: int, nf4: bool = False) -> int:
 
 
 # -- main -----------------------------------------------------------------------------------------------------
+def measure_ours(args, text: dict, device: torch.device, dtype, prompt, canvas, skip: set, results: dict, record):
+    """Our model's rows: eager, grouped, compiled, static and nf4 steps and their sampler loops. Its own function,
+    so the model, cache and compiled steps are freed when it returns, before the reference is built."""
+    t = time.perf_counter()
+    ours = build_ours(text, device, dtype)
+    cache = ours.encode(prompt)
+    sync(device)
+    results["build_and_prefill_s"] = round(time.perf_counter() - t, 1)
+    sc = (ours.denoise(canvas, cache) / 0.8).to(dtype)
+    nbytes = step_bytes(ours, args.cache_tokens, args.canvas)
+    results["step_bytes_GB"] = round(nbytes / 1e9, 2)
+    results["floor_ms"] = round(nbytes / (results["copy_bandwidth_GBps"] * 1e9) * 1e3, 3)
+
+    def step(f):
+        return lambda: f(canvas, cache, self_conditioning_logits=sc)
+
+    record("ours-eager", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
+    from dcopilot.engine.runtime.fast import accelerate, compiled_denoise
+
+    accelerate(ours)
+    record("ours-grouped", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
+    record("sample-loop", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
+    compiled = None
+    if "compiled" not in skip:
+        t = time.perf_counter()
+        try:
+            for t_ in [t for t in cache.keys + cache.values if t is not None]:
+                torch._dynamo.mark_static_address(t_)  # the cache is fixed during a sample() call
+            compiled = compiled_denoise(ours)
+        except Exception as e:
+            results["errors"]["ours-compiled"] = f"{type(e).__name__}: {e}"
+            traceback.print_exc()
+        if compiled is not None:
+            record("ours-compiled", None, lambda: time_steps(step(compiled), device, args.warmup, args.reps))
+            results["compile_s"] = round(time.perf_counter() - t, 1)
+            record(
+                "sample-loop-compiled",
+                None,
+                lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps),
+            )
+    if "static" not in skip:
+        from dcopilot.engine.runtime.static import StaticDenoise
+
+        t = time.perf_counter()
+        # as dcopilot.copilot.service builds it; falls back to eager on a compile error
+        static = StaticDenoise(ours, backend=args.static_backend)
+        record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
+        results["static_compile_s"] = round(time.perf_counter() - t, 1)
+        record(
+            "sample-loop-static",
+            None,
+            lambda: sample_loop_ms(ours, cache, args.canvas, device, static, args.loop_steps),
+        )
+        if static.failed:  # the timings above are eager ones: do not report them as compiled
+            for name in ("ours-static", "sample-loop-static"):
+                results["ms_per_step"].pop(name, None)
+            results["errors"]["ours-static"] = f"compile failed, StaticDenoise ran eager: {static.why_failed}"[:400]
+    if "nf4" not in skip:
+        try:
+            from dcopilot.engine.runtime.quant import quantize_model, weight_bytes
+
+            compiled = None
+            torch._dynamo.reset()
+            quantize_model(ours, "nf4", device)
+            gc.collect()
+            reset_peak(device)
+            results["nf4_weight_GB"] = round(weight_bytes(ours) / 1e9, 3)
+            results["nf4_step_bytes_GB"] = round(step_bytes(ours, args.cache_tokens, args.canvas) / 1e9, 3)
+        except Exception as e:
+            results["errors"]["nf4"] = f"{type(e).__name__}: {e}"
+            traceback.print_exc()
+            skip.add("ours-nf4")
+        record("ours-nf4", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
+        record("sample-loop-nf4", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
+        if "nf4-static" not in skip and "ours-nf4" not in skip:
+            from dcopilot.engine.runtime.static import StaticDenoise
+
+            static = StaticDenoise(ours, backend=args.static_backend)
+            record("nf4-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
+            if static.failed:
+                results["ms_per_step"].pop("nf4-static", None)
+                results["errors"]["nf4-static"] = f"compile failed, ran eager: {static.why_failed}"[:400]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -331,88 +414,7 @@ def main() -> None:
         results["copy_bandwidth_GBps"] = round(
             copy_bandwidth(device, 2 << 30 if device.type == "cuda" else 1 << 26) / 1e9, 1
         )
-        t = time.perf_counter()
-        ours = build_ours(text, device, dtype)
-        cache = ours.encode(prompt)
-        sync(device)
-        results["build_and_prefill_s"] = round(time.perf_counter() - t, 1)
-        sc = (ours.denoise(canvas, cache) / 0.8).to(dtype)
-        nbytes = step_bytes(ours, args.cache_tokens, args.canvas)
-        results["step_bytes_GB"] = round(nbytes / 1e9, 2)
-        results["floor_ms"] = round(nbytes / (results["copy_bandwidth_GBps"] * 1e9) * 1e3, 3)
-        step = lambda f: lambda: f(canvas, cache, self_conditioning_logits=sc)  # noqa: E731
-
-        record("ours-eager", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-        from dcopilot.engine.runtime.fast import accelerate, compiled_denoise
-
-        accelerate(ours)
-        record("ours-grouped", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-        record("sample-loop", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps))
-        compiled = None
-        if "compiled" not in skip:
-            t = time.perf_counter()
-            try:
-                for t_ in [t for t in cache.keys + cache.values if t is not None]:
-                    torch._dynamo.mark_static_address(t_)  # the cache is fixed during a sample() call
-                compiled = compiled_denoise(ours)
-            except Exception as e:
-                results["errors"]["ours-compiled"] = f"{type(e).__name__}: {e}"
-                traceback.print_exc()
-            if compiled is not None:
-                record("ours-compiled", None, lambda: time_steps(step(compiled), device, args.warmup, args.reps))
-                results["compile_s"] = round(time.perf_counter() - t, 1)
-                record(
-                    "sample-loop-compiled",
-                    None,
-                    lambda: sample_loop_ms(ours, cache, args.canvas, device, compiled, args.loop_steps),
-                )
-        if "static" not in skip:
-            from dcopilot.engine.runtime.static import StaticDenoise
-
-            t = time.perf_counter()
-            # as dcopilot.copilot.service builds it; falls back to eager on a compile error
-            static = StaticDenoise(ours, backend=args.static_backend)
-            record("ours-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
-            results["static_compile_s"] = round(time.perf_counter() - t, 1)
-            record(
-                "sample-loop-static",
-                None,
-                lambda: sample_loop_ms(ours, cache, args.canvas, device, static, args.loop_steps),
-            )
-            if static.failed:  # the timings above are eager ones: do not report them as compiled
-                for name in ("ours-static", "sample-loop-static"):
-                    results["ms_per_step"].pop(name, None)
-                results["errors"]["ours-static"] = f"compile failed, StaticDenoise ran eager: {static.why_failed}"[:400]
-            del static
-        if "nf4" not in skip:
-            try:
-                from dcopilot.engine.runtime.quant import quantize_model, weight_bytes
-
-                compiled = None
-                torch._dynamo.reset()
-                quantize_model(ours, "nf4", device)
-                gc.collect()
-                reset_peak(device)
-                results["nf4_weight_GB"] = round(weight_bytes(ours) / 1e9, 3)
-                results["nf4_step_bytes_GB"] = round(step_bytes(ours, args.cache_tokens, args.canvas) / 1e9, 3)
-            except Exception as e:
-                results["errors"]["nf4"] = f"{type(e).__name__}: {e}"
-                traceback.print_exc()
-                skip.add("ours-nf4")
-            record("ours-nf4", None, lambda: time_steps(step(ours.denoise), device, args.warmup, args.reps))
-            record(
-                "sample-loop-nf4", None, lambda: sample_loop_ms(ours, cache, args.canvas, device, None, args.loop_steps)
-            )
-            if "nf4-static" not in skip and "ours-nf4" not in skip:
-                from dcopilot.engine.runtime.static import StaticDenoise
-
-                static = StaticDenoise(ours, backend=args.static_backend)
-                record("nf4-static", None, lambda: time_steps(step(static), device, args.warmup, args.reps))
-                if static.failed:
-                    results["ms_per_step"].pop("nf4-static", None)
-                    results["errors"]["nf4-static"] = f"compile failed, ran eager: {static.why_failed}"[:400]
-                del static
-        del ours, cache, sc
+        measure_ours(args, text, device, dtype, prompt, canvas, skip, results, record)
         gc.collect()
         torch._dynamo.reset()
         reset_peak(device)
@@ -424,7 +426,7 @@ def main() -> None:
                 sc = torch.randn(1, args.canvas, text["vocab_size"], device=device, dtype=dtype)
                 fn = lambda: ref(
                     past_key_values=ref_cache,
-                    decoder_input_ids=canvas,  # noqa: E731
+                    decoder_input_ids=canvas,
                     self_conditioning_logits=sc,
                 )
                 results["reference_impl"] = {

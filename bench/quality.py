@@ -101,8 +101,19 @@ def run(cases, sources, all_cases, model=None, progress=None) -> dict[str, list[
             preds["model"] = model.complete(doc, cursor, c.language, c.file)
         for name, (text, replace, seconds) in preds.items():
             shown, exact, es = score(doc, cursor, c.target, text, replace)
-            out[name].append({"id": c.id, "language": c.language, "kind": c.kind, "shown": shown, "exact": exact,
-                              "es": es, "seconds": seconds, "text": text, "replace": replace})
+            out[name].append(
+                {
+                    "id": c.id,
+                    "language": c.language,
+                    "kind": c.kind,
+                    "shown": shown,
+                    "exact": exact,
+                    "es": es,
+                    "seconds": seconds,
+                    "text": text,
+                    "replace": replace,
+                }
+            )
         if progress:
             progress(i + 1, len(cases))
     return out
@@ -130,18 +141,34 @@ def render(results: dict[str, list[dict]]) -> str:
     for name in names:
         if name == "empty":
             continue
-        lines += ["", f"{name}: exact match, shown rate, useful and noise among shown (useful: ES >= 0.7, noise: "
-                  "ES < 0.3), useful among all cases" + (", latency per case" if name == "model" else "") + ":", ""]
+        lines += [
+            "",
+            f"{name}: exact match, shown rate, useful and noise among shown (useful: ES >= 0.7, noise: "
+            "ES < 0.3), useful among all cases" + (", latency per case" if name == "model" else "") + ":",
+            "",
+        ]
         head = ["language", "kind", "n", "ES", "EM", "shown", "useful/shown", "noise/shown", "useful/all"]
         if name == "model":
             head += ["p50 ms", "p95 ms"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for key, r in tables[name].items():
-            row = [key[0], key[1], str(r.n), f"{r.es:.3f}", f"{r.em:.3f}", f"{r.shown:.2f}", f"{r.useful:.2f}",
-                   f"{r.noise:.2f}", f"{r.useful_all:.2f}"]
+            row = [
+                key[0],
+                key[1],
+                str(r.n),
+                f"{r.es:.3f}",
+                f"{r.em:.3f}",
+                f"{r.shown:.2f}",
+                f"{r.useful:.2f}",
+                f"{r.noise:.2f}",
+                f"{r.useful_all:.2f}",
+            ]
             if name == "model":
-                secs = sorted(x["seconds"] * 1000 for x in results[name]
-                              if key[0] in ("all", x["language"]) and key[1] in ("all", x["kind"]))
+                secs = sorted(
+                    x["seconds"] * 1000
+                    for x in results[name]
+                    if key[0] in ("all", x["language"]) and key[1] in ("all", x["kind"])
+                )
                 row += [f"{statistics.median(secs):.0f}", f"{secs[min(len(secs) - 1, int(0.95 * len(secs)))]:.0f}"]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
@@ -219,14 +246,17 @@ def main() -> int:
         import torch
 
         threads = str(torch.get_num_threads())
-    hardware = (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs visible, "
-                f"model threads {threads}, python {platform.python_version()}")
+    hardware = (
+        f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs visible, "
+        f"model threads {threads}, python {platform.python_version()}"
+    )
     header = [
         f"cases    : {len(cases)} ({args.split} split; langs {args.langs or 'all'}; kinds {','.join(kinds)}; "
         f"limit {args.limit or 'none'} per language and kind)",
         f"model    : {described}" + (f"; loaded in {load_s:.1f} s" if model else ""),
         f"path     : {'dcopilot serve over stdio' if args.server else 'in-process (EngineService + dcopilot.lsp.items)'}"
-        if model else "path     : -",
+        if model
+        else "path     : -",
         f"hardware : {hardware}",
         f"run      : {run_s:.0f} s",
     ]
@@ -236,8 +266,9 @@ def main() -> int:
         for name, recs in results.items():
             for r in recs:
                 f.write(json.dumps({"system": name, **r}, ensure_ascii=False) + "\n")
-    summary = {name: {f"{k[0]}/{k[1]}": asdict(v) for k, v in table(scored(recs)).items()}
-               for name, recs in results.items()}
+    summary = {
+        name: {f"{k[0]}/{k[1]}": asdict(v) for k, v in table(scored(recs)).items()} for name, recs in results.items()
+    }
     (args.out / "summary.json").write_text(json.dumps({"header": header, "tables": summary}, indent=1) + "\n")
     (args.out / "table.md").write_text(text)
     print(text)

@@ -75,7 +75,9 @@ class _Unusable:
 
 class DcopilotProtocol(LanguageServerProtocol):
     client_gone = False  # set on EOF or a broken pipe: from then on nothing is written
-    auth_token: str | None = None  # set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token)
+    auth_token: str | None = (
+        None  # set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token)
+    )
     # Set by dcopilot.lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the process.
     on_close: Callable[[], None] | None = None
     initialize_seen = False

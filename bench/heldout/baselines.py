@@ -115,9 +115,7 @@ class Bigram:
         for (a, b), n in self.pairs(text).items():
             self.counts[a][b] += sign * n
 
-    def predict(
-        self, doc: str, cursor: int, kind: str, oracle: Oracle, exclude: str | None = None
-    ) -> str:
+    def predict(self, doc: str, cursor: int, kind: str, oracle: Oracle, exclude: str | None = None) -> str:
         """Greedy continuation; `exclude` is a training text to leave out (the case's own file)."""
         local = self.pairs(doc)
         minus = self.pairs(exclude) if exclude else Counter()

@@ -56,8 +56,21 @@ def fetch(pkg: dict, cache: Path) -> Path:
         pattern = f"{re.sub(r'[-_.]+', '[-_.]', name)}-{re.escape(version)}.tar.gz"
         found = [p for p in cache.iterdir() if re.fullmatch(pattern, p.name, re.I)]
         if not found:
-            _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                  f"{name}=={version}", "-d", str(cache)], cache)
+            _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    f"{name}=={version}",
+                    "-d",
+                    str(cache),
+                ],
+                cache,
+            )
             found = [p for p in cache.iterdir() if re.fullmatch(pattern, p.name, re.I)]
     elif eco == "npm":
         stem = name.lstrip("@").replace("/", "-")
@@ -139,8 +152,13 @@ def build(packages: list[dict], cache: Path, old_manifest: dict | None, update: 
             sources[key] = data.decode("utf-8").replace("\r\n", "\n")
             meta[key] = (pkg["language"], pkg["name"], sources[key])
             listed.append({"key": key, "path": path, "sha256": digest, "bytes": len(data)})
-        out_packages.append({**{k: pkg[k] for k in ("ecosystem", "name", "version", "language", "license")},
-                             "license_metadata": evidence, "files": listed})
+        out_packages.append(
+            {
+                **{k: pkg[k] for k in ("ecosystem", "name", "version", "language", "license")},
+                "license_metadata": evidence,
+                "files": listed,
+            }
+        )
     return sources, meta, {"version": 1, "packages": out_packages}
 
 

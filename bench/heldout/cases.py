@@ -129,9 +129,7 @@ def spans(text: str, kind: str, rng: random.Random) -> list[tuple[int, int]]:
     return out
 
 
-def sample_cases(
-    sources: dict[str, tuple[str, str, str]], per_kind: dict[str, int], seed: int = 0
-) -> list[Case]:
+def sample_cases(sources: dict[str, tuple[str, str, str]], per_kind: dict[str, int], seed: int = 0) -> list[Case]:
     """sources: key -> (language, package, text). per_kind: split -> cases per language and kind.
 
     Draws without replacement from all eligible spans of a language's files in that split, at most one case per
@@ -144,12 +142,7 @@ def sample_cases(
         for kind in KINDS:
             for part in SPLITS:
                 rng = random.Random(f"{seed}:{lang}:{kind}:{part}")
-                pool = [
-                    (k, s, e)
-                    for k in keys
-                    if split[k] == part
-                    for s, e in spans(sources[k][2], kind, rng)
-                ]
+                pool = [(k, s, e) for k in keys if split[k] == part for s, e in spans(sources[k][2], kind, rng)]
                 rng.shuffle(pool)
                 for n, (k, s, e) in enumerate(sorted(pool[: per_kind.get(part, 0)], key=lambda x: (x[0], x[1]))):
                     cases.append(

@@ -182,15 +182,19 @@ class Server:
     async def _complete(self, doc: str, cursor: int, language: str, key: str):
         uri = uri_of(key)
         c = self.client
-        c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1,
-                                                           "text": doc}})
+        c.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": doc}}
+        )
         line, col = line_col(doc, cursor)
         t0 = time.perf_counter()
         _, reply = await asyncio.wait_for(
             c.request(
                 "textDocument/inlineCompletion",
-                {"textDocument": {"uri": uri}, "position": {"line": line, "character": col},
-                 "context": {"triggerKind": 2}},
+                {
+                    "textDocument": {"uri": uri},
+                    "position": {"line": line, "character": col},
+                    "context": {"triggerKind": 2},
+                },
             ),
             self.timeout,
         )
@@ -215,7 +219,7 @@ class Server:
                 await asyncio.wait_for(self.client.request("shutdown", None), 30)
                 self.client.notify("exit", None)
                 await asyncio.wait_for(self.proc.wait(), 30)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 self.proc.kill()
                 await self.proc.wait()
 

@@ -571,7 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": asdict(cfg),
         "threads": args.threads,
         "torch": torch.__version__,
-        "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python", "-m", "dcopilot.engine.training.train", *(argv if argv is not None else sys.argv[1:])]
+        ),
     }
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
     train(

@@ -14,7 +14,7 @@ from cases import KINDS, sample_cases
 from metrics import Scored, row, score
 from systems import at_cursor, display_path
 
-FIXTURE = '''import os
+FIXTURE = """import os
 
 
 def load(path):
@@ -40,7 +40,7 @@ class Store:
     def put(self, key, value):
         self.items[key] = value
         return value
-'''
+"""
 
 
 def fixture_sources():

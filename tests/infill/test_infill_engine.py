@@ -1,7 +1,5 @@
 """complete() / rewrite() on a tiny random checkpoint: invariants only (the model's words are random)."""
 
-from typing import ClassVar
-
 import pytest
 import torch
 from dcopilot.engine.tasks import layout as lay
