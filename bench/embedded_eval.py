@@ -14,9 +14,10 @@ Systems:
 - bigram: greedy token bigram model (counts from the training split, same tokenizer) continuing the prefix, stopping
   at the end of the line (single-line) or after the true number of line breaks (multi-line), and after as many
   tokens as the true middle has (both oracles, generous to the baseline);
-- model: the trained model through the engine's real sampler (dcopilot.engine.runtime.sampler.sample), one free-length canvas,
-  prompt in the trained layout (default C), `--context` prompt tokens;
-- model+infill (with --infill): the full dcopilot.engine.tasks.infill.complete pipeline (length hypotheses, post-processing).
+- model: the trained model through the engine's real sampler (dcopilot.engine.runtime.sampler.sample), one
+  free-length canvas, prompt in the trained layout (default C), `--context` prompt tokens;
+- model+infill (with --infill): the full dcopilot.engine.tasks.infill.complete pipeline (length hypotheses,
+  post-processing).
 Single-line predictions of every system are cut at the first line break.
 """
 
@@ -160,7 +161,8 @@ class ModelRunner:
         n_pre = min(len(prefix), budget - n_suf)
         prompt = build_prompt(ids, self.layout, path_ids, prefix[len(prefix) - n_pre :], suffix[:n_suf])
         tail = suffix[: self.k] if self.layout in ("B", "C") else []
-        # the canvas dcopilot.engine.tasks.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines the whole canvas
+        # the canvas dcopilot.engine.tasks.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines
+        # the whole canvas
         L = self.model.canvas_length
         if task.kind == "single":
             L = min(L, SINGLE_LINE_TOKENS + 1 + len(tail))

@@ -2,9 +2,9 @@
 
 The reference is DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...,
 self_conditioning_logits=...) with its default implementations (sdpa attention, grouped_mm experts when available);
-ours is dcopilot.engine.runtime.model.DiffusionGemma.denoise as loaded (grouped experts), and with the per-expert loop that torch
-builds without grouped matmuls fall back to. Both read a
-cache of the same prompt; both get the previous step's logits as self-conditioning (every step but the first).
+ours is dcopilot.engine.runtime.model.DiffusionGemma.denoise as loaded (grouped experts), and with the per-expert
+loop that torch builds without grouped matmuls fall back to. Both read a cache of the same prompt; both get the
+previous step's logits as self-conditioning (every step but the first).
 
 Config: a small-but-not-tiny DiffusionGemma (6 layers 5 sliding + 1 full, hidden 512, 32 experts top-4 so a
 128-token canvas puts ~16 tokens on each expert as the real 256-canvas / 128-expert top-8 model does,

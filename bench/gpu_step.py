@@ -5,15 +5,16 @@ cached prompt, a 256-token canvas with self-conditioning (every step but the fir
 step for
   ours-eager     dcopilot.engine.runtime.model.DiffusionGemma.denoise as loaded (per-expert loop)
   ours-grouped   dcopilot.engine.runtime.fast.accelerate: grouped expert matmul, no host sync in the step
-  ours-compiled  dcopilot.engine.runtime.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead"), one graph per cache length
-  ours-static    dcopilot.engine.runtime.static.StaticDenoise, the daemon's step: the cache copied into padded bucket buffers (one
-                 graph per length bucket), torch.compile + CUDA graphs
+  ours-compiled  dcopilot.engine.runtime.fast.compiled_denoise: torch.compile, CUDA graphs ("reduce-overhead"), one
+                 graph per cache length
+  ours-static    dcopilot.engine.runtime.static.StaticDenoise, the daemon's step: the cache copied into padded bucket
+                 buffers (one graph per length bucket), torch.compile + CUDA graphs
   reference      transformers DiffusionGemmaForBlockDiffusion.forward(decoder_input_ids=..., past_key_values=...)
-  ours-nf4       the same model after dcopilot.engine.runtime.quant.quantize_model(..., "nf4"); sample-loop-nf4 its sampler loop,
-                 nf4-static its static step (compiled; rows dropped when the compile fell back to eager)
-  sample-loop    dcopilot.engine.runtime.sampler.sample, 16 steps, early stop off: ms per step including the sampler's own work
-                 (grouped experts; "-compiled" / "-static" with those steps; sample-loop-static is how the daemon
-                 runs a request when model.compile is on)
+  ours-nf4       the same model after dcopilot.engine.runtime.quant.quantize_model(..., "nf4"); sample-loop-nf4 its
+                 sampler loop, nf4-static its static step (compiled; rows dropped when the compile fell back to eager)
+  sample-loop    dcopilot.engine.runtime.sampler.sample, 16 steps, early stop off: ms per step including the sampler's
+                 own work (grouped experts; "-compiled" / "-static" with those steps; sample-loop-static is how the
+                 daemon runs a request when model.compile is on)
 plus the memory-bandwidth floor: bytes a step must read (all layer weights - with 256 tokens and top-8 of 128
 every expert is hit -, the embedding twice (self-conditioning and LM head), the visible KV cache, the
 self-conditioning input and the logits) over a measured device-to-device copy bandwidth; and peak memory.
@@ -145,7 +146,8 @@ LOOP_STEPS = 16  # the sampler loop's fixed step count (early stop off)
 
 
 def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, steps: int = LOOP_STEPS) -> float:
-    """ms per step of dcopilot.engine.runtime.sampler.sample over a fixed `steps`-step run (early stop off): denoiser + sampler."""
+    """ms per step of dcopilot.engine.runtime.sampler.sample over a fixed `steps`-step run (early stop off):
+    denoiser + sampler."""
     import dataclasses
 
     from dcopilot.engine.runtime.config import GenerationConfig

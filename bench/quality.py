@@ -254,7 +254,10 @@ def main() -> int:
         f"cases    : {len(cases)} ({args.split} split; langs {args.langs or 'all'}; kinds {','.join(kinds)}; "
         f"limit {args.limit or 'none'} per language and kind)",
         f"model    : {described}" + (f"; loaded in {load_s:.1f} s" if model else ""),
-        f"path     : {'dcopilot serve over stdio' if args.server else 'in-process (EngineService + dcopilot.lsp.items)'}"
+        (
+            "path     : "
+            + ("dcopilot serve over stdio" if args.server else "in-process (EngineService + dcopilot.lsp.items)")
+        )
         if model
         else "path     : -",
         f"hardware : {hardware}",

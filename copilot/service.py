@@ -1,9 +1,9 @@
 """The real `CompletionService`: the engine's infill and edit calls, run on the model worker thread.
 
 `EngineService` is engine-agnostic glue (worker, async bridge, errors -> empty results); `EngineBackend` is
-the engine: `dcopilot.engine.runtime.loader.load_model`, `dcopilot.engine.tasks.infill.complete`, `dcopilot.engine.tasks.edit.rewrite`. Tests give
-`EngineService` a deterministic backend (tests/lsp/det_backend.py) to drive the same worker, cancellation
-and error paths without a model.
+the engine: `dcopilot.engine.runtime.loader.load_model`, `dcopilot.engine.tasks.infill.complete`,
+`dcopilot.engine.tasks.edit.rewrite`. Tests give `EngineService` a deterministic backend (tests/lsp/det_backend.py)
+to drive the same worker, cancellation and error paths without a model.
 
 torch is imported on the worker thread when the model loads, never on the event loop's import path, so
 the server answers `initialize` at once.
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
 from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
@@ -28,6 +28,10 @@ from dcopilot.lsp.service import (
     Suggestion,
     TextEdit,
 )
+
+if TYPE_CHECKING:  # the engine (and torch) is imported only when the model loads
+    from dcopilot.engine.runtime.prefix_cache import PrefixCache
+    from dcopilot.engine.runtime.static import StaticDenoise, WarmUp
 
 log = logging.getLogger("dcopilot.service")
 
@@ -114,9 +118,9 @@ class EngineBackend:
         self.config = config
         self.prefix_cache_bytes = prefix_cache_bytes
         self.compile_backend = compile_backend  # torch.compile backend instead of inductor (tests count graphs)
-        self.prefix = None  # dcopilot.engine.runtime.prefix_cache.PrefixCache: consecutive keystrokes re-encode only the prompt tail
-        self.denoise = None  # dcopilot.engine.runtime.static.StaticDenoise when model.compile allows it; None = eager model.denoise
-        self.warmup = None  # dcopilot.engine.runtime.static.WarmUp: what compiling the step before ready did
+        self.prefix: PrefixCache | None = None  # consecutive keystrokes re-encode only the prompt tail
+        self.denoise: StaticDenoise | None = None  # when model.compile allows it; None = eager model.denoise
+        self.warmup: WarmUp | None = None  # what compiling the step before ready did
 
     def load(self, progress: Progress):
         progress(0.05, "importing the engine")
@@ -228,8 +232,8 @@ class EngineBackend:
 
 
 def static_denoise(model, setting: str, backend=None):
-    """The compiled static-shape step (engine/runtime/static.py) when `model.compile` allows it on the model's device: auto
-    means CUDA only (on CPU compiling costs minutes and gains little); None means eager model.denoise."""
+    """The compiled static-shape step (engine/runtime/static.py) when `model.compile` allows it on the model's device:
+    auto means CUDA only (on CPU compiling costs minutes and gains little); None means eager model.denoise."""
     device = next(model.parameters()).device
     if setting == "off" or (setting == "auto" and device.type != "cuda"):
         return None
@@ -240,8 +244,8 @@ def static_denoise(model, setting: str, backend=None):
 
 
 def warm_up_step(model, denoise, config, progress: Progress):
-    """Compile the step for every shape completions with `config` use (dcopilot.engine.tasks.infill.step_shapes), before ready,
-    reporting progress from 0.6 to 1.0. The compile failure warning is logged once by the caller."""
+    """Compile the step for every shape completions with `config` use (dcopilot.engine.tasks.infill.step_shapes), before
+    ready, reporting progress from 0.6 to 1.0. The compile failure warning is logged once by the caller."""
     import time
     import warnings
 

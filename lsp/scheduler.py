@@ -146,8 +146,8 @@ class Scheduler:
     # pragma: no mutate block
 
     async def complete(self, req: CompletionRequest, debounce: float = 0.0, tag: str = "") -> Outcome:
-        """Answer `req`; raises asyncio.CancelledError when superseded (or dcopilot.lsp.service.Cancelled from the service).
-        `tag` names the request in debug lines."""
+        """Answer `req`; raises asyncio.CancelledError when superseded (or dcopilot.lsp.service.Cancelled from the
+        service). `tag` names the request in debug lines."""
         task = asyncio.current_task()
         self._supersede(req.key, task)
         tag = tag or f"{req.uri} v{req.version}"

@@ -1,9 +1,9 @@
 """The dcopilot language server: pygls 2 handlers over lsprotocol types.
 
-Handlers are thin: positions become snapshot offsets (dcopilot.lsp.documents / dcopilot.lsp.encoding), completion requests go
-through dcopilot.lsp.scheduler to a `CompletionService`, results come back as items in the negotiated position
-encoding. This module never imports torch: `dcopilot.copilot.daemon` hands it the real service, tests may hand it a
-deterministic one. Framing and bad-input handling are in dcopilot.lsp.transport.
+Handlers are thin: positions become snapshot offsets (dcopilot.lsp.documents / dcopilot.lsp.encoding), completion
+requests go through dcopilot.lsp.scheduler to a `CompletionService`, results come back as items in the negotiated
+position encoding. This module never imports torch: `dcopilot.copilot.daemon` hands it the real service, tests may
+hand it a deterministic one. Framing and bad-input handling are in dcopilot.lsp.transport.
 
 Every request is answered: with a result, with RequestCancelled (-32800) when superseded or cancelled, with
 ContentModified (-32801) when an edit's document moved on, or with InvalidParams for what cannot be used.

@@ -53,10 +53,8 @@ _pygls_log = logging.getLogger("pygls.protocol.json_rpc")
 # Expected outcomes, not faults: the document moved on under an edit; a newer request superseded this one.
 EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCodes.RequestCancelled.value}
 CANCEL_REQUEST = "$/cancelRequest"
-AUTH_FAILED = -32001
-MAX_UNREAD_BYTES = (
-    2 * MAX_MESSAGE_BYTES
-)  # replies queued for a socket client that does not read them  # a server error code (JSON-RPC reserves -32000..-32099 for these)
+AUTH_FAILED = -32001  # a server error code (JSON-RPC reserves -32000..-32099 for these)
+MAX_UNREAD_BYTES = 2 * MAX_MESSAGE_BYTES  # replies queued for a socket client that does not read them
 
 
 def valid_id(msg_id: Any) -> bool:
@@ -78,7 +76,8 @@ class DcopilotProtocol(LanguageServerProtocol):
     auth_token: str | None = (
         None  # set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token)
     )
-    # Set by dcopilot.lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the process.
+    # Set by dcopilot.lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the
+    # process.
     on_close: Callable[[], None] | None = None
     initialize_seen = False
 

@@ -1,10 +1,10 @@
 """The model under test, reached the way an editor reaches it.
 
-- InProcess: the server's own path without JSON-RPC: the document is held as an `dcopilot.lsp.documents.Document`, the
+- InProcess: the server's own path without JSON-RPC: the document is held as a `dcopilot.lsp.documents.Document`, the
   request is built from its snapshot with the settings `dcopilot serve` derives from the config
-  (dcopilot.copilot.daemon.settings_from), `EngineService.complete` runs it on the real model worker thread, and the server's
-  filters (dcopilot.lsp.items.absorb_line_end, single_line) shape the first suggestion. Not exercised: the scheduler's
-  debounce and cache, which only matter while typing.
+  (dcopilot.copilot.daemon.settings_from), `EngineService.complete` runs it on the real model worker thread, and the
+  server's filters (dcopilot.lsp.items.absorb_line_end, single_line) shape the first suggestion. Not exercised: the
+  scheduler's debounce and cache, which only matter while typing.
 - Server: a real `dcopilot serve` process over stdio; each case is didOpen, an automatic
   textDocument/inlineCompletion (as an editor sends while typing), didClose.
 Both return (inserted text or None, characters replaced right of the cursor, seconds).

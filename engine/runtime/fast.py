@@ -37,7 +37,8 @@ def grouped_experts(
 
 
 class GroupedExperts(nn.Module):
-    """Holds the same fused parameters as dcopilot.engine.runtime.model.Experts (gate_up_proj [E, 2I, H], down_proj [E, H, I])."""
+    """Holds the same fused parameters as dcopilot.engine.runtime.model.Experts (gate_up_proj [E, 2I, H],
+    down_proj [E, H, I])."""
 
     def __init__(self, experts: nn.Module):
         super().__init__()

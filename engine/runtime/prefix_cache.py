@@ -1,9 +1,9 @@
 """Prompt KV reuse across keystrokes: encode only what changed since a cached prompt, within a byte cap (LRU).
 
 A lookup takes the cached prompt with the longest common prefix, rewinds a copy of its cache to that prefix
-(dcopilot.engine.runtime.cache.KVCache.truncate keeps a few hundred spare sliding rows for this) and encodes only the remaining
-tokens. KVCache tensors are never written in place, so a stored entry and the copy handed out share memory until
-the caller appends to its copy (e.g. a committed canvas), which never touches the stored entry.
+(dcopilot.engine.runtime.cache.KVCache.truncate keeps a few hundred spare sliding rows for this) and encodes only the
+remaining tokens. KVCache tensors are never written in place, so a stored entry and the copy handed out share memory
+until the caller appends to its copy (e.g. a committed canvas), which never touches the stored entry.
 """
 
 from __future__ import annotations

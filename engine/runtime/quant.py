@@ -8,9 +8,9 @@ Kept in the model dtype: the tied embedding / LM head (quantizing it would chang
 
 Experts: each fused tensor is stored quantized as a whole (nf4: one bitsandbytes blob with absmax per 64 weights;
 int8: int8 with one scale per output row) and dequantized to the compute dtype per layer on use, one kernel per
-tensor; the experts then run as one grouped matmul (dcopilot.engine.runtime.fast.grouped_experts, no host sync). Peak memory is the
-quantized model plus one layer's experts in the compute dtype (1.5 GB in bf16 for the 26B model). This saves
-memory, not time: dequantizing reads the small weights and writes full-size ones that the matmuls read again
+tensor; the experts then run as one grouped matmul (dcopilot.engine.runtime.fast.grouped_experts, no host sync). Peak
+memory is the quantized model plus one layer's experts in the compute dtype (1.5 GB in bf16 for the 26B model). This
+saves memory, not time: dequantizing reads the small weights and writes full-size ones that the matmuls read again
 (see docs/quant.md).
 """
 

@@ -375,10 +375,10 @@ def sample(
     """Denoise `batch` canvases of `canvas_length` against `cache` (batch 1 is shared by all canvases).
 
     seed_canvas: [B, L] or [L] start ids (default: uniform noise). pinned: bool [B, L] or [L], needs seed_canvas.
-    generation: dcopilot.engine.runtime.config.GenerationConfig (defaults to model.generation). generator: the source of all random
-    draws (reproducible from its seed; must live on the model's device). cancel: polled between steps.
-    denoise: a drop-in for model.denoise (e.g. dcopilot.engine.runtime.static.StaticDenoise(model): compiled, one graph per cache
-    length bucket).
+    generation: dcopilot.engine.runtime.config.GenerationConfig (defaults to model.generation). generator: the source of
+    all random draws (reproducible from its seed; must live on the model's device). cancel: polled between steps.
+    denoise: a drop-in for model.denoise (e.g. dcopilot.engine.runtime.static.StaticDenoise(model): compiled, one graph
+    per cache length bucket).
     draw: how candidates are drawn (see draw_tokens): "race" reproduces the reference's random stream, "cdf" is
     ~3x cheaper on CPU; "auto" = race on CUDA, cdf on CPU.
     """
@@ -439,7 +439,8 @@ def generate(
 
     prompt_ids: [B, P] (encoded into a fresh cache unless `cache` already holds them). max_new_tokens is rounded up
     to whole canvases. Stops early when every row has produced a stop id. seed_canvas seeds the first canvas only.
-    denoise: as in `sample` (e.g. dcopilot.engine.runtime.static.StaticDenoise(model), which follows the cache across commits).
+    denoise: as in `sample` (e.g. dcopilot.engine.runtime.static.StaticDenoise(model), which follows the cache across
+    commits).
     """
     generation = generation if generation is not None else model.generation
     canvas_length = model.canvas_length

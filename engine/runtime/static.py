@@ -12,12 +12,13 @@ copied into that bucket's tensors, so the addresses a CUDA graph recorded stay v
 replays neither copy the cache nor re-record). A new bucket allocates a new view, kept for later reuse; each view
 holds a padded copy of the visible cache (~250 MB per bucket >= 1024 on the 26B geometry in bf16).
 
-Why two representations rather than one static cache written in place (as gpt-fast keeps): dcopilot.engine.runtime.cache.KVCache
-is immutable by design. Its tensors are only ever concatenated or sliced, so `clone()` is free, the prefix cache
-can hold many prompts that share storage and hand out copies that callers extend, and training backpropagates
-through it. A CUDA graph needs the opposite: fixed addresses written in place. Writing KVCache in place would
-make every stored prefix-cache entry a full private copy (several GB on the 26B geometry) and break training;
-so the static view is a per-bucket copy of the visible rows, refilled only when the cache object changes.
+Why two representations rather than one static cache written in place (as gpt-fast keeps):
+dcopilot.engine.runtime.cache.KVCache is immutable by design. Its tensors are only ever concatenated or sliced, so
+`clone()` is free, the prefix cache can hold many prompts that share storage and hand out copies that callers
+extend, and training backpropagates through it. A CUDA graph needs the opposite: fixed addresses written in place.
+Writing KVCache in place would make every stored prefix-cache entry a full private copy (several GB on the 26B
+geometry) and break training; so the static view is a per-bucket copy of the visible rows, refilled only when the
+cache object changes.
 
 `warm_up` compiles (and on CUDA records) every graph a server will use before it reports ready, by running the real
 sampler over each (bucket, batch, canvas length): the first completion then pays no compilation. A shape first met
@@ -102,8 +103,8 @@ def static_step(model, canvas, self_conditioning_logits, keys, values, masks, st
 
 
 class StaticDenoise:
-    """A drop-in for model.denoise (see dcopilot.engine.runtime.sampler.sample's `denoise=`) that runs `static_step` over the
-    cache's padded view, torch.compile'd with dynamic=False unless compile=False (eager; for tests).
+    """A drop-in for model.denoise (see dcopilot.engine.runtime.sampler.sample's `denoise=`) that runs `static_step`
+    over the cache's padded view, torch.compile'd with dynamic=False unless compile=False (eager; for tests).
 
     mode defaults to "reduce-overhead" (CUDA graphs) on CUDA. `backend` replaces inductor (tests count graphs).
     A compile or run error of the compiled step warns once and switches to eager model.denoise for good: a daemon
@@ -113,7 +114,8 @@ class StaticDenoise:
     def __init__(
         self, model, compile: bool = True, mode: str | None = None, backend=None, buckets: Buckets = Buckets()
     ):
-        self.model = model  # its experts use the grouped matmul by default (dcopilot.engine.runtime.model.GROUPED_MM): no host sync
+        # its experts use the grouped matmul by default (dcopilot.engine.runtime.model.GROUPED_MM): no host sync
+        self.model = model
         self.buckets = buckets
         weight = model.embed_tokens.weight
         self.dtype, self.device = weight.dtype, weight.device
@@ -206,8 +208,9 @@ class StaticDenoise:
 
 @dataclass(frozen=True)
 class StepShape:
-    """One (batch, canvas length) a request runs the step with (dcopilot.engine.tasks.infill.step_shapes): in the sampler's loop
-    (first step and self-conditioned steps), or only in a scoring pass (first-step form: no self-conditioning)."""
+    """One (batch, canvas length) a request runs the step with (dcopilot.engine.tasks.infill.step_shapes): in the
+    sampler's loop (first step and self-conditioned steps), or only in a scoring pass (first-step form: no
+    self-conditioning)."""
 
     batch: int
     canvas: int

@@ -167,7 +167,8 @@ def run_infill(
     encoder: Encoder | None = None,
     denoise: Callable | None = None,
 ) -> InfillResult:
-    """denoise: a drop-in for model.denoise in the step loop and the scoring pass (dcopilot.engine.runtime.static.StaticDenoise)."""
+    """denoise: a drop-in for model.denoise in the step loop and the scoring pass
+    (dcopilot.engine.runtime.static.StaticDenoise)."""
     from dcopilot.engine.runtime.sampler import sample
 
     started = time.perf_counter()

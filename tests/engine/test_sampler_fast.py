@@ -1,5 +1,5 @@
-"""dcopilot.engine.runtime.fast: the grouped expert matmul and the per-expert loop fallback both equal a token-by-token reference;
-the model gives the same logits on either path; the sampler accepts a drop-in denoise."""
+"""dcopilot.engine.runtime.fast: the grouped expert matmul and the per-expert loop fallback both equal a token-by-token
+reference; the model gives the same logits on either path; the sampler accepts a drop-in denoise."""
 
 import copy
 from types import SimpleNamespace

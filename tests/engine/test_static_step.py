@@ -1,5 +1,5 @@
-"""dcopilot.engine.runtime.static: the padded static view of the KV cache gives model.denoise's logits, the sampler's tokens, and one
-compiled graph for every cache length in a bucket."""
+"""dcopilot.engine.runtime.static: the padded static view of the KV cache gives model.denoise's logits, the sampler's
+tokens, and one compiled graph for every cache length in a bucket."""
 
 import time
 import warnings
@@ -175,8 +175,8 @@ def test_inductor_compiles_once_for_two_lengths_in_a_bucket(bf16_model):
 
 
 def test_infill_and_edit_take_the_static_step():
-    """dcopilot.engine.tasks.infill.run_infill (step loop and scoring pass) and dcopilot.engine.tasks.edit.rewrite with the static step give what
-    they give without it (embedded model, eager step)."""
+    """dcopilot.engine.tasks.infill.run_infill (step loop and scoring pass) and dcopilot.engine.tasks.edit.rewrite with
+    the static step give what they give without it (embedded model, eager step)."""
     from dcopilot.engine.tasks.edit import EditRequest, rewrite
     from dcopilot.engine.tasks.infill import InfillRequest, run_infill
 

@@ -7,8 +7,8 @@ from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
-# Survivors of `python scripts/mutation.py engine/tasks/layout.py` that cannot change behaviour: (function, mutated line,
-# why). The runner marks a survivor equivalent only when it is listed here.
+# Survivors of `python scripts/mutation.py engine/tasks/layout.py` that cannot change behaviour: (function, mutated
+# line, why). The runner marks a survivor equivalent only when it is listed here.
 _ZIP = "zip with the noised mask (free_len long) drops pads beyond the free region"
 EQUIVALENT_MUTANTS = [
     ("pinned_tail", "if not layout.pins_suffix or k < 0 or not suffix:", "k == 0 then takes encode(...)[:0], also []"),

@@ -3,8 +3,8 @@ service, so tests can assert exact text. Only the model is replaced.
 
 Selected with DCOPILOT_TEST_SERVICE=det_backend:make (tests/lsp; tests/editors/editors_backend.py runs the same
 class with its own `Script`). The "model" takes `steps` denoising steps of `step_s` seconds and checks its cancel
-flag between them, like dcopilot.engine.runtime.sampler.sample; a request whose text contains the marker `#SLOW` takes 200 steps
-(for cancellation tests) and `#BOOM` raises like a CUDA out-of-memory error.
+flag between them, like dcopilot.engine.runtime.sampler.sample; a request whose text contains the marker `#SLOW` takes
+200 steps (for cancellation tests) and `#BOOM` raises like a CUDA out-of-memory error.
 Suggestions: the first entry of `words` whose key ends the line before the cursor; anything else gets `default`.
 Edits: `foo` -> `bar` in the selection; with an instruction, the instruction appended as a comment.
 """

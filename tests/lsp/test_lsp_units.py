@@ -20,7 +20,10 @@ from dcopilot.lsp.stats import Metrics, percentiles
 
 
 def test_lsp_and_daemon_never_import_torch():
-    code = "import sys, dcopilot.lsp.server, dcopilot.lsp.transport, dcopilot.copilot.daemon; print('torch' in sys.modules)"
+    code = (
+        "import sys, dcopilot.lsp.server, dcopilot.lsp.transport, dcopilot.copilot.daemon;"
+        " print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
