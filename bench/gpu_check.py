@@ -191,7 +191,7 @@ def item_env(result: ItemResult, out: Path, tiny: bool) -> None:
     )
     d["device_name"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     if torch.cuda.is_available():
-        free, total = torch.cuda.mem_get_info()
+        _free, total = torch.cuda.mem_get_info()
         d["gpu_memory_GiB"] = round(total / 2**30, 1)
         result.add(Row("GPU", f"{d['device_name']}, {d['gpu_memory_GiB']} GiB, CUDA {d['cuda']}"))
     elif not tiny:
@@ -268,7 +268,7 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
                 return [first, model.denoise(canvas, cache)]
 
         truth = reference(torch.float32)
-        errs = [_rel_err(a, b) for a, b in zip(ours(torch.float32), truth)]
+        errs = [_rel_err(a, b) for a, b in zip(ours(torch.float32), truth, strict=True)]
         bound = 1e-4 if device.type == "cpu" else 1e-3  # GPU kernels reduce in another order
         result.data["float32"] = errs
         result.add(
@@ -281,8 +281,8 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
         )
         # bfloat16 rounding flips near-tied expert choices of a random model, so the two implementations in bfloat16
         # need not agree closely; ours must be about as close to the float32 truth as the reference's own bfloat16.
-        ref_errs = [_rel_err(a, b) for a, b in zip(reference(torch.bfloat16), truth)]
-        errs = [_rel_err(a, b) for a, b in zip(ours(torch.bfloat16), truth)]
+        ref_errs = [_rel_err(a, b) for a, b in zip(reference(torch.bfloat16), truth, strict=True)]
+        errs = [_rel_err(a, b) for a, b in zip(ours(torch.bfloat16), truth, strict=True)]
         result.data["bfloat16"] = {"ours": errs, "reference": ref_errs}
         result.add(
             Row(

@@ -154,15 +154,18 @@ def sample_loop_ms(model, cache, canvas: int, device: torch.device, denoise, ste
     from dcopilot.engine.runtime.sampler import sample
 
     gen = dataclasses.replace(GenerationConfig(), max_denoising_steps=steps, confidence_threshold=None)
-    run = lambda: sample(
-        model,
-        cache,
-        canvas,
-        1,
-        generation=gen,
-        denoise=denoise,
-        generator=torch.Generator(device=device).manual_seed(0),
-    )
+
+    def run():
+        return sample(
+            model,
+            cache,
+            canvas,
+            1,
+            generation=gen,
+            denoise=denoise,
+            generator=torch.Generator(device=device).manual_seed(0),
+        )
+
     return time_steps(run, device, 1, 2) / steps
 
 
@@ -426,11 +429,10 @@ def main() -> None:
                 ref = build_reference(text, device, dtype, args.canvas)
                 ref_cache = ref(input_ids=prompt, decoder_input_ids=canvas).past_key_values
                 sc = torch.randn(1, args.canvas, text["vocab_size"], device=device, dtype=dtype)
-                fn = lambda: ref(
-                    past_key_values=ref_cache,
-                    decoder_input_ids=canvas,
-                    self_conditioning_logits=sc,
-                )
+
+                def fn():
+                    return ref(past_key_values=ref_cache, decoder_input_ids=canvas, self_conditioning_logits=sc)
+
                 results["reference_impl"] = {
                     "experts": ref.config.text_config._experts_implementation,
                     "attention": ref.config._attn_implementation,

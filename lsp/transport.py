@@ -55,6 +55,8 @@ EXPECTED_ERRORS = {types.LSPErrorCodes.ContentModified.value, types.LSPErrorCode
 CANCEL_REQUEST = "$/cancelRequest"
 AUTH_FAILED = -32001  # a server error code (JSON-RPC reserves -32000..-32099 for these)
 MAX_UNREAD_BYTES = 2 * MAX_MESSAGE_BYTES  # replies queued for a socket client that does not read them
+# Writes still in flight: the event loop keeps only weak references to tasks, so one could vanish mid-write.
+_PENDING_WRITES: set[asyncio.Future] = set()
 
 
 def valid_id(msg_id: Any) -> bool:
@@ -73,9 +75,8 @@ class _Unusable:
 
 class DcopilotProtocol(LanguageServerProtocol):
     client_gone = False  # set on EOF or a broken pipe: from then on nothing is written
-    auth_token: str | None = (
-        None  # set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token)
-    )
+    # Set by dcopilot.lsp.listen: `initialize` must carry it (initializationOptions.token).
+    auth_token: str | None = None
     # Set by dcopilot.lsp.listen for a connection: `exit` (or a failed authentication) ends the connection, not the
     # process.
     on_close: Callable[[], None] | None = None
@@ -119,7 +120,9 @@ class DcopilotProtocol(LanguageServerProtocol):
         frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
         res = self.writer.write(frame)
         if inspect.isawaitable(res):
-            asyncio.ensure_future(res)
+            task = asyncio.ensure_future(res)
+            _PENDING_WRITES.add(task)
+            task.add_done_callback(_PENDING_WRITES.discard)
 
     def handle_message(self, message):
         # Replaces pygls' handle_message for what it drops silently or answers wrongly; the rest goes to it.

@@ -14,6 +14,7 @@ them, both generous to the baselines: how many lines the truth has (block kind) 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ class Bigram:
     @staticmethod
     def pairs(text: str) -> Counter:
         toks = TOKEN.findall(text)
-        return Counter(zip(toks, toks[1:]))
+        return Counter(itertools.pairwise(toks))
 
     def add(self, text: str, sign: int = 1) -> None:
         for (a, b), n in self.pairs(text).items():

@@ -95,15 +95,16 @@ def members(archive: Path) -> dict[str, bytes]:
     """Files of an sdist, npm tarball or .deb, keyed by path without the archive's top directory."""
     if archive.suffix == ".deb":
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
-        tar = tarfile.open(fileobj=io.BytesIO(data))
+        source: dict[str, object] = {"fileobj": io.BytesIO(data)}
         strip = lambda n: n[2:] if n.startswith("./") else n  # noqa: E731
     else:
-        tar = tarfile.open(archive, "r:gz")
+        source = {"name": archive, "mode": "r:gz"}
         strip = lambda n: n.split("/", 1)[1] if "/" in n else n  # noqa: E731
     out = {}
-    for m in tar.getmembers():
-        if m.isfile():
-            out[strip(m.name)] = tar.extractfile(m).read()
+    with tarfile.open(**source) as tar:
+        for m in tar.getmembers():
+            if m.isfile():
+                out[strip(m.name)] = tar.extractfile(m).read()
     return out
 
 
@@ -187,9 +188,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     blob = json.dumps(sources, sort_keys=True, ensure_ascii=False).encode()
-    with open(args.out / "sources.json.gz", "wb") as f:  # mtime 0: the same input gives the same bytes
-        with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
-            gz.write(blob)
+    # mtime 0: the same input gives the same bytes
+    with open(args.out / "sources.json.gz", "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
+        gz.write(blob)
     with open(args.out / "cases.jsonl", "wb") as f:
         for c in cases:
             f.write(json.dumps(msgspec.to_builtins(c), ensure_ascii=False).encode() + b"\n")

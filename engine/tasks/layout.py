@@ -95,7 +95,7 @@ def specials_from(tokenizer: TokenizerLike, eos: int | None = None, pad: int | N
 def fim_specials(tokenizer: TokenizerLike) -> Specials:
     """Specials of a FIM-trained tokenizer (the embedded model's): every FIM token must be present."""
     specials = specials_from(tokenizer)
-    missing = [name for name, i in zip(FIM_TOKENS, _fim_ids(specials)) if i is None]
+    missing = [name for name, i in zip(FIM_TOKENS, _fim_ids(specials), strict=True) if i is None]
     if missing:
         raise ValueError(f"tokenizer lacks special token {missing[0]}")
     return specials

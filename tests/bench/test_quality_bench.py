@@ -203,7 +203,7 @@ def test_embedded_model_through_the_in_process_server_path(no_user_config):
     assert set(results) == {"empty", "line_above", "copy", "bigram", "model"}
     recs = results["model"]
     assert [r["id"] for r in recs] == [c.id for c in cases]
-    for r, c in zip(recs, cases):
+    for r, c in zip(recs, cases, strict=True):
         doc, cursor = c.document(sources[c.file])
         assert (r["shown"], r["exact"], r["es"]) == score(doc, cursor, c.target, r["text"], r["replace"])
         assert r["seconds"] > 0

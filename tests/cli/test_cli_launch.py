@@ -67,7 +67,7 @@ def test_serve_exits_when_the_client_process_has_gone(isolated_env):
         editor.kill()
         editor.wait()
         assert proc.wait(timeout=20) == 0
-        assert "client process %d has gone" % editor.pid in proc.stderr.read().decode(errors="replace")
+        assert f"client process {editor.pid} has gone" in proc.stderr.read().decode(errors="replace")
     finally:
         editor.kill()
         proc.kill()

@@ -11,7 +11,7 @@ def test_nvim_012_native_inline_completion(dcopilot_cmd, tmp_path):
     env = {
         "DCOPILOT_TEST_SERVICE": "editors_backend:make",
         "PYTHONPATH": f"{HERE}:{ROOT}",
-        "DCOPILOT_TEST_CMD": json.dumps(dcopilot_cmd + ["serve"]),
+        "DCOPILOT_TEST_CMD": json.dumps([*dcopilot_cmd, "serve"]),
     }
     outcome = run_scenario(real_editors.nvim_012(), HERE / "nvim" / "native_spec.lua", tmp_path, env, timeout=120)
     assert outcome.ok, f"{outcome.error}\n{outcome.log}"

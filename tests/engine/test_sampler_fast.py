@@ -17,7 +17,7 @@ def per_token(x, weights, index, gate_up, down):
     """The mixture written as its definition: for each token, the weighted sum of its top-k experts' MLPs."""
     out = torch.zeros_like(x)
     for t in range(x.shape[0]):
-        for w, e in zip(weights[t], index[t]):
+        for w, e in zip(weights[t], index[t], strict=True):
             gate, up = (gate_up[e] @ x[t]).chunk(2)
             out[t] += w * (down[e] @ (torch.nn.functional.gelu(gate, approximate="tanh") * up))
     return out

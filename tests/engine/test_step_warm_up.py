@@ -96,7 +96,7 @@ def test_a_shape_missed_by_the_warm_up_is_counted_and_logged(reference_checkpoin
     from dcopilot.engine.runtime.loader import load_model
 
     torch._dynamo.reset()
-    backend, graphs = counting_backend()
+    backend, _graphs = counting_backend()
     model = load_model(reference_checkpoint, dtype=torch.bfloat16)
     static = StaticDenoise(model, backend=backend, buckets=Buckets(floor=8))
     w = warm_up(model, static, [StepShape(2, 6)], max_prompt=8, runs=2)

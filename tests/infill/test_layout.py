@@ -363,7 +363,7 @@ def test_specials_from_overrides_and_missing_tokens(tok):
         def token_to_id(self, name):
             return None if name == "<bos>" else super().token_to_id(name)
 
-    with pytest.raises(ValueError, match="^tokenizer has no <bos> token$"):
+    with pytest.raises(ValueError, match=r"^tokenizer has no <bos> token$"):
         lay.specials_from(NoBos())
 
     class NoFim(Tok):
@@ -391,7 +391,7 @@ def test_resolve_format_settings(tok):
 
 
 def test_build_prompt_refuses_fim_without_fim_tokens(tok):
-    with pytest.raises(ValueError, match="^the fim prompt format needs FIM special tokens$"):
+    with pytest.raises(ValueError, match=r"^the fim prompt format needs FIM special tokens$"):
         lay.build_prompt(
             tok, lay.Specials(bos=2, eos=1, pad=0), lay.PromptFormat.FIM, lay.Layout.A, lay.PromptParts("f", "x", "y")
         )
@@ -443,7 +443,7 @@ def test_edit_canvas_shapes():
     assert full.seed == [5, 6, 7, 1]
     with pytest.raises(ValueError, match=r"^draft of 4 tokens does not fit a free region of 4 slots$"):
         lay.assemble_edit_canvas(4, [5, 6, 7, 8], [], 1, 0, [False] * 4)
-    with pytest.raises(ValueError, match="^noised mask must cover the free region$"):
+    with pytest.raises(ValueError, match=r"^noised mask must cover the free region$"):
         lay.assemble_edit_canvas(6, [5], [9], 1, 0, [False] * 4)
 
 
@@ -462,7 +462,7 @@ def test_length_hypotheses_ladders(count, free_len, multiline, expected):
 
 
 def test_length_hypotheses_needs_one():
-    with pytest.raises(ValueError, match="^at least one length hypothesis is needed$"):
+    with pytest.raises(ValueError, match=r"^at least one length hypothesis is needed$"):
         lay.length_hypotheses(0, 40, False)
 
 

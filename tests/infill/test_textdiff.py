@@ -76,7 +76,7 @@ def test_hunk_laws(a, b, base):
     shifted = [TextEdit(e.start - base, e.end - base, e.text) for e in edits]
     assert apply_edits(a, shifted) == b
     assert all(base <= e.start <= e.end <= base + len(a) for e in edits)
-    assert all(x.end < y.start for x, y in zip(edits, edits[1:]))  # unchanged text between hunks
+    assert all(x.end < y.start for x, y in itertools.pairwise(edits))  # unchanged text between hunks
     for e in shifted:
         old = a[e.start : e.end]
         assert old != e.text  # every hunk changes something

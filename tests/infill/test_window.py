@@ -148,8 +148,8 @@ def _fits_head(s: str, budget: int, count) -> str:
 def reference(text, cursor, budget, share, snap, count=words) -> tuple[int, int, int, int]:
     """(start, end, prefix tokens, suffix tokens)."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-    ends = starts[1:] + [len(text)]  # line k is text[starts[k]:ends[k]], with its break
-    lines = [text[a:b] for a, b in zip(starts, ends)]
+    ends = [*starts[1:], len(text)]  # line k is text[starts[k]:ends[k]], with its break
+    lines = [text[a:b] for a, b in zip(starts, ends, strict=True)]
     if lines and not lines[-1]:
         lines.pop()  # the empty "line" after a final break
     row = text[:cursor].count("\n")

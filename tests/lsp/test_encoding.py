@@ -1,6 +1,8 @@
 """LSP positions <-> code-point indices (lsp/encoding.py), checked against a per-character reference: a code
 point is 1 UTF-32 unit, 1 or 2 UTF-16 units (2 above U+FFFF) and 1 to 4 UTF-8 bytes."""
 
+import itertools
+
 import pytest
 from dcopilot.lsp import encoding as enc
 from hypothesis import given
@@ -181,7 +183,7 @@ def test_split_lines_laws(text):
         assert "\n" not in line[:-1] and "\r" not in line.removesuffix("\r\n")[:-1]
         assert line.endswith(("\n", "\r"))
     assert not lines[-1].endswith(("\n", "\r"))
-    assert all(not (a.endswith("\r") and b.startswith("\n")) for a, b in zip(lines, lines[1:]))  # CRLF is one end
+    assert all(not (a.endswith("\r") and b.startswith("\n")) for a, b in itertools.pairwise(lines))  # CRLF is one end
 
 
 @pytest.mark.parametrize(

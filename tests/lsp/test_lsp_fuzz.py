@@ -55,7 +55,7 @@ json_values = st.recursive(
 numbers = st.integers(-3, 60) | st.integers(-(2**40), 2**40) | st.sampled_from([2**31 - 1, 2**31, -(2**31)])
 position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
 rng = st.fixed_dictionaries({"start": position, "end": position}) | json_values
-pieces = st.sampled_from(list("ab foo()\n\r\t#数😀\x00\ud800") + ["\r\n", "pri", "ret", "#SLOW"])
+pieces = st.sampled_from([*"ab foo()\n\r\t#数😀\x00\ud800", "\r\n", "pri", "ret", "#SLOW"])
 texts = st.lists(pieces, max_size=40).map("".join)
 doc_ref = st.fixed_dictionaries({"uri": st.sampled_from(URIS)}, optional={"version": numbers | json_values})
 params_for = {
@@ -291,8 +291,8 @@ def test_fuzz_batches(target, batch):
     deadline = time.monotonic() + 30
     for rid in expected:
         client.wait(rid, timeout=max(0.1, deadline - time.monotonic()))
-    client.fuzz_ids.extend(expected + [sentinel])
-    for rid in expected + [sentinel]:
+    client.fuzz_ids.extend([*expected, sentinel])
+    for rid in [*expected, sentinel]:
         assert len(client.responses[rid]) == 1, f"{rid} answered {len(client.responses[rid])} times"
         reply = client.responses[rid][0]
         assert "Traceback" not in json.dumps(reply.get("error", {}))

@@ -109,10 +109,7 @@ def test_a_resolve_whose_data_nests_500_levels_gets_one_answer(server):
         for _ in range(depth):
             data = shape % data
         rid = f"deep-{depth}"
-        body = '{"jsonrpc":"2.0","id":"%s","method":"codeAction/resolve","params":{"title":"t","data":%s}}' % (
-            rid,
-            data,
-        )
+        body = f'{{"jsonrpc":"2.0","id":"{rid}","method":"codeAction/resolve","params":{{"title":"t","data":{data}}}}}'
         server.send_raw(frame(body.encode()))
         server.wait(rid, timeout=20)
         server.send_raw(stats_frame(f"after-{rid}"))
