@@ -50,7 +50,10 @@ vim.api.nvim_create_user_command('Dcopilot', function(args)
   if not fn then
     local names = vim.tbl_keys(subcommands)
     table.sort(names)
-    vim.notify('Dcopilot: unknown subcommand ' .. (name or "''") .. ' (one of: ' .. table.concat(names, ', ') .. ')', vim.log.levels.ERROR)
+    vim.notify(
+      'Dcopilot: unknown subcommand ' .. (name or "''") .. ' (one of: ' .. table.concat(names, ', ') .. ')',
+      vim.log.levels.ERROR
+    )
     return
   end
   fn(args, rest ~= '' and rest or nil)

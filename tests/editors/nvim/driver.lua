@@ -60,7 +60,9 @@ function T.native_ghost()
     return nil
   end
   local function join(chunks)
-    return table.concat(vim.tbl_map(function(chunk) return chunk[1] end, chunks or {}))
+    return table.concat(vim.tbl_map(function(chunk)
+      return chunk[1]
+    end, chunks or {}))
   end
   local lines = { join(marks[1][4].virt_text) }
   for _, virt_line in ipairs(marks[1][4].virt_lines or {}) do

@@ -45,7 +45,9 @@ local function ask(method, params, timeout_ms)
   client:request(method, params, function(e, r)
     err, result, done = e, r, true
   end, 0)
-  T.wait(method, function() return done end, timeout_ms)
+  T.wait(method, function()
+    return done
+  end, timeout_ms)
   if err then
     error(method .. ': ' .. vim.inspect(err), 2)
   end
@@ -122,12 +124,18 @@ T.run(function()
     -- Core asks by itself on entering insert mode; what it draws is the suggestion the user sees.
     suggestion = T.wait('core to show the suggestion', T.native_ghost, 30000)
     T.type('<Esc>')
-    T.wait('the ghost text gone after leaving insert mode', function() return T.native_ghost() == nil end)
+    T.wait('the ghost text gone after leaving insert mode', function()
+      return T.native_ghost() == nil
+    end)
     T.type(col >= #line and 'A' or 'i')
-    T.wait('the ghost text back in insert mode', function() return T.native_ghost() == suggestion end, 30000)
+    T.wait('the ghost text back in insert mode', function()
+      return T.native_ghost() == suggestion
+    end, 30000)
   else
     dcopilot.trigger()
-    suggestion = T.wait('the suggestion at the chosen spot', function() return dcopilot.current() end, 30000)
+    suggestion = T.wait('the suggestion at the chosen spot', function()
+      return dcopilot.current()
+    end, 30000)
   end
   T.note('suggestion', suggestion)
   if not vim.tbl_contains(texts, suggestion) then
@@ -136,7 +144,9 @@ T.run(function()
   local before = text()
   local offset = #table.concat(vim.api.nvim_buf_get_lines(0, 0, row - 1, true), '\n') + (row > 1 and 1 or 0) + col
   T.type('<Tab>')
-  T.wait('accepted', function() return text() ~= before end)
+  T.wait('accepted', function()
+    return text() ~= before
+  end)
   local after = text()
   local pre, post = before:sub(1, offset), before:sub(offset + 1)
   local line_rest = post:match('^[^\n]*')
@@ -154,7 +164,9 @@ T.run(function()
   dcopilot.rewrite({ line1 = first, line2 = last }, nil, function(err, applied, res)
     result = { err = err or false, applied = applied, res = res }
   end)
-  T.wait('rewrite answered', function() return result end, 120000)
+  T.wait('rewrite answered', function()
+    return result
+  end, 120000)
   times.rewrite = vim.uv.now() - t0
   T.note('rewrite', { err = result.err, applied = result.applied })
   if result.applied then
@@ -164,7 +176,11 @@ T.run(function()
     local now = T.lines()
     T.eq(vim.api.nvim_buf_get_lines(scratch, 0, -1, true), now, 'buffer after the rewrite')
     T.eq(vim.list_slice(original, 1, first - 1), vim.list_slice(now, 1, first - 1), 'lines before the selection')
-    T.eq(vim.list_slice(original, last + 1), vim.list_slice(now, #now - #original + last + 1), 'lines after the selection')
+    T.eq(
+      vim.list_slice(original, last + 1),
+      vim.list_slice(now, #now - #original + last + 1),
+      'lines after the selection'
+    )
   else
     -- No edit is an allowed answer (the model kept the code); an error is not.
     T.eq(original, T.lines(), 'buffer untouched when nothing was applied')

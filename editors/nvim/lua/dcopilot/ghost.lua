@@ -236,11 +236,15 @@ local function schedule_request(g)
     g.timer = assert(vim.uv.new_timer())
   end
   g.timer:stop()
-  g.timer:start(opts.debounce_ms, 0, vim.schedule_wrap(function()
-    if api.nvim_buf_is_valid(g.bufnr) and vim.startswith(api.nvim_get_mode().mode, 'i') then
-      M.request(g, protocol.trigger_automatic)
-    end
-  end))
+  g.timer:start(
+    opts.debounce_ms,
+    0,
+    vim.schedule_wrap(function()
+      if api.nvim_buf_is_valid(g.bufnr) and vim.startswith(api.nvim_get_mode().mode, 'i') then
+        M.request(g, protocol.trigger_automatic)
+      end
+    end)
+  )
 end
 
 ---@param bufnr integer

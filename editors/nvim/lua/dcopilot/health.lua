@@ -30,7 +30,11 @@ function M.check()
     return
   end
   local s = dcopilot.status()
-  local line = ('server running (client %d); %s: %s'):format(client.id, s.state, s.message ~= '' and s.message or s.state)
+  local line = ('server running (client %d); %s: %s'):format(
+    client.id,
+    s.state,
+    s.message ~= '' and s.message or s.state
+  )
   if s.state == 'error' then
     health.error(line)
   elseif s.state == 'ready' or s.state == 'busy' then

@@ -84,9 +84,15 @@ local function map_keys(keymaps)
   expr(keymaps.accept_word, 'word', 'accept next word')
   expr(keymaps.accept_line, 'line', 'accept next line')
   expr(keymaps.dismiss, 'dismiss', 'dismiss suggestion')
-  cmd(keymaps.next, function(b) M.cycle(b, 1) end, 'next suggestion')
-  cmd(keymaps.prev, function(b) M.cycle(b, -1) end, 'previous suggestion')
-  cmd(keymaps.trigger, function(b) M.trigger(b) end, 'suggest now')
+  cmd(keymaps.next, function(b)
+    M.cycle(b, 1)
+  end, 'next suggestion')
+  cmd(keymaps.prev, function(b)
+    M.cycle(b, -1)
+  end, 'previous suggestion')
+  cmd(keymaps.trigger, function(b)
+    M.trigger(b)
+  end, 'suggest now')
 end
 
 --- Validate `opts`, then attach to matching buffers now and on every FileType.
