@@ -27,6 +27,9 @@ py=.venv/bin
 if [ -x "$py/ruff" ] && [ -x "$py/mypy" ]; then
     check "ruff check" "$py/ruff" check .
     check "ruff format" "$py/ruff" format --check .
+    # mypy reads copilot/, lsp/, engine/ as dcopilot.* through this view ([tool.mypy] in pyproject.toml)
+    mkdir -p build/mypy/dcopilot
+    for pkg in copilot lsp engine; do ln -sfn "../../../$pkg" "build/mypy/dcopilot/$pkg"; done
     check "mypy" "$py/mypy"
 else
     missing "ruff/mypy" "run scripts/setup.sh (they come with the dev extra)"
