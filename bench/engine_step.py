@@ -20,10 +20,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-TEXT = dict(
+TEXT: dict[str, Any] = dict(
     vocab_size=16384,
     hidden_size=512,
     intermediate_size=1024,
@@ -60,7 +61,7 @@ def build_reference(canvas: int):
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     torch.manual_seed(0)
-    config = DiffusionGemmaConfig(text_config=TEXT, vision_config=VISION, canvas_length=canvas, eos_token_id=[1])
+    config = DiffusionGemmaConfig(text_config=TEXT, vision_config=VISION, canvas_length=canvas, eos_token_id=[1])  # type: ignore[call-arg]  # an extra key PreTrainedConfig keeps
     model = DiffusionGemmaForBlockDiffusion(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():

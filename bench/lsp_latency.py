@@ -36,14 +36,16 @@ class Client:
     """Just enough JSON-RPC over the server's stdio: requests are futures, replies are matched by id."""
 
     def __init__(self, proc: asyncio.subprocess.Process):
+        assert proc.stdin is not None and proc.stdout is not None, "start the server with stdin/stdout pipes"
         self.proc = proc
+        self.stdin, self.stdout = proc.stdin, proc.stdout
         self.pending: dict[int, asyncio.Future] = {}
         self.next_id = 0
         self.statuses: list[dict] = []
         self.reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
-        out = self.proc.stdout
+        out = self.stdout
         while True:
             length = 0
             while (line := await out.readline()) not in (b"\r\n", b"\n"):
@@ -61,7 +63,7 @@ class Client:
 
     def _send(self, message: dict) -> None:
         body = json.dumps(message).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     def request(self, method: str, params) -> asyncio.Future:
         self.next_id += 1

@@ -74,7 +74,8 @@ def stdlib_cases(manifest_path: Path, count: int, seed: int) -> list[dict]:
     paths = sorted(texts)
     weights = [len(texts[p]) for p in paths]
     rng = random.Random(seed)
-    cases, seen = [], set()
+    cases: list[dict] = []
+    seen: set[tuple[str, tuple[int, int]]] = set()
     while len(cases) < count:
         path = rng.choices(paths, weights=weights)[0]
         kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]

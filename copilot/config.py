@@ -24,18 +24,18 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class ModelConfig(_Section):
+# Subclasses say frozen=True again: msgspec inherits it, but type checkers only read it from each class.
+class ModelConfig(_Section, frozen=True):
     path: str = ""  # checkpoint directory or HF repo id in the local cache; "" = embedded model
     device: Device = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     quantize: Literal["none", "nf4", "int8"] = "none"  # nf4/int8 need the `quant` extra and a GPU
     prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/tasks/layout.py
-    compile: Literal["auto", "on", "off"] = (
-        "auto"  # compiled, CUDA-graph denoise step (engine/runtime/static.py); auto: on CUDA
-    )
+    # compiled, CUDA-graph denoise step (engine/runtime/static.py); auto: on CUDA
+    compile: Literal["auto", "on", "off"] = "auto"
 
 
-class CompletionConfig(_Section):
+class CompletionConfig(_Section, frozen=True):
     layout: Literal["auto", "A", "B", "C"] = "auto"  # prompt layouts, docs/interfaces.md; auto: the model's own
     hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
     max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget
@@ -45,28 +45,25 @@ class CompletionConfig(_Section):
     seed: int = defaults.SEED
 
 
-class EditConfig(_Section):
+class EditConfig(_Section, frozen=True):
     renoise: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = defaults.RENOISE  # fraction of the canvas re-noised
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_file: str = ""  # "" = stderr (stdout is the LSP channel)
     trace: bool = False  # only then may document text be logged
     apply_edit_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0  # wait for the editor's applyEdit answer
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     model: ModelConfig = ModelConfig()
     completion: CompletionConfig = CompletionConfig()
     edit: EditConfig = EditConfig()
     server: ServerConfig = ServerConfig()
 
 
-SECTIONS: dict[str, type[_Section]] = {
-    f.name: f.type
-    for f in msgspec.structs.fields(Config)  # type: ignore[misc]
-}
+SECTIONS: dict[str, type[_Section]] = {f.name: f.type for f in msgspec.structs.fields(Config)}
 
 
 class ConfigError(Exception):
@@ -106,9 +103,9 @@ def load_config(
         key = _env_key(name)
         if key:
             config = _apply(config, key, value, source=name)
-    for key, value in overrides.items():
-        if value is not None:
-            config = _apply(config, key, value, source=f"flag for {key}")
+    for key, flag in overrides.items():
+        if flag is not None:
+            config = _apply(config, key, flag, source=f"flag for {key}")
     return config
 
 

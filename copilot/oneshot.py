@@ -150,9 +150,9 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
         return _fail(str(e), 2)
     if as_json:
         edits = []
-        for e in result.edits:
-            (sl, sc), (el, ec) = position_of(text, e.start), position_of(text, e.end)
-            edits.append({"start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec}, "text": e.text})
+        for edit in result.edits:
+            (sl, sc), (el, ec) = position_of(text, edit.start), position_of(text, edit.end)
+            edits.append({"start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec}, "text": edit.text})
         print(json.dumps({"edits": edits, "canvases": result.canvases, "steps": result.steps}, ensure_ascii=False))
         return 0
     new = apply_edits(text, result.edits)

@@ -188,6 +188,7 @@ class EngineBackend:
             hypotheses=req.hypotheses,
             max_candidates=req.candidates,
         )
+        assert self.prefix is not None, "complete() before load()"
         with _out_of_memory_as_error():
             result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
         kept = result.candidates[: req.candidates]
@@ -222,6 +223,7 @@ class EngineBackend:
             language=req.language_id,
             path=req.path,
         )
+        assert self.prefix is not None, "edit() before load()"
         try:
             with _out_of_memory_as_error():
                 result = rewrite(model, engine_req, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)

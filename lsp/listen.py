@@ -210,8 +210,9 @@ def serve_tcp(make_server, service: CompletionService, port: int, host: str = "1
     def finish():
         for path in paths:
             path.unlink(missing_ok=True)
+        sessions.shared.close()
 
-    return run(trace, main, [], finish=lambda: (finish(), sessions.shared.close()))
+    return run(trace, main, [], finish=finish)
 
 
 def serve_unix(make_server, service: CompletionService, path: str, trace: bool = False) -> int:

@@ -25,63 +25,64 @@ CMD_REWRITE_INSTRUCTION = "dcopilot.rewriteWithInstruction"  # same; the client 
 CMD_ACCEPTED = "dcopilot.acceptedCompletion"  # args: [{id}]; attached to every inline item as its `command`
 
 
+# Subclasses say frozen=True again: msgspec inherits it, but type checkers only read it from each class.
 class _Message(msgspec.Struct, frozen=True, rename="camel", kw_only=True, omit_defaults=True):
     pass
 
 
-class Position(_Message):
+class Position(_Message, frozen=True):
     line: int
     character: int
 
 
-class Range(_Message):
+class Range(_Message, frozen=True):
     start: Position
     end: Position
 
 
-class DocumentRef(_Message):
+class DocumentRef(_Message, frozen=True):
     uri: str
     version: int | None = None  # when given, the request is refused if the document moved on
 
 
-class CompletionEvent(_Message):
+class CompletionEvent(_Message, frozen=True):
     """didShow / didReject: which suggestion (the `id` in its item's command arguments)."""
 
     id: str
 
 
-class AcceptEvent(_Message):
+class AcceptEvent(_Message, frozen=True):
     id: str
     # Partial accept: how much of the item's insertText was taken, counted like a position's `character` in the
     # negotiated position encoding (UTF-16 code units by default, UTF-8 bytes, or code points); None = all of it.
     accepted_length: int | None = None
 
 
-class InlineEditParams(_Message):
+class InlineEditParams(_Message, frozen=True):
     text_document: DocumentRef
     range: Range
     instruction: str = ""
 
 
-class WireTextEdit(_Message):
+class WireTextEdit(_Message, frozen=True):
     range: Range
     new_text: str
 
 
-class InlineEditResult(_Message):
+class InlineEditResult(_Message, frozen=True):
     text_document: DocumentRef  # version the edits apply to
     edits: list[WireTextEdit]
     message: str = ""
 
 
-class Percentiles(_Message, omit_defaults=False):
+class Percentiles(_Message, frozen=True, omit_defaults=False):
     count: int = 0
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
 
 
-class Stats(_Message, omit_defaults=False):
+class Stats(_Message, frozen=True, omit_defaults=False):
     requests: int = 0  # inline + completion requests answered
     answered_from_cache: int = 0
     cancelled: int = 0  # superseded or $/cancelRequest
@@ -101,7 +102,7 @@ class Stats(_Message, omit_defaults=False):
     engine_cancelled: int = 0
 
 
-class Status(_Message, omit_defaults=False):
+class Status(_Message, frozen=True, omit_defaults=False):
     """The model service's state: what the service reports to the server and the server notifies as-is."""
 
     state: Literal["loading", "ready", "error"]

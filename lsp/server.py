@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -115,8 +116,9 @@ class DcopilotServer(LanguageServer):
 
     async def suggest(
         self, uri: str, position: types.Position, invoked: bool, what: str = "completion"
-    ) -> tuple[Snapshot, list[tuple[str, Suggestion]]]:
-        """The shared path of inline and menu completion; [] when there is nothing to offer."""
+    ) -> tuple[Snapshot | None, list[tuple[str, Suggestion]]]:
+        """The shared path of inline and menu completion; [] when there is nothing to offer (and the snapshot is
+        None when the document is not open)."""
         started = time.monotonic()
         tag = self.tag("c")
         snap = self.snapshot(uri, position)
@@ -130,12 +132,12 @@ class DcopilotServer(LanguageServer):
             position.character,
         )
         idle = _why_idle(snap, self.settings.enable, self.service_status.state)
-        if idle:
+        if idle or snap is None:
             if snap is None:
                 log.info("completion for a document that is not open: %s", uri)
             log.debug("%s empty: %s", tag, idle)
             self.metrics.answered(total=time.monotonic() - started, debounce=0, model=0, cached=False, empty=True)
-            return snap, []  # type: ignore[return-value]
+            return snap, []
         req = self.completion_request(snap, self.settings.candidates if invoked else 1)
         debounce = 0.0 if invoked else self.scheduler.delay(uri, self.settings.debounce_ms / 1000)
         try:
@@ -158,10 +160,10 @@ class DcopilotServer(LanguageServer):
         chosen: list[tuple[str, Suggestion]] = []
         seen = set()
         dropped = {"range past the line end": 0, "empty": 0, "duplicate": 0}
-        for s in outcome.suggestions if fresh else ():
-            s = items.single_line(snap, items.absorb_line_end(snap, s))
+        for raw in outcome.suggestions if fresh else ():
+            s = items.single_line(snap, items.absorb_line_end(snap, raw))
             why = "range past the line end" if s is None else "empty" if not s.text else ""
-            if why or (s.text, s.start, s.end) in seen:
+            if s is None or why or (s.text, s.start, s.end) in seen:
                 dropped[why or "duplicate"] += 1
                 continue
             seen.add((s.text, s.start, s.end))
@@ -426,6 +428,8 @@ async def inline_completion(ls: DcopilotServer, params: types.InlineCompletionPa
     invoked = kind == types.InlineCompletionTriggerKind.Invoked
     what = f"inline completion ({getattr(kind, 'name', kind)})"
     snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked, what)
+    if snap is None:
+        return types.InlineCompletionList(items=[])
     return types.InlineCompletionList(items=[items.inline_item(snap, s, sid) for sid, s in chosen])
 
 
@@ -440,7 +444,9 @@ async def completion(ls: DcopilotServer, params: types.CompletionParams) -> type
     snap, chosen = await ls.suggest(params.text_document.uri, params.position, invoked, what)
     return types.CompletionList(
         is_incomplete=True,  # ask again as the user types: the suggestion follows the cursor
-        items=[items.completion_item(snap, s, sid, rank) for rank, (sid, s) in enumerate(chosen)],
+        items=[]
+        if snap is None
+        else [items.completion_item(snap, s, sid, rank) for rank, (sid, s) in enumerate(chosen)],
     )
 
 
@@ -453,9 +459,9 @@ def code_action(ls: DcopilotServer, params: types.CodeActionParams) -> list[type
             text_document=protocol.DocumentRef(uri=doc.uri, version=doc.version), range=_range_in(params.range)
         )
     )
-    resolve = ls.client_has("text_document.code_action.resolve_support") and "edit" in (
-        ls.protocol.client_capabilities.text_document.code_action.resolve_support.properties
-    )
+    caps = ls.protocol.client_capabilities.text_document
+    support = caps.code_action.resolve_support if caps is not None and caps.code_action is not None else None
+    resolve = support is not None and "edit" in support.properties
     kind = types.CodeActionKind.RefactorRewrite
     rewrite = types.CodeAction(title="Rewrite with dcopilot", kind=kind)
     if resolve:
@@ -578,7 +584,7 @@ def _range_in(r: types.Range) -> protocol.Range:
     )
 
 
-FEATURES = [
+FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (types.INITIALIZE, None, initialize),
     (types.INITIALIZED, None, initialized),
     (types.SHUTDOWN, None, shutdown),
@@ -601,7 +607,7 @@ FEATURES = [
     (protocol.DID_REJECT, None, did_reject),
     (protocol.STATS, None, stats),
 ]
-COMMANDS = [
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     (protocol.CMD_REWRITE, rewrite_command),
     (protocol.CMD_REWRITE_INSTRUCTION, rewrite_instruction_command),
     (protocol.CMD_ACCEPTED, accepted_command),

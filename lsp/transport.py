@@ -67,7 +67,7 @@ def valid_id(msg_id: Any) -> bool:
 class _Unusable:
     """A message that could not be structured; a request among them is answered with `error`."""
 
-    def __init__(self, msg_id: Any, error: JsonRpcException | None, is_request: bool):
+    def __init__(self, msg_id: Any, error: JsonRpcException, is_request: bool):
         self.msg_id = msg_id if valid_id(msg_id) else None
         self.error = error
         self.is_request = is_request
@@ -443,6 +443,8 @@ class GuardedWriter:
 
 def _discard_stdout() -> None:
     """Point fd 1 at /dev/null: the interpreter's final flush of stdout must not fail on the broken pipe."""
+    if sys.__stdout__ is None:
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.__stdout__.fileno())

@@ -32,7 +32,7 @@ class KVCache:
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Append [B, KV, T, D] keys/values; return what the new tokens attend to and its first position."""
         old_k, old_v = self.keys[layer], self.values[layer]
-        if old_k is None:
+        if old_k is None or old_v is None:
             full_k, full_v, start = k, v, self.length
         else:
             full_k, full_v, start = torch.cat([old_k, k], dim=2), torch.cat([old_v, v], dim=2), self.starts[layer]
@@ -53,7 +53,7 @@ class KVCache:
     def context(self, layer: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """What a canvas sees: every cached token on full layers, the last window-1 on sliding layers."""
         k, v = self.keys[layer], self.values[layer]
-        if k is None or not self.sliding[layer]:
+        if k is None or v is None or not self.sliding[layer]:
             return k, v
         visible = self.window - 1
         return k[:, :, -visible:], v[:, :, -visible:]
@@ -78,14 +78,14 @@ class KVCache:
             return
         if n < 0:
             raise CacheError(f"cannot truncate to {n}")
-        for i, k in enumerate(self.keys):
-            if k is None:
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            if k is None or v is None:
                 continue
             start = self.starts[i]
             if self.sliding[i] and start > max(0, n - (self.window - 1)):
                 raise CacheError(f"layer {i} kept tokens from {start}; cannot rewind to {n}")
             rows = max(0, n - start)
-            self.keys[i], self.values[i] = k[:, :, :rows], self.values[i][:, :, :rows]
+            self.keys[i], self.values[i] = k[:, :, :rows], v[:, :, :rows]
         self.length = n
 
     def nbytes(self) -> int:

@@ -101,7 +101,7 @@ class TextConfig:
                 rms_norm_eps=float(d.get("rms_norm_eps", 1e-6)),
                 final_logit_softcapping=float(d.get("final_logit_softcapping") or 30.0),
                 pad_token_id=int(d.get("pad_token_id") or 0),
-                bos_token_id=int(d.get("bos_token_id") if d.get("bos_token_id") is not None else 2),
+                bos_token_id=_first(d.get("bos_token_id"), 2),
                 eos_token_id=_first(d.get("eos_token_id"), 1),
             )
         except KeyError as e:

@@ -11,9 +11,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:  # dcopilot.engine.runtime.model imports this module
+    from dcopilot.engine.runtime.model import DiffusionGemma, Experts
 
 
 def grouped_experts(
@@ -40,7 +45,7 @@ class GroupedExperts(nn.Module):
     """Holds the same fused parameters as dcopilot.engine.runtime.model.Experts (gate_up_proj [E, 2I, H],
     down_proj [E, H, I])."""
 
-    def __init__(self, experts: nn.Module):
+    def __init__(self, experts: Experts):
         super().__init__()
         self.gate_up_proj = experts.gate_up_proj
         self.down_proj = experts.down_proj
@@ -49,17 +54,17 @@ class GroupedExperts(nn.Module):
         return grouped_experts(x, weights, index, self.gate_up_proj, self.down_proj)
 
 
-def accelerate(model: nn.Module) -> nn.Module:
+def accelerate(model: DiffusionGemma) -> DiffusionGemma:
     """Swap every layer's plain experts for GroupedExperts (quantized experts are left alone)."""
-    for layer in model.layers:
-        experts = layer.experts
-        plain = isinstance(experts, nn.Module) and isinstance(getattr(experts, "gate_up_proj", None), nn.Parameter)
-        if plain and not isinstance(experts, GroupedExperts):
-            layer.experts = GroupedExperts(experts)
+    from dcopilot.engine.runtime.model import Experts
+
+    for layer in model.blocks:
+        if isinstance(layer.experts, Experts):
+            layer.experts = GroupedExperts(layer.experts)
     return model
 
 
-def compiled_denoise(model: nn.Module, mode: str | None = None):
+def compiled_denoise(model: DiffusionGemma, mode: str | None = None):
     """torch.compile'd `model.denoise` (experts grouped first). mode defaults to "reduce-overhead" on CUDA."""
     accelerate(model)
     device = next(model.parameters()).device

@@ -273,8 +273,9 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
             f"{', '.join(where)}: missing tensor {missing[0]}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
+    found = {name: key for name, key in keys.items() if key is not None}  # every name, after the check above
     by_file: dict[Path, list[str]] = {}
-    for name, key in keys.items():
+    for name, key in found.items():
         by_file.setdefault(files[key], []).append(name)
     state = {}
     for file, names in sorted(by_file.items()):

@@ -17,7 +17,9 @@ cached tokens plus the whole canvas.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,9 @@ from torch import nn
 Visible = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 # A block's own keys and values -> what it attends to (None: stop after writing K/V); see Layer.forward.
 Context = Callable[[torch.Tensor, torch.Tensor], Visible | None]
+
+if TYPE_CHECKING:
+    from dcopilot.engine.runtime.tokenizer import Tokenizer
 
 # One grouped matmul for all experts, no host sync; torch builds without it use the per-expert loop.
 GROUPED_MM = hasattr(torch, "_grouped_mm")
@@ -173,17 +178,28 @@ class Experts(nn.Module):
         return out
 
 
+class DenseMLP(nn.Module):
+    """The dense half of the feed-forward: the checkpoint's mlp.{gate,up,down}_proj."""
+
+    def __init__(self, hidden: int, intermediate: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+
 class Layer(nn.Module):
+    layer_scalar: torch.Tensor  # a buffer
+
     def __init__(self, config: TextConfig, layer: int):
         super().__init__()
         h, eps = config.hidden_size, config.rms_norm_eps
         self.self_attn = Attention(config, layer)
-        self.mlp = nn.Module()
-        self.mlp.gate_proj = nn.Linear(h, config.intermediate_size, bias=False)
-        self.mlp.up_proj = nn.Linear(h, config.intermediate_size, bias=False)
-        self.mlp.down_proj = nn.Linear(config.intermediate_size, h, bias=False)
+        self.mlp = DenseMLP(h, config.intermediate_size)
         self.router = Router(config)
-        self.experts = Experts(config)
+        self.experts: nn.Module = Experts(
+            config
+        )  # dcopilot.engine.runtime.fast and dcopilot.engine.runtime.quant swap it for their own
         self.input_layernorm = RMSNorm(h, eps)
         self.post_attention_layernorm = RMSNorm(h, eps)
         self.pre_feedforward_layernorm = RMSNorm(h, eps)  # dense MLP in
@@ -257,9 +273,14 @@ class DiffusionGemma(nn.Module):
         # Filled by the loader from the checkpoint's files.
         self.generation = GenerationConfig(eos_token_ids=(config.eos_token_id,))
         self.canvas_length = 256
-        self.tokenizer = None
+        self.tokenizer: Tokenizer | None = None
         self.extra: dict = {}  # config.json's "dcopilot" section (prompt format of models we train)
-        self.path = None
+        self.path: Path | None = None
+
+    @property
+    def blocks(self) -> Sequence[Layer]:
+        """`layers` as a type checker should see it (nn.ModuleList types its items as plain Modules)."""
+        return cast("Sequence[Layer]", self.layers)
 
     @property
     def stop_ids(self) -> tuple[int, ...]:
@@ -267,7 +288,7 @@ class DiffusionGemma(nn.Module):
 
     def init_rope(self, device: torch.device | str | None = None) -> None:
         """(Re)build the non-persistent RoPE tables; needed after building on the meta device."""
-        self._inv_freq = {}
+        self._inv_freq: dict[tuple[bool, int], torch.Tensor] = {}
         for i in range(self.config.num_hidden_layers):
             g = self.config.layer(i)
             key = (g.sliding, g.head_dim)
@@ -311,7 +332,9 @@ class DiffusionGemma(nn.Module):
     def encode_logits(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Next-token logits of a causal forward (the autoregressive warm-start objective for training)."""
         cache = cache if cache is not None else KVCache(self.config)
-        return self.logits(self._causal(ids, cache, want_hidden=True))
+        hidden = self._causal(ids, cache, want_hidden=True)
+        assert hidden is not None  # want_hidden=True returns it
+        return self.logits(hidden)
 
     def _causal(self, ids: torch.Tensor, cache: KVCache, want_hidden: bool) -> torch.Tensor | None:
         T = ids.shape[1]
@@ -336,7 +359,7 @@ class DiffusionGemma(nn.Module):
         """The layer stack at positions pos; context(i, k, v) is layer i's Layer.forward context; encoding picks
         each layer's encoder layer_scalar copy instead of the decoder's."""
         rope = self.rope(pos, x.dtype)
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.blocks):
             cos, sin = rope[(layer.self_attn.sliding, layer.self_attn.head_dim)]
             x = layer(x, cos, sin, functools.partial(context, i), encoding)
             if x is None:
@@ -404,6 +427,6 @@ def init_weights(model: DiffusionGemma, std: float = 0.02, generator: torch.Gene
                 p.normal_(0.0, std, generator=generator)
             else:
                 p.fill_(1.0)
-        for layer in model.layers:
+        for layer in model.blocks:
             layer.layer_scalar.fill_(1.0)
             layer.encoder_layer_scalar.fill_(1.0)

@@ -73,7 +73,7 @@ class PrefixCache:
             raise ValueError(f"expected a non-empty prompt of shape [P] or [1, P], got {tuple(ids.shape)}")
         cache, reused = self._reuse(ids)
         device = next(self.model.parameters()).device
-        if reused < ids.numel():
+        if cache is None or reused < ids.numel():  # None only when nothing was reused
             rest = ids[reused:].to(device)[None]
             cache = self.model.encode(rest, cache) if cache is not None else self.model.encode(rest)
         self.stats.last_reused, self.stats.last_encoded = reused, ids.numel() - reused

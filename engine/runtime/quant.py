@@ -17,7 +17,8 @@ saves memory, not time: dequantizing reads the small weights and writes full-siz
 from __future__ import annotations
 
 import torch
-from dcopilot.engine.runtime.fast import grouped_experts
+from dcopilot.engine.runtime.fast import GroupedExperts, grouped_experts
+from dcopilot.engine.runtime.model import DiffusionGemma, Experts
 from torch import nn
 
 MODES = ("nf4", "int8")
@@ -39,6 +40,10 @@ def _bnb():
 # -- expert tensors -------------------------------------------------------------------------------------------
 class QuantTensor(nn.Module):
     """One weight tensor stored quantized; `dequantize()` returns it in `dtype`."""
+
+    packed: torch.Tensor  # buffers: nf4 has packed + absmax, int8 packed + scale
+    absmax: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, weight: torch.Tensor, mode: str, dtype: torch.dtype, device: torch.device):
         super().__init__()
@@ -71,7 +76,7 @@ class QuantTensor(nn.Module):
 
 
 class QuantExperts(nn.Module):
-    def __init__(self, experts: nn.Module, mode: str, dtype: torch.dtype, device: torch.device):
+    def __init__(self, experts: Experts | GroupedExperts, mode: str, dtype: torch.dtype, device: torch.device):
         super().__init__()
         self.gate_up = QuantTensor(experts.gate_up_proj, mode, dtype, device)
         self.down = QuantTensor(experts.down_proj, mode, dtype, device)
@@ -121,19 +126,19 @@ class _Int8Linear(nn.Module):
         return self.inner(x.to(compute)).to(x.dtype)
 
 
-def quantize_model(model: nn.Module, mode: str, device: torch.device | str) -> nn.Module:
+def quantize_model(model: DiffusionGemma, mode: str, device: torch.device | str) -> DiffusionGemma:
     """Swap the model's layers for quantized ones (in place) and move everything to `device`."""
     if mode not in MODES:
         raise QuantError(f"unknown quantize mode {mode!r}; use one of {', '.join(MODES)} or none")
     device = torch.device(device)
     dtype = model.embed_tokens.weight.dtype
-    targets = []
+    targets: list[tuple[nn.Module, str, nn.Linear | Experts | GroupedExperts]] = []
     for name, module in model.named_modules():
         if name.endswith("router") or name == "":
             continue
         for child_name, child in module.named_children():
             if (isinstance(child, nn.Linear) and not name.endswith("router")) or (
-                child_name == "experts" and hasattr(child, "gate_up_proj")
+                child_name == "experts" and isinstance(child, (Experts, GroupedExperts))
             ):
                 targets.append((module, child_name, child))
     while targets:  # pop as we go so each float weight is freed once its quantized copy exists

@@ -141,6 +141,8 @@ def renoise(
     """Next canvas: candidate where accepted, noise elsewhere, seed at pinned positions."""
     canvas = torch.where(accepted, candidates, noise)
     if pinned is not None:
+        if seed is None:
+            raise ValueError("pinned positions need a seed to hold")
         canvas = torch.where(pinned, seed, canvas)
     return canvas
 
@@ -456,7 +458,8 @@ def generate(
     stop_ids = torch.tensor(generation.eos_token_ids, dtype=torch.long, device=device)
     pad_id = generation.pad_token_id
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    pieces, stats = [], []
+    pieces: list[torch.Tensor] = []
+    stats: list[SampleStats] = []
     for i in range(math.ceil(max_new_tokens / canvas_length)):
         if i > 0:
             model.encode(pieces[-1], cache)  # commit the previous canvas (causal re-encode)

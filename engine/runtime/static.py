@@ -147,7 +147,7 @@ class StaticDenoise:
         place, so the same tensor objects and length mean the same contents)."""
         tensors = cache.keys + cache.values
         if self._loaded is not None:
-            view, refs, length = self._loaded
+            loaded, refs, length = self._loaded
             if (
                 length == cache.length
                 and len(refs) == len(tensors)
@@ -156,7 +156,7 @@ class StaticDenoise:
                     for r, t in zip(refs, tensors, strict=True)
                 )
             ):
-                return view
+                return loaded
         key = (cache.batch, self.buckets(cache.length))
         view = self.views.get(key)
         if view is None:

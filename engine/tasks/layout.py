@@ -150,15 +150,18 @@ class PromptParts:
 
 
 def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, suffix_in_prompt: bool) -> list[int]:
-    ids = [sp.bos, sp.file, *tok.encode(f"{parts.path}\n")]
+    file, fim_prefix, fim_suffix, fim_middle = sp.file, sp.fim_prefix, sp.fim_suffix, sp.fim_middle
+    if file is None or fim_prefix is None or fim_suffix is None or fim_middle is None:
+        raise ValueError("a FIM prompt needs the tokenizer's FIM tokens (Specials.has_fim)")
+    ids = [sp.bos, file, *tok.encode(f"{parts.path}\n")]
     prefix = parts.prefix
     if parts.instruction:
         # The embedded model has no instruction slot; a comment just above the cursor is how code models are
         # usually steered, and it sits outside the edited range so it can never leak into the edit.
         prefix = _comment_before_line(prefix, parts.instruction, parts.language, parts.path)
     if suffix_in_prompt:
-        ids += [sp.fim_suffix, *tok.encode(parts.suffix)]
-    ids += [sp.fim_prefix, *tok.encode(prefix), sp.fim_middle]
+        ids += [fim_suffix, *tok.encode(parts.suffix)]
+    ids += [fim_prefix, *tok.encode(prefix), fim_middle]
     return ids
 
 

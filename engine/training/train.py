@@ -160,7 +160,7 @@ def diffusion_loss(
     corrupt = (torch.rand(B, L, generator=gen) < t) & ~pinned
     noisy = torch.where(corrupt, noise_like(), batch.canvas)
     cache = model.encode(batch.prompt)
-    total = 0.0
+    total: torch.Tensor | float = 0.0
     for draw in range(noise_draws):
         # Several noise draws per encoded prompt: the denoiser pass (L tokens) is much cheaper than the encoder
         # pass (P tokens), so extra draws buy more denoising signal per unit of compute.
@@ -181,6 +181,7 @@ def diffusion_loss(
             noised, clean = weight * corrupt, weight * ~corrupt
             total = total + (ce * noised).sum() / noised.sum().clamp_min(1.0)
             total = total + clean_weight * (ce * clean).sum() / clean.sum().clamp_min(1.0)
+    assert isinstance(total, torch.Tensor)  # noise_draws >= 1 added a loss
     return total / noise_draws
 
 
