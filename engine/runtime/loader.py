@@ -237,7 +237,7 @@ def load_model(
     state = _read_state(model, files, load_dev, dt)
     encoder_scalars = {i: state.pop(f"layers.{i}.encoder_layer_scalar", None) for i in range(len(model.layers))}
     model.load_state_dict(state, strict=True, assign=True)
-    for i, layer in enumerate(model.layers):  # non-persistent: not in the state dict
+    for i, layer in enumerate(model.blocks):  # non-persistent: not in the state dict
         scalar = encoder_scalars[i]
         layer.encoder_layer_scalar = layer.layer_scalar.clone() if scalar is None else scalar
     del state

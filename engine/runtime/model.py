@@ -190,6 +190,7 @@ class DenseMLP(nn.Module):
 
 class Layer(nn.Module):
     layer_scalar: torch.Tensor  # a buffer
+    encoder_layer_scalar: torch.Tensor  # a non-persistent buffer (the loader fills it)
 
     def __init__(self, config: TextConfig, layer: int):
         super().__init__()
@@ -346,7 +347,7 @@ class DiffusionGemma(nn.Module):
             keys, values, start = cache.extend(i, k, v)
             if i == last and not want_hidden:
                 return None  # only its K/V matter to later steps; skip the rest of the last layer
-            sliding = self.layers[i].self_attn.sliding
+            sliding = self.blocks[i].self_attn.sliding
             if (sliding, start) not in masks:
                 masks[sliding, start] = self._causal_mask(pos, start, keys.shape[2], sliding)
             return keys, values, masks[sliding, start]
@@ -413,7 +414,9 @@ class DiffusionGemma(nn.Module):
                 k, v = torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2)
             return k, v, mask
 
-        return self.logits(self._blocks(x, pos, joined))
+        h = self._blocks(x, pos, joined)
+        assert h is not None, "a denoising context never skips a layer"
+        return self.logits(h)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

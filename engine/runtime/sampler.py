@@ -304,7 +304,7 @@ def init_sample(
         canvas = seed_canvas.clone()
     history = None
     stability = generation.stability_threshold
-    if run.early_stop and stability > 0:
+    if run.early_stop and stability is not None and stability > 0:
         history = torch.full((stability, *shape), -1, dtype=torch.long, device=device)
     state = _State(
         canvas=canvas,
@@ -327,7 +327,7 @@ def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: t
     probs, entropy = distribution(z)
     candidates = draw_tokens(probs.view(-1, vocab), generator, run.draw).view(shape)
     new_argmax = z.argmax(dim=-1)
-    if pinned is not None:
+    if pinned is not None and run.seed_canvas is not None:  # pinned implies a seed (sample checks it)
         new_argmax = torch.where(pinned, run.seed_canvas, new_argmax)
     accepted = accept_mask(entropy, gen.entropy_bound, pinned)
     if noise_id is None:
@@ -345,7 +345,7 @@ def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: t
     if s.sc is not None and (run.device.type == "cuda" or bool(s.done.any())):
         z = torch.where(active[:, None, None], z, s.sc.to(z.dtype))
     done, history = s.done, s.history
-    if run.early_stop:
+    if run.early_stop and gen.confidence_threshold is not None:  # early_stop implies a threshold
         stopped, history = stop_check(history, argmax_canvas, mean_entropy(entropy, run.free), gen.confidence_threshold)
         done = done | stopped
     return _State(

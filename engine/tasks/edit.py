@@ -87,7 +87,7 @@ def rewrite(
         raise ValueError("renoise must be between 0 and 1")
     tok = model.tokenizer
     facts = prompting(model)
-    specials = facts.specials
+    specials = facts.required_specials()
     fmt = facts.format(req.prompt_format)
     layout = facts.layout(req.layout, fmt)
     k = facts.pinned(req.pinned_suffix_tokens)

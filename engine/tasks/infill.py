@@ -178,7 +178,7 @@ def run_infill(
         raise ValueError("max_tokens must be at least 1")
     tok = model.tokenizer
     facts = prompting(model)
-    specials = facts.specials
+    specials = facts.required_specials()
     fmt = facts.format(req.prompt_format)
     layout = facts.layout(req.layout, fmt)
     k = facts.pinned(req.pinned_suffix_tokens)

@@ -40,11 +40,15 @@ class ModelPrompting:
             trained_canvas_lengths=tuple(extra.get("trained_canvas_lengths") or ()),
         )
 
-    def format(self, requested: str) -> lay.PromptFormat:
-        """The request's format, "auto" meaning the checkpoint's own (and then the tokenizer's: FIM if it can)."""
+    def required_specials(self) -> lay.Specials:
+        """The special tokens, which every prompt needs (only stand-ins for the pure rules lack them)."""
         if self.specials is None:
             raise ValueError("a prompt format needs the model's special tokens")
-        return lay.resolve_format(requested if requested != "auto" else self.prompt_format, self.specials)
+        return self.specials
+
+    def format(self, requested: str) -> lay.PromptFormat:
+        """The request's format, "auto" meaning the checkpoint's own (and then the tokenizer's: FIM if it can)."""
+        return lay.resolve_format(requested if requested != "auto" else self.prompt_format, self.required_specials())
 
     def layout(self, requested: str | None, fmt: lay.PromptFormat) -> lay.Layout:
         """An explicit A/B/C wins; None or "auto" takes the checkpoint's `layout_default`, else C for FIM models
