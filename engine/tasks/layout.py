@@ -17,7 +17,7 @@ Free slots are returned as NOISE and filled with random ids by the caller (the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Protocol
 
@@ -71,7 +71,21 @@ class Specials:
         return None not in (self.fim_prefix, self.fim_suffix, self.fim_middle, self.file)
 
 
-def specials_from(tokenizer: TokenizerLike, eos: int | None = None, pad: int | None = None) -> Specials:
+@dataclass(frozen=True)
+class FimSpecials(Specials):
+    """Specials of a FIM-trained tokenizer: every FIM token is there (what fim_specials returns)."""
+
+    fim_prefix: int
+    fim_suffix: int
+    fim_middle: int
+    file: int
+
+
+class TokenIds(Protocol):
+    def token_to_id(self, token: str) -> int | None: ...
+
+
+def specials_from(tokenizer: TokenIds, eos: int | None = None, pad: int | None = None) -> Specials:
     """Special ids looked up by name in the tokenizer (never literals); eos/pad may come from the model config."""
 
     def need(name: str) -> int:
@@ -92,13 +106,13 @@ def specials_from(tokenizer: TokenizerLike, eos: int | None = None, pad: int | N
     )
 
 
-def fim_specials(tokenizer: TokenizerLike) -> Specials:
+def fim_specials(tokenizer: TokenIds) -> FimSpecials:
     """Specials of a FIM-trained tokenizer (the embedded model's): every FIM token must be present."""
     specials = specials_from(tokenizer)
     missing = [name for name, i in zip(FIM_TOKENS, _fim_ids(specials), strict=True) if i is None]
     if missing:
         raise ValueError(f"tokenizer lacks special token {missing[0]}")
-    return specials
+    return FimSpecials(**asdict(specials))
 
 
 def _fim_ids(sp: Specials) -> tuple[int | None, ...]:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 
 import torch
-from dcopilot.engine.tasks.layout import Specials, fim_specials
+from dcopilot.engine.tasks.layout import FimSpecials, Specials, fim_specials
 from tokenizers import Tokenizer
 
 LAYOUTS = ("A", "B", "C")
@@ -38,7 +38,7 @@ class TooShort(ValueError):
     """Not enough context tokens to fill the requested prompt length (or the middle does not fit the canvas)."""
 
 
-def header(ids: Specials, path_ids: list[int]) -> list[int]:
+def header(ids: FimSpecials, path_ids: list[int]) -> list[int]:
     return [ids.bos, ids.file, *path_ids[:MAX_PATH_TOKENS]]
 
 
@@ -53,7 +53,7 @@ def fill_budget(n_prefix: int, n_suffix: int, budget: int, suffix_share: float) 
 
 
 def build_prompt(
-    ids: Specials,
+    ids: FimSpecials,
     layout: str,
     path_ids: list[int],
     prefix: list[int],
@@ -190,7 +190,7 @@ def tokenize_around(tok: Tokenizer, text: str, span: Span, want: int) -> tuple[l
 
 def make_example(
     tok: Tokenizer,
-    ids: Specials,
+    ids: FimSpecials,
     path: str,
     text: str,
     span: Span,
