@@ -36,7 +36,10 @@ def write_reference_checkpoint(
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     torch.manual_seed(seed)
-    config = DiffusionGemmaConfig(text_config=text, vision_config=VISION, canvas_length=canvas_length, eos_token_id=[1])
+    # eos_token_id is a PreTrainedConfig setting the model's typed __init__ does not list; it takes it at run time
+    config = DiffusionGemmaConfig(  # type: ignore[call-arg]
+        text_config=text, vision_config=VISION, canvas_length=canvas_length, eos_token_id=[1]
+    )
     model = DiffusionGemmaForBlockDiffusion(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():

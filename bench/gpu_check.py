@@ -29,6 +29,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,13 +41,13 @@ PARTS = {
 }
 # Small enough to build and compile in seconds, in the real layout (sliding and full layers, K=V, experts, a vision
 # tower); three layers, as every layer adds to the compile time of the static step checked here.
-PARITY_TEXT = dict(
+PARITY_TEXT: dict[str, Any] = dict(
     vocab_size=4096, hidden_size=256, intermediate_size=384, moe_intermediate_size=128, num_experts=16,
     top_k_experts=4, num_hidden_layers=3, layer_types=["sliding_attention"] * 2 + ["full_attention"],
     num_attention_heads=4, num_key_value_heads=2, num_global_key_value_heads=1, head_dim=64, global_head_dim=128,
     sliding_window=64, max_position_embeddings=8192, pad_token_id=0, eos_token_id=1, bos_token_id=2,
 )  # fmt: skip
-TINY_PARITY_TEXT = dict(
+TINY_PARITY_TEXT: dict[str, Any] = dict(
     PARITY_TEXT,
     vocab_size=128,
     hidden_size=32,
@@ -241,10 +242,12 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
     vocab = text["vocab_size"]
     try:
         from transformers import DiffusionGemmaForBlockDiffusion
+
+        have_reference = True
     except Exception as exc:
-        DiffusionGemmaForBlockDiffusion = None
+        have_reference = False
         result.notes.append(f"reference parity not run: transformers has no DiffusionGemma ({exc})"[:300])
-    if DiffusionGemmaForBlockDiffusion is not None:
+    if have_reference:
         path = write_reference_checkpoint(out / "ckpt", text, seed=0, distinct_encoder_scalars=True)
         g = torch.Generator().manual_seed(0)
         prompt = torch.randint(5, vocab, (2, 3 * text["sliding_window"] + 5), generator=g).to(device)
@@ -294,11 +297,7 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
         )
 
     # the static step vs eager, through in-place refills, commits and a bucket change
-    model = (
-        load_model(path, device=device, dtype=torch.bfloat16)
-        if DiffusionGemmaForBlockDiffusion is not None
-        else _random_model(text, device)
-    )
+    model = load_model(path, device=device, dtype=torch.bfloat16) if have_reference else _random_model(text, device)
     mode = "reduce-overhead (CUDA graphs)" if device.type == "cuda" else "dynamo, eager backend (CPU)"
     static = StaticDenoise(
         model, backend=None if device.type == "cuda" else "eager", buckets=Buckets(floor=2 * text["sliding_window"])

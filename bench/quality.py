@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "bench" / "heldout"
@@ -38,6 +39,9 @@ import msgspec  # noqa: E402
 from baselines import Bigram, Oracle, copy, empty, line_above  # noqa: E402
 from cases import KINDS, Case  # noqa: E402
 from metrics import Scored, score, table  # noqa: E402
+
+if TYPE_CHECKING:  # imported where used: they load the server or the engine
+    from systems import InProcess, Server
 
 BASELINES = {"empty": empty, "line_above": line_above, "copy": copy}
 
@@ -206,7 +210,8 @@ def main() -> int:
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     os.environ.update(env)  # the in-process model reads the same settings as the server does
-    model, described = None, "none (baselines only)"
+    model: Server | InProcess | None = None
+    described = "none (baselines only)"
     started = time.perf_counter()
     if not args.no_model:
         try:

@@ -129,9 +129,9 @@ class Bigram:
         prev = toks[-1] if toks else "\n"
         out, lines = "", 1
         for _ in range(MAX_BIGRAM_TOKENS):
-            options = Counter(self.counts.get(prev, {}))
-            options.update(by_prev.get(prev, {}))
-            options = {t: n for t, n in options.items() if n > 0}
+            counted = Counter(self.counts.get(prev, {}))
+            counted.update(by_prev.get(prev, {}))
+            options = {t: n for t, n in counted.items() if n > 0}
             if not options:
                 break
             tok = max(options, key=lambda t: (options[t], t))

@@ -93,18 +93,19 @@ def fetch(pkg: dict, cache: Path) -> Path:
 
 def members(archive: Path) -> dict[str, bytes]:
     """Files of an sdist, npm tarball or .deb, keyed by path without the archive's top directory."""
-    if archive.suffix == ".deb":
+    deb = archive.suffix == ".deb"
+    if deb:
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
-        source: dict[str, object] = {"fileobj": io.BytesIO(data)}
         strip = lambda n: n[2:] if n.startswith("./") else n  # noqa: E731
     else:
-        source = {"name": archive, "mode": "r:gz"}
         strip = lambda n: n.split("/", 1)[1] if "/" in n else n  # noqa: E731
     out = {}
-    with tarfile.open(**source) as tar:
+    with tarfile.open(fileobj=io.BytesIO(data)) if deb else tarfile.open(archive, "r:gz") as tar:
         for m in tar.getmembers():
             if m.isfile():
-                out[strip(m.name)] = tar.extractfile(m).read()
+                f = tar.extractfile(m)
+                assert f is not None  # None only for members that are not regular files
+                out[strip(m.name)] = f.read()
     return out
 
 

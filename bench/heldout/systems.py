@@ -77,11 +77,12 @@ class InProcess:
                 ready.set()
 
         self.service.start(on_status)
-        if not ready.wait(load_timeout) or self.status.state != "ready":
+        if not ready.wait(load_timeout) or self.status is None or self.status.state != "ready":
             raise RuntimeError(f"model not ready: {getattr(self.status, 'message', 'timeout')}")
         self.loop = asyncio.new_event_loop()
 
     def describe(self) -> str:
+        assert self.status is not None, "__init__ returns only once the service is ready"
         return f"{self.status.model} on {self.status.device} (in-process)"
 
     def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
