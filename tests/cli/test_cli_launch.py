@@ -101,7 +101,11 @@ def test_watch_calls_back_once_the_process_has_gone():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--pipe=/tmp/lsp.sock"], "--pipe is not supported: dcopilot speaks LSP over stdio (--stdio) or --tcp"),
+        (
+            ["--pipe=/tmp/lsp.sock"],
+            "--pipe is not supported: dcopilot speaks LSP over stdio (--stdio), --tcp PORT or --unix PATH",
+        ),
+        (["--tcp", "6009", "--unix", "/tmp/d.sock"], "--tcp and --unix exclude each other"),
         (["--socket=6009"], "--socket is not supported"),
         (["--node-ipc"], "--node-ipc is not supported"),
         (["--clientProcessId=abc"], "bad --clientProcessId 'abc': expected a process id"),
