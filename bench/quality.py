@@ -39,6 +39,7 @@ import msgspec  # noqa: E402
 from baselines import Bigram, Oracle, copy, empty, line_above  # noqa: E402
 from cases import KINDS, Case  # noqa: E402
 from metrics import Scored, score, table  # noqa: E402
+from systems import Answer  # noqa: E402
 
 if TYPE_CHECKING:  # imported where used: they load the server or the engine
     from systems import InProcess, Server
@@ -89,22 +90,22 @@ def bigrams(cases: list[Case], sources: dict[str, str], all_cases: list[Case]) -
 
 
 def run(cases, sources, all_cases, model=None, progress=None) -> dict[str, list[dict]]:
-    """system -> per-case records (prediction, scores, seconds)."""
+    """system -> per-case records (prediction, metrics, seconds, the engine's score where known)."""
     big = bigrams(cases, sources, all_cases)
     calibration_files = {c.file for c in all_cases if c.split == "calibration"}
     out: dict[str, list[dict]] = {name: [] for name in [*BASELINES, "bigram", *(["model"] if model else [])]}
     for i, c in enumerate(cases):
         doc, cursor = c.document(sources[c.file])
         oracle = Oracle.of(c.target)
-        preds: dict[str, tuple[str | None, int, float]] = {}
+        preds: dict[str, Answer] = {}
         for name, fn in BASELINES.items():
-            preds[name] = (fn(doc, cursor, c.kind, oracle), 0, 0.0)
+            preds[name] = Answer(fn(doc, cursor, c.kind, oracle))
         own = sources[c.file] if c.file in calibration_files else None  # a calibration case never trains on itself
-        preds["bigram"] = (big[c.language].predict(doc, cursor, c.kind, oracle, exclude=own), 0, 0.0)
+        preds["bigram"] = Answer(big[c.language].predict(doc, cursor, c.kind, oracle, exclude=own))
         if model:
             preds["model"] = model.complete(doc, cursor, c.language, c.file)
-        for name, (text, replace, seconds) in preds.items():
-            shown, exact, es = score(doc, cursor, c.target, text, replace)
+        for name, a in preds.items():
+            shown, exact, es = score(doc, cursor, c.target, a.text, a.replace)
             out[name].append(
                 {
                     "id": c.id,
@@ -113,9 +114,10 @@ def run(cases, sources, all_cases, model=None, progress=None) -> dict[str, list[
                     "shown": shown,
                     "exact": exact,
                     "es": es,
-                    "seconds": seconds,
-                    "text": text,
-                    "replace": replace,
+                    "seconds": a.seconds,
+                    "text": a.text,
+                    "replace": a.replace,
+                    "score": a.score,
                 }
             )
         if progress:

@@ -7,7 +7,8 @@
   scheduler's debounce and cache, which only matter while typing.
 - Server: a real `dcopilot serve` process over stdio; each case is didOpen, an automatic
   textDocument/inlineCompletion (as an editor sends while typing), didClose.
-Both return (inserted text or None, characters replaced right of the cursor, seconds).
+Both return an Answer: the inserted text (None: nothing shown), the characters it replaces right of the cursor,
+seconds, and the engine's score of the suggestion where the path exposes it (in-process; LSP items carry none).
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_URI = "file:///heldout"
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str | None
+    replace: int = 0
+    seconds: float = 0.0
+    score: float | None = None
 
 
 DEBIAN_TREES = ("usr/share/gocode/src/", "usr/share/cargo/registry/")
@@ -85,7 +95,7 @@ class InProcess:
         assert self.status is not None, "__init__ returns only once the service is ready"
         return f"{self.status.model} on {self.status.device} (in-process)"
 
-    def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
+    def complete(self, doc: str, cursor: int, language: str, key: str) -> Answer:
         from dcopilot.lsp import encoding as enc
         from dcopilot.lsp import items
         from dcopilot.lsp.documents import Document
@@ -112,9 +122,9 @@ class InProcess:
         seconds = time.perf_counter() - t0
         s = items.single_line(snap, items.absorb_line_end(snap, got[0])) if got else None
         if s is None or not s.text:
-            return None, 0, seconds
+            return Answer(None, 0, seconds)
         text, replace = at_cursor(snap.text, snap.offset, s.text, s.start, s.end)
-        return text, replace, seconds
+        return Answer(text, replace, seconds, None if text is None else s.score)
 
     def close(self) -> None:
         self.service.close()
@@ -177,7 +187,7 @@ class Server:
         s = self.client.statuses[-1]
         return f"{s['model']} on {s['device']} (dcopilot serve over stdio)"
 
-    def complete(self, doc: str, cursor: int, language: str, key: str) -> tuple[str | None, int, float]:
+    def complete(self, doc: str, cursor: int, language: str, key: str) -> Answer:
         return self.loop.run_until_complete(self._complete(doc, cursor, language, key))
 
     async def _complete(self, doc: str, cursor: int, language: str, key: str):
@@ -205,14 +215,14 @@ class Server:
             raise RuntimeError(f"inlineCompletion failed: {reply['error']}")
         found = (reply.get("result") or {}).get("items") or []
         if not found:
-            return None, 0, seconds
+            return Answer(None, 0, seconds)
         item = found[0]
         text = item["insertText"] if isinstance(item["insertText"], str) else item["insertText"]["value"]
         r = item.get("range") or {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}
         start = offset_of(doc, r["start"]["line"], r["start"]["character"])
         end = offset_of(doc, r["end"]["line"], r["end"]["character"])
         inserted, replace = at_cursor(doc, cursor, text, start, end)
-        return inserted, replace, seconds
+        return Answer(inserted, replace, seconds)
 
     def close(self) -> None:
         async def stop():

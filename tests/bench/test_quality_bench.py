@@ -207,6 +207,7 @@ def test_embedded_model_through_the_in_process_server_path(no_user_config):
         doc, cursor = c.document(sources[c.file])
         assert (r["shown"], r["exact"], r["es"]) == score(doc, cursor, c.target, r["text"], r["replace"])
         assert r["seconds"] > 0
+        assert (r["score"] is None) == (r["text"] is None)
     assert any(r["shown"] for r in recs)
     assert "| python | line | 1 |" in quality.render(results)
 
@@ -222,8 +223,10 @@ def test_server_flag_gives_the_in_process_suggestions(no_user_config):
     for name, make in (("in-process", lambda: InProcess(load_config())), ("server", Server)):
         model = make()
         try:
-            answers[name] = [model.complete(*c.document(sources[c.file]), c.language, c.file)[:2] for c in cases]
+            answers[name] = [model.complete(*c.document(sources[c.file]), c.language, c.file) for c in cases]
         finally:
             model.close()
-    assert answers["server"] == answers["in-process"]
-    assert any(text for text, _ in answers["server"])
+    same = [(a.text, a.replace) for a in answers["server"]]
+    assert same == [(a.text, a.replace) for a in answers["in-process"]]
+    assert any(a.text for a in answers["server"])
+    assert all(a.score is not None for a in answers["in-process"] if a.text)  # for a gate chosen on calibration
