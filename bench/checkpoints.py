@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,18 +28,75 @@ SHIPPED_GENERATION = {
     "confidence_threshold": 0.005, "eos_token_id": [1], "pad_token_id": 0,
 }  # fmt: skip
 
-__all__ = ["FULL_TEXT", "SHIPPED_GENERATION", "write_layout_checkpoint", "write_reference_checkpoint"]
+# The tests' tiny text config (seconds to build, in the real layout: sliding and full layers, K=V, experts);
+# gpu_check --tiny derives its parity config from it.
+TINY_TEXT: dict[str, Any] = dict(
+    vocab_size=128,
+    hidden_size=32,
+    intermediate_size=48,
+    moe_intermediate_size=16,
+    num_experts=8,
+    top_k_experts=2,
+    num_hidden_layers=4,
+    layer_types=["sliding_attention", "sliding_attention", "full_attention", "full_attention"],
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    num_global_key_value_heads=1,
+    head_dim=8,
+    global_head_dim=16,
+    sliding_window=8,
+    max_position_embeddings=4096,
+    pad_token_id=0,
+    eos_token_id=1,
+    bos_token_id=2,
+)
+
+# FULL_TEXT at toy width and two layers (one sliding, one full), for write_layout_checkpoint on a CPU: its
+# vocabulary holds the embedded tokenizer's.
+TOY_LAYOUT_TEXT: dict[str, Any] = dict(
+    FULL_TEXT,
+    vocab_size=8192,
+    hidden_size=64,
+    intermediate_size=96,
+    moe_intermediate_size=32,
+    num_experts=8,
+    top_k_experts=2,
+    num_hidden_layers=2,
+    layer_types=["sliding_attention", "full_attention"],
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    global_head_dim=32,
+    sliding_window=64,
+)
+
+__all__ = [
+    "FULL_TEXT",
+    "SHIPPED_GENERATION",
+    "TINY_TEXT",
+    "TOY_LAYOUT_TEXT",
+    "write_layout_checkpoint",
+    "write_reference_checkpoint",
+]
 
 
 def write_reference_checkpoint(
-    out: Path, text: dict, seed: int = 0, canvas_length: int = 32, distinct_encoder_scalars: bool = False
+    out: Path,
+    text: dict,
+    seed: int = 0,
+    canvas_length: int = 32,
+    distinct_encoder_scalars: bool = False,
+    eos_token_id: tuple[int, ...] = (1,),
+    fan_in_scaled: bool = True,
 ) -> Path:
+    """eos_token_id: the model's and the generation config's end ids. fan_in_scaled: weight std 0.3 shrinks by
+    sqrt(fan_in / 64) past 64 inputs, so wide models stay tame; False keeps 0.3 at any width."""
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     torch.manual_seed(seed)
     # eos_token_id is a PreTrainedConfig setting the model's typed __init__ does not list; it takes it at run time
     config = DiffusionGemmaConfig(  # type: ignore[call-arg]
-        text_config=text, vision_config=VISION, canvas_length=canvas_length, eos_token_id=[1]
+        text_config=text, vision_config=VISION, canvas_length=canvas_length, eos_token_id=list(eos_token_id)
     )
     model = DiffusionGemmaForBlockDiffusion(config).eval()
     with torch.no_grad():
@@ -48,14 +106,17 @@ def write_reference_checkpoint(
             if name.endswith(("norm.weight", ".scale", "per_expert_scale")):
                 p.copy_(1.0 + 0.3 * torch.randn_like(p))
             elif p.ndim >= 2:
-                p.copy_(torch.randn_like(p) * 0.3 / max(1.0, p.shape[-1] / 64) ** 0.5)
+                shrink = max(1.0, p.shape[-1] / 64) ** 0.5 if fan_in_scaled else 1.0
+                p.copy_(torch.randn_like(p) * 0.3 / shrink)
+        # layer_scalar < 1 catches ordering bugs; the encoder keeps a copy equal to the decoder's unless asked not to
         for i, layer in enumerate(model.model.decoder.layers):
             layer.layer_scalar.copy_(0.5 + torch.rand(1) * 0.4)
             scale = 1.6 if distinct_encoder_scalars else 1.0
             model.model.encoder.language_model.layers[i].layer_scalar.copy_(layer.layer_scalar * scale)
     out = Path(out)
     model.save_pretrained(out)
-    (out / "generation_config.json").write_text(json.dumps(SHIPPED_GENERATION, indent=2))
+    generation = SHIPPED_GENERATION | {"eos_token_id": list(eos_token_id)}
+    (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
     _word_tokenizer(out, text["vocab_size"])
     return out
 

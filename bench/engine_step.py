@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,21 +45,12 @@ TEXT: dict[str, Any] = dict(
     eos_token_id=1,
     bos_token_id=2,
 )
-VISION = dict(
-    model_type="gemma4_vision",
-    hidden_size=16,
-    intermediate_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    num_key_value_heads=2,
-    head_dim=8,
-    global_head_dim=8,
-    position_embedding_size=64,
-)
 
 
 def build_reference(canvas: int):
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
+
+    from bench.gpu_step import VISION
 
     torch.manual_seed(0)
     config = DiffusionGemmaConfig(text_config=TEXT, vision_config=VISION, canvas_length=canvas, eos_token_id=[1])  # type: ignore[call-arg]  # an extra key PreTrainedConfig keeps
@@ -86,6 +78,7 @@ def main() -> None:
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--canvas", type=int, default=128)
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run as a script
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 

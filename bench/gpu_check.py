@@ -47,18 +47,6 @@ PARITY_TEXT: dict[str, Any] = dict(
     num_attention_heads=4, num_key_value_heads=2, num_global_key_value_heads=1, head_dim=64, global_head_dim=128,
     sliding_window=64, max_position_embeddings=8192, pad_token_id=0, eos_token_id=1, bos_token_id=2,
 )  # fmt: skip
-TINY_PARITY_TEXT: dict[str, Any] = dict(
-    PARITY_TEXT,
-    vocab_size=128,
-    hidden_size=32,
-    intermediate_size=48,
-    moe_intermediate_size=16,
-    num_experts=8,
-    top_k_experts=2,
-    head_dim=8,
-    global_head_dim=16,
-    sliding_window=8,
-)
 
 
 @dataclass
@@ -233,12 +221,15 @@ def item_parity(result: ItemResult, out: Path, tiny: bool) -> None:
     from dcopilot.engine.runtime.loader import load_model
     from dcopilot.engine.runtime.static import Buckets, StaticDenoise
 
-    from bench.checkpoints import write_reference_checkpoint
+    from bench.checkpoints import TINY_TEXT, write_reference_checkpoint
 
     device = _device(tiny)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    text = TINY_PARITY_TEXT if tiny else PARITY_TEXT
+    # --tiny: the tests' tiny config at PARITY_TEXT's depth and context
+    depth = ("num_hidden_layers", "layer_types", "max_position_embeddings")
+    tiny_text = dict(TINY_TEXT, **{k: PARITY_TEXT[k] for k in depth})
+    text = tiny_text if tiny else PARITY_TEXT
     vocab = text["vocab_size"]
     try:
         from transformers import DiffusionGemmaForBlockDiffusion
@@ -445,27 +436,15 @@ def item_nf4(result: ItemResult, out: Path, tiny: bool) -> None:
 
 
 def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
-    from bench.checkpoints import FULL_TEXT, write_layout_checkpoint
+    from bench.checkpoints import FULL_TEXT, TOY_LAYOUT_TEXT, write_layout_checkpoint
 
     device = _device(tiny)
     layers = 2  # one sliding and one full layer: each layer adds compile time before ready
     text = dict(
-        FULL_TEXT, num_hidden_layers=layers, layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"]
+        TOY_LAYOUT_TEXT if tiny else FULL_TEXT,
+        num_hidden_layers=layers,
+        layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"],
     )
-    if tiny:
-        text.update(
-            vocab_size=8192,
-            hidden_size=64,
-            intermediate_size=96,
-            moe_intermediate_size=32,
-            num_experts=8,
-            top_k_experts=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            global_head_dim=32,
-            sliding_window=64,
-        )
     t = time.perf_counter()
     # toy size: a few sampler steps, so that a loaded CPU still answers a handful of keystrokes
     path = write_layout_checkpoint(out / "ckpt", text, device, steps=6 if tiny else None)

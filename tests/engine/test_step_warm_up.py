@@ -150,25 +150,9 @@ def test_layout_a_warms_the_scoring_pass_too_and_a_short_suffix_keeps_its_shape(
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from bench.checkpoints import FULL_TEXT, write_layout_checkpoint
+    from bench.checkpoints import TOY_LAYOUT_TEXT, write_layout_checkpoint
 
-    text = dict(
-        FULL_TEXT,
-        vocab_size=8192,
-        hidden_size=64,
-        intermediate_size=96,
-        moe_intermediate_size=32,
-        num_experts=8,
-        top_k_experts=2,
-        num_hidden_layers=2,
-        layer_types=["sliding_attention", "full_attention"],
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        global_head_dim=32,
-        sliding_window=64,
-    )
-    path = write_layout_checkpoint(tmp_path / "a", text, "cpu", steps=2)
+    path = write_layout_checkpoint(tmp_path / "a", TOY_LAYOUT_TEXT, "cpu", steps=2)
     torch._dynamo.reset()
     backend, graphs = counting_backend()
     config = load_config(
