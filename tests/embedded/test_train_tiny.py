@@ -7,30 +7,15 @@ from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 from dcopilot.engine.tasks.layout import fim_specials
 from dcopilot.engine.training.fim_data import ExampleSampler
 from dcopilot.engine.training.train import (
-    ModelShape,
     TrainConfig,
     ar_loss,
     default_generation,
     diffusion_loss,
     write_checkpoint,
 )
+from tiny_checkpoint import tiny_shape
 
-TINY = ModelShape(
-    vocab_size=600,
-    hidden_size=32,
-    intermediate_size=64,
-    moe_intermediate_size=32,
-    num_experts=4,
-    top_k_experts=2,
-    num_hidden_layers=2,
-    full_every=2,
-    num_attention_heads=2,
-    num_key_value_heads=1,
-    num_global_key_value_heads=1,
-    head_dim=16,
-    global_head_dim=32,
-    sliding_window=64,
-)
+TINY = tiny_shape(600, intermediate_size=64, moe_intermediate_size=32, global_head_dim=32)
 
 
 @pytest.fixture(scope="module")

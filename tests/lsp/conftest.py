@@ -7,8 +7,9 @@ assert exact suggestions; tests/lsp/test_lsp_model.py drives the real engine bac
 from pathlib import Path
 
 import pytest
+from tiny_checkpoint import write_tiny_checkpoint
 
-from lsp_support import SERVE, server_env, write_tiny_checkpoint
+from lsp_support import SERVE, server_env
 
 
 @pytest.fixture
@@ -28,9 +29,22 @@ def raw_server():
         client.close()
 
 
+@pytest.fixture(scope="module")
+def ready_server():
+    """One deterministic `dcopilot serve` over stdio for a whole test module: one candidate, no debounce, status
+    ready; it must shut down and exit cleanly after the module's last test."""
+    from rawclient import RawClient
+
+    client = RawClient(SERVE, server_env())
+    client.initialize(options={"candidates": 1, "debounceMs": 0})
+    client.wait_status("ready")
+    yield client
+    assert client.close() == 0  # shutdown + exit: a clean exit code, after everything the module sent
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("lsp-tiny") / "ckpt")
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("lsp-tiny") / "ckpt", steps=8)
 
 
 @pytest.fixture(scope="session")
