@@ -13,15 +13,8 @@ INLINE = "textDocument/inlineCompletion"
 
 
 @pytest.fixture(scope="module")
-def server():
-    import lsp_support
-    from rawclient import RawClient
-
-    client = RawClient(lsp_support.SERVE, lsp_support.server_env())
-    client.initialize(options={"candidates": 1, "debounceMs": 0})
-    client.wait_status("ready")
-    yield client
-    assert client.close() == 0  # shutdown + exit: a clean exit code, after everything below
+def server(ready_server):
+    return ready_server
 
 
 def open_doc(server, uri: str, text: str, version: int = 1) -> None:

@@ -34,15 +34,8 @@ def rss_mb(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def stdio():
-    import lsp_support
-    from rawclient import RawClient
-
-    client = RawClient(lsp_support.SERVE, lsp_support.server_env())
-    client.initialize(options={"candidates": 1, "debounceMs": 0})
-    client.wait_status("ready")
-    yield client
-    assert client.close() == 0
+def stdio(ready_server):
+    return ready_server
 
 
 @pytest.fixture(scope="module")
