@@ -12,7 +12,7 @@ from dcopilot.copilot.worker import Worker
 from dcopilot.lsp import encoding as enc
 from dcopilot.lsp import items
 from dcopilot.lsp.documents import Change, Document, DocumentStore
-from dcopilot.lsp.scheduler import Scheduler, _Entry, typed_through
+from dcopilot.lsp.scheduler import Scheduler
 from dcopilot.lsp.server import relative_path
 from dcopilot.lsp.service import Cancelled, CompletionRequest, Status, Suggestion
 from dcopilot.lsp.settings import Settings, update
@@ -26,69 +26,6 @@ def test_lsp_and_daemon_never_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-@pytest.mark.parametrize(
-    "offered, chosen",
-    [
-        (None, "utf-16"),
-        ([], "utf-16"),
-        (["utf-8"], "utf-8"),
-        (["utf-32", "utf-16"], "utf-32"),
-        (["latin-1", "utf-8"], "utf-8"),
-        (["ebcdic"], "utf-16"),
-    ],
-)
-def test_choose_encoding(offered, chosen):
-    assert enc.choose(offered) == chosen
-
-
-@pytest.mark.parametrize(
-    "line, character, encoding, index",
-    [
-        ("abc", 2, "utf-16", 2),
-        ("abc", 99, "utf-16", 3),  # past the end of the line: the end
-        ("a😀b", 1, "utf-16", 1),
-        ("a😀b", 2, "utf-16", 1),  # inside the surrogate pair: rounds down
-        ("a😀b", 3, "utf-16", 2),
-        ("a😀b", 2, "utf-32", 2),
-        ("a😀b", 3, "utf-8", 1),  # inside the 4-byte sequence
-        ("a😀b", 5, "utf-8", 2),
-        ("数据x", 3, "utf-8", 1),
-        ("数据x", 6, "utf-8", 2),
-        ("数据x", 2, "utf-16", 2),
-        ("\tx", 1, "utf-16", 1),
-        ("é", 1, "utf-8", 0),
-    ],
-)
-def test_column_to_index(line, character, encoding, index):
-    assert enc.column_to_index(line, character, encoding) == index
-
-
-@pytest.mark.parametrize("line", ["abc", "a😀b", "数据x😀", "\t\té"])
-@pytest.mark.parametrize("encoding", enc.SUPPORTED)
-def test_index_column_round_trip(line, encoding):
-    for i in range(len(line) + 1):
-        assert enc.column_to_index(line, enc.index_to_column(line, i, encoding), encoding) == i
-
-
-@pytest.mark.parametrize(
-    "text, lines",
-    [
-        ("", [""]),
-        ("a\nb", ["a\n", "b"]),
-        ("a\r\nb\r\n", ["a\r\n", "b\r\n", ""]),
-        ("a\rb", ["a\r", "b"]),
-        ("a\x0bb\u2028c", ["a\x0bb\u2028c"]),
-    ],
-)
-def test_split_lines_uses_lsp_line_ends_only(text, lines):
-    assert enc.split_lines(text) == lines
-
-
-def test_sanitize_replaces_lone_surrogates_only():
-    assert enc.sanitize("a\ud800b😀") == "a\ufffdb😀"
-    assert enc.sanitize("plain") == "plain"
 
 
 def _reference_apply(text: str, change: Change, encoding: str) -> str:
@@ -151,24 +88,6 @@ def test_store_caps_and_refusals():
 
 def _req(text: str, offset: int, **kw) -> CompletionRequest:
     return CompletionRequest(key="u", uri="u", path="", language_id="py", version=1, text=text, offset=offset, **kw)
-
-
-@pytest.mark.parametrize(
-    "typed, after, expected",
-    [
-        ("ret", "\n", ["urn x"]),  # typed the first three characters
-        ("r", "\n", ["eturn x"]),
-        ("", "\n", []),  # nothing typed: an exact-key hit, not typed-through
-        ("rex", "\n", []),  # diverged from the suggestion
-        ("ret", ")\n", []),  # the text after the cursor changed
-        ("return x", "\n", []),  # typed all of it: nothing left to offer
-    ],
-)
-def test_typed_through(typed, after, expected):
-    before = "def f():\n    "
-    entry = _Entry(before=before, after="\n", items=(("return x", 0, 0, 1.0),))
-    found = typed_through(entry, before + typed, after, offset=len(before + typed))
-    assert [s.text for s in found] == expected
 
 
 class _CountingService:
