@@ -23,6 +23,13 @@
     (when (consp found) (setcdr (last found) nil))
     (mapcar #'substring-no-properties found)))
 
+(defun check-labels-once-ready ()
+  "`check-matching-labels', asked again for up to 15 s: the server answers [] until its model is ready, and
+eglot may ask before then (as a user would simply type on)."
+  (let (found)
+    (check-wait (lambda () (setq found (check-matching-labels))) 15)
+    found))
+
 (defun check-open (name text)
   (let ((file (expand-file-name name (getenv "DCOPILOT_TEST_DIR"))))
     (with-temp-file file (insert text))
@@ -36,9 +43,9 @@
       print-escape-newlines t)  ; one RESULT per line
 (check-open "after_space.py" "def foo(a, b):\n    x = ")
 (check-result "server" (plist-get (eglot--server-info (eglot-current-server)) :name))
-(check-result "after-space" (check-matching-labels))
+(check-result "after-space" (check-labels-once-ready))
 (check-open "after_word.py" "def foo(a, b):\n    ret")
-(check-result "after-word" (check-matching-labels))
+(check-result "after-word" (check-labels-once-ready))
 (cl-letf (((symbol-function 'completing-read) (lambda (&rest _) "Rewrite with dcopilot"))
           ((symbol-function 'y-or-n-p) (lambda (&rest _) t))
           (last-nonmenu-event 13))  ; not a mouse event: pick through completing-read
