@@ -119,7 +119,12 @@ def default_base() -> str:
 
 def equivalents(test_file: Path) -> list[tuple[str, str, str]]:
     """EQUIVALENT_MUTANTS of a test file: (function, mutated line, reason) triples."""
-    return [tuple(e) for e in runpy.run_path(str(test_file)).get("EQUIVALENT_MUTANTS", [])]
+    # its folder on the path, as pytest puts it: a test file may import a helper module that sits next to it
+    sys.path.insert(0, str(test_file.parent))
+    try:
+        return [tuple(e) for e in runpy.run_path(str(test_file)).get("EQUIVALENT_MUTANTS", [])]
+    finally:
+        sys.path.remove(str(test_file.parent))
 
 
 def _toml_list(items: tuple[str, ...] | list[str]) -> str:

@@ -10,6 +10,8 @@ from dcopilot.lsp.documents import Change, DocumentStore
 from hypothesis import given
 from hypothesis import strategies as st
 
+from unit_width import units
+
 # Survivors of `python scripts/mutation.py lsp/documents.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
@@ -50,15 +52,6 @@ EQUIVALENT_MUTANTS = [
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 
 
-def width(c: str, encoding: str) -> int:
-    o = ord(c)
-    if encoding == "utf-32":
-        return 1
-    if encoding == "utf-16":
-        return 2 if o > 0xFFFF else 1
-    return 1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4
-
-
 def ref_lines(text: str) -> list[tuple[int, int]]:
     """(start, end of content) of each line; LSP line ends are \\r\\n, \\r and \\n only."""
     out, start, i = [], 0, 0
@@ -83,7 +76,7 @@ def ref_offset(text: str, line: int, character: int, encoding: str) -> int:
     start, end = lines[line]
     col = 0
     for i in range(start, end):
-        col += width(text[i], encoding)
+        col += units(text[i], encoding)
         if col > character:
             return i
     return end
@@ -92,7 +85,7 @@ def ref_offset(text: str, line: int, character: int, encoding: str) -> int:
 def ref_position(text: str, offset: int, encoding: str) -> tuple[int, int]:
     for n, (start, end) in enumerate(ref_lines(text)):
         if offset <= end:
-            return n, sum(width(c, encoding) for c in text[start:offset])
+            return n, sum(units(c, encoding) for c in text[start:offset])
     raise AssertionError("offset past the text")
 
 

@@ -8,6 +8,8 @@ from dcopilot.lsp import encoding as enc
 from hypothesis import given
 from hypothesis import strategies as st
 
+from unit_width import units
+
 # Survivors of `python scripts/mutation.py lsp/encoding.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
@@ -30,16 +32,6 @@ EQUIVALENT_MUTANTS = [
     ("column_to_index", 'data = content.encode("UTF-8")', "codec names are case-insensitive"),
     ("split_lines", "start = None", "text[None:end] is text[0:end]"),
 ]
-
-
-def units(c: str, encoding: str) -> int:
-    """Reference width of one code point, by its value (not by encoding it)."""
-    o = ord(c)
-    if encoding == "utf-32":
-        return 1
-    if encoding == "utf-16":
-        return 2 if o > 0xFFFF else 1
-    return 1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4
 
 
 def ref_column(content: str, index: int, encoding: str) -> int:
@@ -94,6 +86,7 @@ def test_choose_takes_the_first_supported(offered, chosen):
         ("数据x", 3, "utf-8", 1),
         ("数据x", 6, "utf-8", 2),
         ("数据x", 2, "utf-16", 2),
+        ("\tx", 1, "utf-16", 1),
         ("é", 1, "utf-8", 0),
         ("é", 2, "utf-8", 1),
     ],
