@@ -1,7 +1,9 @@
 """The document store (lsp/documents.py) through its public behaviour: edits against a plain reference that
-walks the text character by character, adoption of unknown documents, versions, the size and count caps, and
-snapshots (excerpts, positions and offsets in each encoding)."""
+walks the text character by character, adoption of unknown documents, versions and generations, the size, count
+and total size bounds, chunks (cut and re-cut with a small CHUNK_CHARS against a plain string), and snapshots
+(excerpts, positions and offsets in each encoding, cut huge lines)."""
 
+import itertools
 import random
 
 import pytest
@@ -17,35 +19,94 @@ from unit_width import units
 EQUIVALENT_MUTANTS = [
     ("apply", "if end <= start:", "swapping equal positions changes nothing"),
     (
-        "apply",
-        'if first > 0 or self.lines[first - 1].endswith("\\r"):',
-        "re-splitting one more unchanged line gives the same lines",
-    ),
-    (
-        "apply",
-        'if first >= 0 and self.lines[first - 1].endswith("\\r"):',
-        "at line 0 it asks whether the last line ends with a \\r, and the last line never has a terminator",
-    ),
-    (
-        "apply",
-        'head = "XXXX".join(old[: start[0] - first]) + self.lines[start[0]][: start[1]]',
-        "at most one line comes before the start line in the region: there is nothing to join",
-    ),
-    (
         "snapshot",
         "col0 = enc.index_to_column(enc.line_content(current), cut, encoding) if (cut) or True else 0",
         "column 0 is column 0 in every encoding",
-    ),
-    ("open", "self._docs.popitem(last=None)", "None is as false as False"),
-    (
-        "snapshot",
-        "while nxt < len(self.lines) and budget > 0 and len(current) - col < EXCERPT_CHARS:",
-        "a rest of exactly EXCERPT_CHARS leaves no budget, so the loop stops either way",
     ),
     (
         "change",
         'refused = self.open(uri, "", version - 2, changes[full[-1]].text)',
         "the adopted document gets the change's version right after; any older version lets that change through",
+    ),
+    (
+        "index",
+        "if rel == 0 and (self.col0 and self.cut):  # a huge first line, cut at code point `cut`",
+        "col0 is non-zero exactly when cut is",
+    ),
+    (
+        "_starts",
+        "chars = list(itertools.accumulate(map(len, self._chunks), initial=1))[:-1]",
+        "every chunk start moves by one alike, and apply only uses their differences",
+    ),
+    ("_cut", "if len(text) < CHUNK_CHARS:", "a text of exactly CHUNK_CHARS skips the loop: one chunk either way"),
+    (
+        "_cut",
+        "while len(text) + pos > CHUNK_CHARS:",
+        "with CHUNK_CHARS or less left the search starts at the last character: a match there ends the text",
+    ),
+    (
+        "_cut",
+        "while len(text) - pos >= CHUNK_CHARS:",
+        "with CHUNK_CHARS left the search starts at the last character: a match there ends the text",
+    ),
+    ("_chunk_lines", "if self._split is None or self._split[1] != c:", "the one-chunk cache is skipped: same lines"),
+    (
+        "lines_from",
+        "if 0 <= c <= len(self._chunks):",
+        "c reaches len(chunks) only going forward, where k = 0 reads nothing and the loop then ends",
+    ),
+    ("lines_from", "k = 0 if step >= 0 else len(self._chunk_lines(c)) - 1", "step is 1 or -1, never 0"),
+    (
+        "apply",
+        "a = max(0, self._locate(start[0])[0] - 2)",
+        "re-cutting one more unchanged chunk moves chunk edges only, never the text or its lines",
+    ),
+    (
+        "apply",
+        "b = min(len(self._chunks) + 1, self._locate(end[0])[0] + 1)",
+        "a slice end past the last chunk is the last chunk",
+    ),
+    (
+        "apply",
+        "b = min(len(self._chunks) - 1, self._locate(end[0])[0] + 2)",
+        "re-cutting one more unchanged chunk moves chunk edges only, never the text or its lines",
+    ),
+    (
+        "snapshot",
+        "if cut == 0 or line > 0:",
+        "a cut line fills the budget before the cursor: the loop stops before taking a line",
+    ),
+    ("snapshot", "if cut == 0 and line >= 0:", "lines before line 0 are none: lines_from(-1, -1) yields nothing"),
+    (
+        "snapshot",
+        "if len(current) - col <= EXCERPT_CHARS or line + 1 < self.line_count:",
+        "a cut rest fills the budget after the cursor, and lines_from(line_count, 1) yields nothing",
+    ),
+    (
+        "snapshot",
+        "if len(current) - col < EXCERPT_CHARS and line + 1 < self.line_count:",
+        "a rest of exactly EXCERPT_CHARS leaves no budget: the loop stops before taking a line",
+    ),
+    (
+        "snapshot",
+        "if len(current) - col <= EXCERPT_CHARS and line - 1 < self.line_count:",
+        "lines_from(line_count, 1) yields nothing",
+    ),
+    (
+        "snapshot",
+        "if len(current) - col <= EXCERPT_CHARS and line + 1 <= self.line_count:",
+        "lines_from(line_count, 1) yields nothing",
+    ),
+    ("_trim", "dropped.append(None)", "only how many were dropped is used"),
+    (
+        "open",
+        "self._trim(keep=None)",
+        "the kept document is the most recent, so the last the loop would reach; it stops with one document left",
+    ),
+    (
+        "change",
+        "return self._trim(keep=None)",
+        "the kept document is the most recent, so the last the loop would reach; it stops with one document left",
     ),
 ]
 
@@ -388,3 +449,184 @@ def test_snapshot_of_a_cut_wide_line_counts_its_start_column_in_the_encoding():
         assert snap.col0 == per_char * cut
         assert snap.position(snap.offset) == (0, per_char * 40_000 + 1)
         assert snap.position(len(snap.text)) == (1, 5)  # later lines do not start at col0
+
+
+# -- chunks: small CHUNK_CHARS so that short texts span many chunks ----------------------------------------------
+
+SMALL_CHUNK = 4
+
+
+def ref_cut(text: str, size: int) -> list[str]:
+    """Chunks as documented: each ends at the first line end that ends `size` or more characters past its start,
+    unless that line end ends the text (then the rest is one chunk)."""
+    ends = [start for start, _ in ref_lines(text)[1:]]  # where each line end ends
+    chunks, pos = [], 0
+    for end in ends:
+        if end - pos >= size and end < len(text):
+            chunks.append(text[pos:end])
+            pos = end
+    return [*chunks, text[pos:]]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
+def test_cut_matches_the_reference(text):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(documents, "CHUNK_CHARS", SMALL_CHUNK)
+        assert documents._cut(text) == ref_cut(text, SMALL_CHUNK)
+
+
+@pytest.mark.parametrize(
+    ("text", "chunks"),
+    [
+        ("abcdefgh", ["abcdefgh"]),  # no line end: one chunk
+        ("abc\ndef\n", ["abc\n", "def\n"]),  # the line end at the target
+        ("ab\r\ncd\n", ["ab\r\n", "cd\n"]),  # a \r\n ending at the target is not split
+        ("abc\r\nd\n", ["abc\r\n", "d\n"]),  # nor one starting at it
+        ("a\rbcd\re", ["a\rbcd\r", "e"]),  # a line end before the target does not cut
+        ("abcd\n", ["abcd\n"]),  # a line end that ends the text does not cut
+        ("a\nb\nc\nd\ne\n", ["a\nb\n", "c\nd\n", "e\n"]),
+    ],
+)
+def test_cut_table(text, chunks):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(documents, "CHUNK_CHARS", SMALL_CHUNK)
+        assert documents._cut(text) == chunks
+
+
+def check_document(doc, text):
+    """Every view of a chunked document against the plain string."""
+    starts = [start for start, _ in ref_lines(text)]
+    lines = [text[a:b] for a, b in itertools.pairwise([*starts, len(text)])]
+    assert doc.text == text and doc.size == len(text) and doc.line_count == len(lines)
+    assert [doc.line(i) for i in range(len(lines))] == lines
+    for i in range(len(lines)):
+        assert list(doc.lines_from(i, 1)) == lines[i:]
+        assert list(doc.lines_from(i, -1)) == lines[i::-1]
+    chunks = doc._chunks
+    assert "".join(chunks) == text
+    assert all(c[-1:] in ("\r", "\n") for c in chunks[:-1])  # whole lines
+    assert not any(a.endswith("\r") and b.startswith("\n") for a, b in itertools.pairwise(chunks))  # \r\n kept whole
+
+
+LONG_TEXT = st.lists(st.sampled_from(PIECES), min_size=10, max_size=40).map("".join)
+WIDE_POSITION = st.tuples(st.integers(-1, 16), st.integers(0, 5))
+WIDE_CHANGE = st.one_of(
+    st.builds(Change, TEXT, WIDE_POSITION, WIDE_POSITION),
+    st.builds(Change, TEXT, WIDE_POSITION, WIDE_POSITION),
+    st.builds(Change, TEXT, WIDE_POSITION, WIDE_POSITION),
+    st.builds(Change, LONG_TEXT),
+)
+
+
+@given(LONG_TEXT, st.lists(WIDE_CHANGE, min_size=1, max_size=8), st.sampled_from(ENCODINGS))
+def test_edits_across_chunks_match_the_reference(text, changes, encoding):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(documents, "CHUNK_CHARS", SMALL_CHUNK)
+        store = DocumentStore()
+        store.open("u", "py", 1, text)
+        check_document(store.get("u"), text)
+        for version, change in enumerate(changes, start=2):
+            text = ref_apply(text, change, encoding)
+            assert store.change("u", version, [change], encoding) is None
+            check_document(store.get("u"), text)
+
+
+def test_a_crlf_brought_together_across_a_chunk_edge_is_one_line_end():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(documents, "CHUNK_CHARS", SMALL_CHUNK)
+        text = "abcd\rXefgh\nijkl\nmnop\n"
+        store = DocumentStore()
+        store.open("u", "py", 1, text)
+        assert len(store.get("u")._chunks) > 2
+        store.change("u", 2, [Change("", (1, 0), (1, 1))], "utf-16")  # "\r" + "efgh": the X goes
+        store.change("u", 3, [Change("\n", (1, 0), (1, 0))], "utf-16")  # "\r" + "\nefgh"
+        check_document(store.get("u"), "abcd\r\nefgh\nijkl\nmnop\n")
+
+
+def test_a_long_document_in_many_chunks():
+    lines = [f"{i:05}\r\n" if i % 2 else f"{i:05}\n" for i in range(5_000)]
+    text = "".join(lines)
+    store = DocumentStore()
+    store.open("u", "py", 1, text)
+    doc = store.get("u")
+    assert len(doc._chunks) > 3 and doc.line_count == len(lines) + 1
+    assert doc.line(3_000) == lines[3_000] and doc.line(len(lines)) == ""
+    # an edit spanning two chunk edges, and one in a late chunk
+    start, end = 1_000, 4_000
+    store.change("u", 2, [Change("X\r", (start, 2), (end, 3))], "utf-16")
+    text = "".join(lines[:start]) + lines[start][:2] + "X\r" + lines[end][3:] + "".join(lines[end + 1 :])
+    store.change("u", 3, [Change("\nY", (start + 2, 0), (start + 2, 0))], "utf-16")
+    text = ref_apply(text, Change("\nY", (start + 2, 0), (start + 2, 0)), "utf-16")
+    check_document(store.get("u"), text)
+
+
+# -- snapshots of a cut line -------------------------------------------------------------------------------------
+
+
+def test_snapshot_index_on_a_cut_line():
+    line = "x" * 100_000 + "😀ab"
+    store = DocumentStore()
+    store.open("u", "py", 3, "before\n" + line + "\nafter\n")
+    snap = store.get("u").snapshot(1, 100_000 + 2 + 1, "utf-16")
+    cut = 100_002 - documents.EXCERPT_CHARS
+    assert snap.cut == cut
+    assert snap.index(1, cut - 1) is None  # before the excerpt
+    assert snap.index(1, cut) == 0 and snap.index(1, cut + 7) == 7
+    assert snap.text[snap.index(1, 100_001) :].startswith("ab")
+    assert snap.index(1, 10**9) == len(line) - cut  # clamped to the line's end
+    assert snap.index(2, 3) == len(line) - cut + 1 + 3  # the next line is whole
+    assert snap.index(2, 99) == len(line) - cut + 1 + 5 and snap.index(3, 0) == len(snap.text)
+
+
+# -- generations and the total size bound ------------------------------------------------------------------------
+
+
+def test_every_open_is_a_new_generation():
+    store = DocumentStore()
+    store.open("u", "py", 1, "abc")
+    store.open("v", "py", 1, "abc")
+    first, other = store.generation("u"), store.generation("v")
+    assert isinstance(first, int) and first != other
+    assert store.get("u").generation == first and store.get("u").snapshot(0, 0, "utf-16").generation == first
+    store.change("u", 2, [Change("x", (0, 0), (0, 0))], "utf-16")
+    assert store.generation("u") == first  # an edit is the same open
+    store.close("u")
+    assert store.generation("u") is None and store.generation("never") is None
+    store.open("u", "py", 1, "abc")  # the same version and text, reopened
+    assert store.generation("u") not in (first, other)
+    assert store.get("u").snapshot(0, 0, "utf-16").generation == store.generation("u")
+
+
+def test_total_size_bound_drops_the_least_recently_used():
+    store = DocumentStore(max_chars=100, max_total_chars=25)
+    assert store.open("a", "py", 1, "x" * 10) is None
+    assert store.open("b", "py", 1, "x" * 10) is None
+    store.get("a")  # used: b is the least recent
+    assert store.open("c", "py", 1, "x" * 5) is None  # 25 in all: exactly the bound
+    assert (len(store), store.total_chars()) == (3, 25)
+    note = store.change("c", 2, [Change("y", (0, 0), (0, 0))], "utf-16")  # 26
+    assert note == "1 least recently used documents dropped (over 512 documents or 25 chars in all)"
+    assert ("a" in store, "b" in store, "c" in store, store.total_chars()) == (True, False, True, 16)
+    # two documents over the bound: one goes
+    assert store.open("d", "py", 1, "x" * 20) is None
+    assert ("a" in store, "c" in store, "d" in store, store.total_chars()) == (False, False, True, 20)
+    store.open("e", "py", 1, "x" * 3)
+    note = store.change("e", 2, [Change("x" * 20, (0, 0), (0, 0))], "utf-16")
+    assert note == "1 least recently used documents dropped (over 512 documents or 25 chars in all)"
+    assert list(store._docs) == ["e"]
+
+
+def test_one_document_over_the_total_bound_is_kept():
+    store = DocumentStore(max_chars=100, max_total_chars=10)
+    assert store.open("a", "py", 1, "x" * 50) is None and "a" in store
+    assert store.change("a", 2, [Change("y", (0, 0), (0, 0))], "utf-16") is None and store.total_chars() == 51
+
+
+def test_total_bound_defaults_to_four_documents_at_the_cap():
+    store = DocumentStore(max_chars=10)
+    for name, size in (("a", 10), ("b", 10), ("c", 10), ("d", 9)):
+        store.open(name, "py", 1, "x" * size)
+    assert store.change("d", 2, [Change("x", (0, 0), (0, 0))], "utf-16") is None  # 40 in all: the bound
+    assert len(store) == 4
+    store.open("e", "py", 1, "x")
+    assert ("a" in store, len(store), store.total_chars()) == (False, 4, 31)
