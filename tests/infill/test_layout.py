@@ -1,5 +1,6 @@
 """Prompt and canvas assembly for layouts A/B/C, both prompt formats, and length hypotheses."""
 
+import dataclasses
 import re
 
 import pytest
@@ -9,11 +10,13 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 # Survivors of `python scripts/mutation.py engine/tasks/layout.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
-_ZIP = "zip with the noised mask (free_len long) drops pads beyond the free region"
+_EQUAL = "both sequences have the same length by construction, so zip's strict check never fires"
+_FIM_ZIP = "missing = [name for name, i in zip(FIM_TOKENS, _fim_ids(specials), {}) if i is None]"
+_EDIT_ZIP = "free = [NOISE if n else t for t, n in zip(free, noised, {})]"
 EQUIVALENT_MUTANTS = [
     ("pinned_tail", "if not layout.pins_suffix or k < 0 or not suffix:", "k == 0 then takes encode(...)[:0], also []"),
-    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len - len(draft) + 1)", _ZIP),
-    ("assemble_edit_canvas", "free = list(draft) + [eos] + [pad] * (free_len + len(draft) - 1)", _ZIP),
+    *(("fim_specials", _FIM_ZIP.format(arg), _EQUAL) for arg in ("strict=None", "strict=False", "")),
+    *(("assemble_edit_canvas", _EDIT_ZIP.format(arg), _EQUAL) for arg in ("strict=None", "strict=False", "")),
 ]
 
 
@@ -469,3 +472,41 @@ def test_length_hypotheses_needs_one():
 def test_middle_ids_stop_at_any_stop_id_inside_the_free_region():
     assert lay.middle_ids([5, 0, 6, 1], 4, [1, 0]) == ([5], True)
     assert lay.middle_ids([5, 6, 1, 0], 2, [1]) == ([5, 6], False)  # the stop id lies past the free region
+
+
+def test_fim_specials_of_a_fim_tokenizer(tok):
+    sp = lay.fim_specials(tok)
+    assert type(sp) is lay.FimSpecials and sp.has_fim
+    names = ("bos", "eos", "pad", "fim_prefix", "fim_suffix", "fim_middle", "file")
+    tokens = ("<bos>", "<eos>", "<pad>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file|>")
+    assert [getattr(sp, n) for n in names] == [tok.token_to_id(t) for t in tokens]
+    assert len({getattr(sp, n) for n in names}) == len(names)  # distinct ids: a swapped field would show
+
+
+@pytest.mark.parametrize(
+    "absent,reported",
+    [
+        ({"<|fim_prefix|>"}, "<|fim_prefix|>"),
+        ({"<|fim_suffix|>"}, "<|fim_suffix|>"),
+        ({"<|fim_middle|>"}, "<|fim_middle|>"),
+        ({"<|file|>"}, "<|file|>"),
+        ({"<|file|>", "<|fim_suffix|>"}, "<|fim_suffix|>"),  # the first one in FIM order is named
+    ],
+)
+def test_fim_specials_names_the_missing_token(absent, reported):
+    class Lacking(Tok):
+        def token_to_id(self, name):
+            return None if name in absent else super().token_to_id(name)
+
+    with pytest.raises(ValueError, match="^" + re.escape(f"tokenizer lacks special token {reported}") + "$"):
+        lay.fim_specials(Lacking())
+
+
+@pytest.mark.parametrize("field", ["fim_prefix", "fim_suffix", "fim_middle", "file"])
+def test_fim_prompt_refuses_specials_lacking_any_fim_token(tok, field):
+    # build_prompt checks has_fim first; the FIM prompt itself still refuses, whichever one token is missing
+    sp = lay.specials_from(tok)
+    lacking = dataclasses.replace(sp, **{field: None})
+    message = "a FIM prompt needs the tokenizer's FIM tokens (Specials.has_fim)"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        lay._fim_prompt(tok, lacking, lay.PromptParts("f", "x", "y"), suffix_in_prompt=True)

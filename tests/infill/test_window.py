@@ -13,7 +13,7 @@ EQUIVALENT_MUTANTS = [
     ("build_window", "if first >= 0 and first % snap:", "0 % snap is 0: the first line 0 never snaps either way"),
     (
         "build_window",
-        "if len(s_counts) < len(tail_lines) and (last + 1) / snap:",
+        "if len(after_side.counts) < len(tail_lines) and (last + 1) / snap:",
         "when (last + 1) % snap is 0 the drop below is 0 lines, so testing the quotient instead changes nothing",
     ),
 ]
