@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "heldout"))
 
-from metrics import NOISE_ES, USEFUL_ES  # noqa: E402
+from metrics import NOISE_ES, USEFUL_ES
 
 GRID = [-100.0, -8.0, -6.0, -5.0, -4.0, -3.5, -3.0, -2.5, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -0.25]
 

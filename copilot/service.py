@@ -17,8 +17,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
 from dcopilot.copilot.gate import gate
+from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
 from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
 from dcopilot.lsp.service import (
     Cancelled,
