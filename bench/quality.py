@@ -193,6 +193,9 @@ def main() -> int:
     ap.add_argument("--no-model", action="store_true", help="baselines only")
     ap.add_argument("--model", default="", help="checkpoint dir (default: the config's model, else the embedded one)")
     ap.add_argument("--device", default="", help="cpu, cuda, ... (default: the config's)")
+    ap.add_argument(
+        "--min-score", type=float, help="completion.min_score, the gate (-100: open, to calibrate; default: config's)"
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads for the model (0: torch's default)")
     args = ap.parse_args()
 
@@ -209,6 +212,8 @@ def main() -> int:
         env["DCOPILOT_MODEL_PATH"] = args.model
     if args.device:
         env["DCOPILOT_MODEL_DEVICE"] = args.device
+    if args.min_score is not None:
+        env["DCOPILOT_COMPLETION_MIN_SCORE"] = str(args.min_score)
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     os.environ.update(env)  # the in-process model reads the same settings as the server does

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from dcopilot.engine.tasks import requests as defaults
-from dcopilot.lsp.settings import DEBOUNCE_MS, DebounceMs, Hypotheses, MaxTokens
+from dcopilot.lsp.settings import DEBOUNCE_MS, DebounceMs, Hypotheses, MaxTokens, MinScore
 
 Device = Annotated[str, msgspec.Meta(pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")]
 
@@ -42,6 +42,7 @@ class CompletionConfig(_Section, frozen=True):
     context_tokens: Annotated[int, msgspec.Meta(ge=16)] = defaults.CONTEXT_TOKENS  # prompt window (prefix + suffix)
     multiline: defaults.Multiline = defaults.MULTILINE
     debounce_ms: DebounceMs = DEBOUNCE_MS  # base; adapts to typing speed
+    min_score: MinScore = defaults.MIN_SCORE  # the gate: nothing is shown when the best scores below it
     seed: int = defaults.SEED
 
 

@@ -33,7 +33,13 @@ def make_service(config) -> EngineService:
 
 def settings_from(config) -> Settings:
     c = config.completion
-    return Settings(debounce_ms=c.debounce_ms, max_tokens=c.max_tokens, hypotheses=c.hypotheses, multiline=c.multiline)
+    return Settings(
+        debounce_ms=c.debounce_ms,
+        max_tokens=c.max_tokens,
+        hypotheses=c.hypotheses,
+        multiline=c.multiline,
+        min_score=c.min_score,
+    )
 
 
 def serve_main(config, tcp_port: int | None = None, unix_path: str | None = None) -> int:

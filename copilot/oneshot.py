@@ -73,6 +73,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
+    from dcopilot.copilot.gate import gate, why_hidden
     from dcopilot.engine.tasks.infill import run_infill
 
     path = Path(path)
@@ -87,7 +88,9 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         return _fail(f"cannot load the model: {e}")
     req = infill_request(config, text=text, cursor=cursor, language=_language(path), path=path.name)
     result = run_infill(model, req)
-    candidates = result.candidates
+    min_score = config.completion.min_score
+    candidates = gate(result.candidates, min_score)
+    hidden = why_hidden(result.candidates, min_score)
     if as_json:
         out = []
         for cand in candidates:
@@ -109,13 +112,14 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
                     "prompt_tokens": result.prompt_tokens,
                     "layout": result.layout,
                     "prompt_format": result.prompt_format,
+                    "hidden": hidden,
                 },
                 ensure_ascii=False,
             )
         )
         return 0
     if not candidates:
-        print("(no completion)", file=sys.stderr)
+        print(f"(no completion: {hidden})" if hidden else "(no completion)", file=sys.stderr)
         return 0
     best = candidates[0]
     if best.end > best.start:

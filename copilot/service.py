@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dcopilot.copilot.gate import gate
 from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
 from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
 from dcopilot.lsp.service import (
@@ -191,7 +192,7 @@ class EngineBackend:
         assert self.prefix is not None, "complete() before load()"
         with _out_of_memory_as_error():
             result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
-        kept = result.candidates[: req.candidates]
+        kept = gate(result.candidates, req.min_score)[: req.candidates]
         out = [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in kept]
         # Counts and reject reasons only: candidate text is document-like and stays out of the log.
         rejected = ", ".join(f"{n} {why}" for why, n in sorted(result.rejected.items())) or "none"

@@ -108,6 +108,7 @@ class DcopilotServer(LanguageServer):
             max_tokens=self.settings.max_tokens,
             hypotheses=self.settings.hypotheses,
             multiline=self.settings.multiline,
+            min_score=self.settings.min_score,
         )
 
     def tag(self, prefix: str) -> str:

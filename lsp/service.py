@@ -39,6 +39,7 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int = defaults.MAX_TOKENS
     hypotheses: int = defaults.HYPOTHESES
     multiline: defaults.Multiline = defaults.MULTILINE
+    min_score: float = defaults.MIN_SCORE  # the gate
 
 
 class Suggestion(msgspec.Struct, frozen=True, kw_only=True):

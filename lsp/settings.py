@@ -17,6 +17,8 @@ DEBOUNCE_MS = 75  # base debounce before a completion runs; the scheduler adapts
 DebounceMs = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=4096)]
 Hypotheses = Annotated[int, msgspec.Meta(ge=1, le=16)]
+# Engine scores are <= 0; -100 lets every candidate through.
+MinScore = Annotated[float, msgspec.Meta(ge=-100.0, le=0.0)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -25,6 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas budget per suggestion
     hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
     multiline: defaults.Multiline = defaults.MULTILINE
+    min_score: MinScore = defaults.MIN_SCORE  # the gate: nothing is shown when the best scores below it
     candidates: Annotated[int, msgspec.Meta(ge=1, le=8)] = defaults.CANDIDATES  # on an invoked (manual) trigger
     speculative: bool = False  # after a suggestion is shown, precompute the one that follows its acceptance
     # textDocument/completion items: "auto" = only for clients that do not support inline completion

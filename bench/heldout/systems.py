@@ -116,6 +116,7 @@ class InProcess:
             max_tokens=self.settings.max_tokens,
             hypotheses=self.settings.hypotheses,
             multiline=self.settings.multiline,
+            min_score=self.settings.min_score,
         )
         t0 = time.perf_counter()
         got = self.loop.run_until_complete(self.service.complete(req))

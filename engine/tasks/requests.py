@@ -21,6 +21,9 @@ PROMPT_FORMAT: PromptFormatSetting = "auto"  # auto: the checkpoint's own, else 
 SEED = 0
 RENOISE = 0.5  # fraction of an edit's seeded canvas re-noised
 CANDIDATES = 3  # distinct completions returned at most
+# the gate: nothing is shown below this engine score (a sum of mean log-probabilities, <= 0); chosen on the
+# held-out calibration split, bench/RESULTS.md
+MIN_SCORE = -1.0
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,9 @@ def test_env_key(name, key):
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
         ("completion.hypotheses", 0, "Expected `int` >= 1 (got 0)"),
+        ("completion.min_score", 0.5, "Expected `float` <= 0.0 (got 0.5)"),
+        ("completion.min_score", -100.5, "Expected `float` >= -100.0 (got -100.5)"),
+        ("completion.min_score", "low", "Expected `float`, got `str` (got 'low')"),
         (
             "model.path.x",
             "1",
@@ -308,3 +311,13 @@ def test_sections_are_the_config_fields():
     assert cfg.SECTIONS["edit"] is cfg.EditConfig
     assert isinstance(msgspec.structs.fields(Config)[0], msgspec.structs.FieldInfo)
     assert set(string.ascii_lowercase) >= set("".join(cfg.SECTIONS))
+
+
+def test_min_score_from_env_file_and_default():
+    assert Config().completion.min_score == cfg.defaults.MIN_SCORE
+    env = {"XDG_CONFIG_HOME": "/x", "DCOPILOT_COMPLETION_MIN_SCORE": "-2.5"}
+    assert load_config(env=env).completion.min_score == -2.5
+    assert parse_toml("[completion]\nmin_score = -100\n").completion.min_score == -100.0
+    with pytest.raises(ConfigError) as caught:
+        parse_toml("[completion]\nmin_score = 0.25\n", "c.toml")
+    assert (caught.value.key, caught.value.line) == ("completion.min_score", 2)

@@ -85,6 +85,9 @@ def settings(dcopilot: str, **extra) -> dict:
         # Smaller runs keep the test short on a shared CPU; the plumbing under test is the same.
         "dcopilot.maxTokens": 16,
         "dcopilot.hypotheses": 1,
+        # The gate open: the test is the ghost-text plumbing on whatever the weak model offers (and minScore
+        # travels as a live setting through the extension).
+        "dcopilot.minScore": -100,
         "dcopilot.debounceMs": 20,
         # Tab must go to the ghost text, not to a completion menu that "." or ":" might open.
         "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},

@@ -13,8 +13,8 @@ from dcopilot.copilot.oneshot import offset_of, position_of
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def dcopilot(*args, cwd=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CONFIG_HOME": str(cwd or ROOT / "nonexistent")}
+def dcopilot(*args, cwd=None, **extra_env):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CONFIG_HOME": str(cwd or ROOT / "nonexistent"), **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "dcopilot.copilot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=240
     )
@@ -97,6 +97,29 @@ def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
     for e in json.loads(r.stdout)["edits"]:
         assert (e["start"]["line"], e["start"]["col"]) >= (1, 1) and (e["end"]["line"], e["end"]["col"]) <= (3, 1)
     assert src.read_text() == "def add(a, b):\n    return a + b\n\nx = add(1, )\n"  # the file is only read
+
+
+def test_complete_hides_candidates_below_min_score(tiny_checkpoint_dir, tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def add(a, b):\n    return a + b\n\nx = add(1, )\n", encoding="utf-8")
+    args = ("complete", str(src), "--line", "4", "--col", "12", "--model", str(tiny_checkpoint_dir))
+
+    def run(min_score: float, *flags: str):
+        return dcopilot(*args, *flags, cwd=tmp_path, DCOPILOT_COMPLETION_MIN_SCORE=repr(min_score))
+
+    open_gate = json.loads(run(-100.0, "--json").stdout)
+    scores = [c["score"] for c in open_gate["candidates"]]
+    assert scores and open_gate["hidden"] is None
+    best, worst = max(scores), min(scores)
+    # At the lowest score every candidate passes; just above the best, none does and the reason is given.
+    assert [c["score"] for c in json.loads(run(worst - 0.001, "--json").stdout)["candidates"]] == scores
+    above = min(best + 0.01, 0.0)
+    assert best < above, "a score at 0.0 leaves no threshold above it"
+    shut = json.loads(run(above, "--json").stdout)
+    assert shut["candidates"] == [] and shut["hidden"].startswith("best candidate's score ")
+    r = run(above)
+    assert r.returncode == 0 and r.stdout == ""
+    assert f"is below completion.min_score {above:.2f}" in r.stderr and "(no completion: " in r.stderr
 
 
 def test_eval_command(tiny_checkpoint_dir, tmp_path):

@@ -40,7 +40,8 @@ def server(request, tiny_checkpoint):
 
     if request.param == "embedded" and not EMBEDDED.exists():
         pytest.skip("the embedded model is not installed (engine/embedded/model.safetensors)")
-    env = {"DCOPILOT_MODEL_DEVICE": "cpu"}
+    # The gate open: these tests check protocol invariants on whatever the model offers, not its quality.
+    env = {"DCOPILOT_MODEL_DEVICE": "cpu", "DCOPILOT_COMPLETION_MIN_SCORE": "-100"}
     if request.param == "tiny":
         env["DCOPILOT_MODEL_PATH"] = str(tiny_checkpoint)
     client = RawClient(lsp_support.SERVE, lsp_support.server_env(deterministic=False, **env))

@@ -8,7 +8,8 @@
 export type Lookup = (key: string) => unknown;
 
 export const LIVE_KEYS = [
-  'debounceMs', 'maxTokens', 'hypotheses', 'multiline', 'candidates', 'speculative', 'completionItems',
+  'debounceMs', 'maxTokens', 'hypotheses', 'multiline', 'minScore', 'candidates', 'speculative',
+  'completionItems',
 ] as const;
 
 /** Setting -> `dcopilot serve` flag. */

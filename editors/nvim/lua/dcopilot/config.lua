@@ -21,7 +21,7 @@ M.defaults = {
   -- Filetypes never attached, even with '*'.
   exclude_filetypes = { 'help', 'gitcommit', 'gitrebase', 'netrw', 'qf' }, ---@type string[]
   -- Live server settings (lsp/settings.py), e.g. { maxTokens = 48, multiline = 'never' }: enable,
-  -- debounceMs, maxTokens, hypotheses, multiline, candidates, speculative, completionItems. Sent as
+  -- debounceMs, maxTokens, hypotheses, multiline, minScore, candidates, speculative, completionItems. Sent as
   -- initializationOptions; unset keys keep the server's values. Model, device and log settings are
   -- startup flags: put them in `cmd` (e.g. { 'dcopilot', 'serve', '--device', 'cuda' }) or config.toml.
   settings = {}, ---@type table<string, string|number|boolean>

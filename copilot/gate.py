@@ -1,0 +1,32 @@
+"""The gate: nothing is shown when the best candidate's score is below `completion.min_score`.
+
+A weak model's low-scored guesses are mostly noise; hiding them costs a little coverage and spares the user
+from reading them. The score is the engine's (confidence + suffix agreement, a sum of mean log-probabilities,
+so <= 0); the default threshold was chosen on the held-out calibration split (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+
+class _Scored(Protocol):
+    @property
+    def score(self) -> float: ...
+
+
+T = TypeVar("T", bound=_Scored)
+
+
+def gate(candidates: Sequence[T], min_score: float) -> list[T]:
+    """The candidates to show: those scoring at least `min_score`, in their order (best first)."""
+    return [c for c in candidates if c.score >= min_score]
+
+
+def why_hidden(candidates: Sequence[_Scored], min_score: float) -> str | None:
+    """Why nothing is shown: the best score against the threshold; None when something passes or none exists."""
+    if not candidates or gate(candidates, min_score):
+        return None
+    best = max(c.score for c in candidates)
+    return f"best candidate's score {best:.2f} is below completion.min_score {min_score:.2f}"
