@@ -255,10 +255,8 @@ def warm_up_step(model, denoise, config, progress: Progress):
     from dcopilot.engine.runtime.static import warm_up
     from dcopilot.engine.tasks.infill import step_shapes
 
-    c, m = config.completion, config.model
-    shapes, longest = step_shapes(
-        model, c.max_tokens, c.hypotheses, c.multiline, c.layout, m.prompt_format, c.context_tokens
-    )
+    # The request every completion starts from, so the shapes are those the server's requests will have.
+    shapes, longest = step_shapes(model, infill_request(config, text="", cursor=0))
     started = time.perf_counter()
 
     def report(done: int, total: int) -> None:

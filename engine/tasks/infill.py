@@ -83,6 +83,11 @@ def noise_fill(seed: list[int], vocab: int, generator: torch.Generator, noise_id
     return t
 
 
+def tail_text_budget(k: int) -> int:
+    """Tokens of suffix text a layout without the suffix in its prompt (B) windows: just enough for K pinned."""
+    return 2 * k + 8
+
+
 def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k: int) -> Window:
     tok = model.tokenizer
 
@@ -91,8 +96,7 @@ def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k
 
     if layout.suffix_in_prompt:
         return build_window(text, cursor, budget, count)
-    # B: the suffix only feeds the pinned tail; give it just enough text for K tokens.
-    tail = 2 * k + 8
+    tail = tail_text_budget(k)
     return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
 
 
@@ -107,33 +111,25 @@ def canvas_plan(
     return length, lay.length_hypotheses(hypotheses, length - tail_len, multiline)
 
 
-def step_shapes(
-    model,
-    max_tokens: int,
-    hypotheses: int,
-    multiline: str = "auto",
-    layout: str | None = None,
-    prompt_format: str = "auto",
-    context_tokens: int = 1024,
-) -> tuple[list[StepShape], int]:
-    """What completions with these settings give the denoise step: the step loop's (batch, canvas length) when the
-    suffix fills the pinned tail (in layouts B and C a file's last lines give shorter canvases, hence other shapes),
-    the scoring pass's (always k tail slots), and the longest prompt in tokens (window budget plus header; a long
-    file path may exceed it)."""
+def step_shapes(model, req: InfillRequest) -> tuple[list[StepShape], int]:
+    """What completions built like `req` give the denoise step (its text and cursor are not read): the step loop's
+    (batch, canvas length) when the suffix fills the pinned tail (in layouts B and C a file's last lines give shorter
+    canvases, hence other shapes), the scoring pass's (always k tail slots), and the longest prompt in tokens
+    (window budget plus header; a long file path may exceed it)."""
     facts = prompting(model)
-    chosen = facts.layout(layout, facts.format(prompt_format))
-    k = max(0, facts.pinned(None))
+    chosen = facts.layout(req.layout, facts.format(req.prompt_format))
+    k = max(0, facts.pinned(req.pinned_suffix_tokens))
     pinned = k if chosen.pins_suffix else 0
-    modes = {"always": [True], "never": [False]}.get(multiline, [False, True])
+    modes = {"always": [True], "never": [False]}.get(req.multiline, [False, True])
     shapes = []
     for mode in modes:
-        length, hyps = canvas_plan(model, max_tokens, mode, pinned, hypotheses)
+        length, hyps = canvas_plan(model, req.max_tokens, mode, pinned, req.hypotheses)
         shapes.append(StepShape(len(hyps), length))
         if length - pinned + k != length:
             shapes.append(StepShape(len(hyps), length - pinned + k, sampled=False))
-    longest = facts.context_budget(context_tokens) + HEADER_RESERVE
+    longest = facts.context_budget(req.context_tokens) + HEADER_RESERVE
     if not chosen.suffix_in_prompt:
-        longest += 2 * k + 8  # window_for's extra suffix text for the tail
+        longest += tail_text_budget(k)
     return list(dict.fromkeys(shapes)), longest
 
 

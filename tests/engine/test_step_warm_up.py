@@ -7,6 +7,7 @@ inductor, so a shape the warm-up missed shows up as one more graph; inductor its
 import pytest
 import torch
 from dcopilot.copilot.config import load_config
+from dcopilot.copilot.requests import infill_request
 from dcopilot.copilot.service import EngineBackend
 from dcopilot.engine.runtime.static import Buckets, StaticDenoise, StepShape, warm_up
 from dcopilot.engine.tasks.infill import step_shapes
@@ -70,7 +71,7 @@ def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_reque
     model = engine.load(lambda fraction, message: reports.append((fraction, message)))
 
     assert isinstance(engine.denoise, StaticDenoise) and not engine.denoise.failed
-    shapes, longest = step_shapes(model, 64, 3, "auto", None, "auto", 1024)
+    shapes, longest = step_shapes(model, infill_request(config, text="", cursor=0))
     buckets = Buckets().upto(longest)
     # single- and multi-line canvases (layout C: the scoring pass has the loop's shape); prompts capped at 256 tokens
     assert len(shapes) == 2 and all(s.sampled for s in shapes) and buckets == [256]
@@ -168,7 +169,7 @@ def test_layout_a_warms_the_scoring_pass_too_and_a_short_suffix_keeps_its_shape(
     engine = EngineBackend(config, compile_backend=backend)
     model = engine.load(lambda fraction, message: None)
     assert sorted(
-        (s.batch, s.canvas, s.sampled) for s in step_shapes(model, 64, 3, "always", None, "auto", 200)[0]
+        (s.batch, s.canvas, s.sampled) for s in step_shapes(model, infill_request(config, text="", cursor=0))[0]
     ) == [(3, 65, True), (3, 73, False)]
     assert engine.warmup.graphs == 3 and not engine.warmup.failed
     compiled = len(graphs)
