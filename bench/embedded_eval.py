@@ -42,9 +42,9 @@ if str(ROOT) not in sys.path:
 
 from dcopilot.copilot.evaluate import edit_similarity  # noqa: E402  (the metric `dcopilot eval` reports)
 from dcopilot.engine.tasks.infill import SINGLE_LINE_TOKENS  # noqa: E402
-from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
+from dcopilot.engine.tasks.layout import Layout, fim_ids, fim_specials, path_ids  # noqa: E402
 from dcopilot.engine.training.corpus import load_texts  # noqa: E402
-from dcopilot.engine.training.fim_data import build_prompt, sample_span  # noqa: E402
+from dcopilot.engine.training.fim_data import sample_span  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,11 @@ class ModelRunner:
         tok, ids = self.tok, self.ids
         prefix = tok.encode(task.prefix[-self.context * 8 :])
         suffix = tok.encode(task.suffix[: self.context * 8])
-        path_ids = tok.encode(task.path + "\n")
         budget = self.context
         n_suf = min(len(suffix), round(budget * self.suffix_share)) if self.layout != "B" else 0
         n_pre = min(len(prefix), budget - n_suf)
-        prompt = build_prompt(ids, self.layout, path_ids, prefix[len(prefix) - n_pre :], suffix[:n_suf])
+        head = path_ids(tok, task.path)
+        prompt = fim_ids(ids, Layout(self.layout), head, prefix[len(prefix) - n_pre :], suffix[:n_suf])
         tail = suffix[: self.k] if self.layout in ("B", "C") else []
         # the canvas dcopilot.engine.tasks.infill uses: one line gets SINGLE_LINE_TOKENS free slots, several lines
         # the whole canvas

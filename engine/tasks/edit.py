@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
-from dcopilot.engine.tasks.infill import Encoder, noise_fill, window_for
+from dcopilot.engine.tasks.infill import Encoder, noise_fill
 from dcopilot.engine.tasks.prompting import prompting
 from dcopilot.engine.tasks.requests import EditRequest
 from dcopilot.engine.tasks.textdiff import TextEdit, diff_edits
@@ -121,17 +121,17 @@ def rewrite(
     for i, chunk in enumerate(chunks):
         before = req.text[: req.start] + "".join(done)
         after = "".join(chunks[i + 1 :]) + req.text[req.end :]
-        window = window_for(model, before + after, len(before), layout, budget, k)
         parts = lay.PromptParts(
             path=req.path,
-            prefix=window.prefix,
-            suffix=window.suffix,
+            prefix="",
+            suffix="",
             language=req.language,
             instruction=req.instruction,
             draft=chunk if chat else None,
+            snippets=req.snippets,
         )
-        prompt = lay.build_prompt(tok, specials, fmt, layout, parts)
-        tail = lay.pinned_tail(tok, layout, window.suffix, k)
+        built = lay.cursor_prompt(tok, specials, fmt, layout, before + after, len(before), budget, k, parts)
+        prompt, tail = built.ids, built.tail
         draft = tok.encode(chunk)
         free_len = length - len(tail)
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()

@@ -19,7 +19,7 @@ from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
 from dcopilot.engine.tasks.requests import InfillRequest
-from dcopilot.engine.tasks.window import Window, build_window
+from dcopilot.engine.tasks.window import Window, cursor_window, tail_text_budget
 
 # One line rarely needs more tokens; a shorter canvas makes every step cheaper (on DiffusionGemma's 256-slot
 # canvas, 7x fewer positions) and leaves fewer pad slots to settle.
@@ -83,21 +83,10 @@ def noise_fill(seed: list[int], vocab: int, generator: torch.Generator, noise_id
     return t
 
 
-def tail_text_budget(k: int) -> int:
-    """Tokens of suffix text a layout without the suffix in its prompt (B) windows: just enough for K pinned."""
-    return 2 * k + 8
-
-
 def window_for(model, text: str, cursor: int, layout: lay.Layout, budget: int, k: int) -> Window:
+    """The document window a prompt without snippets shows (layout.cursor_prompt builds the prompt itself)."""
     tok = model.tokenizer
-
-    def count(s: str) -> int:
-        return len(tok.encode(s))
-
-    if layout.suffix_in_prompt:
-        return build_window(text, cursor, budget, count)
-    tail = tail_text_budget(k)
-    return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
+    return cursor_window(text, cursor, layout.suffix_in_prompt, budget, k, lambda s: len(tok.encode(s)))
 
 
 def canvas_plan(
@@ -178,10 +167,10 @@ def run_infill(
     fmt = facts.format(req.prompt_format)
     layout = facts.layout(req.layout, fmt)
     k = facts.pinned(req.pinned_suffix_tokens)
-    window = window_for(model, req.text, req.cursor, layout, facts.context_budget(req.context_tokens), k)
-    parts = lay.PromptParts(path=req.path, prefix=window.prefix, suffix=window.suffix, language=req.language)
-    prompt = lay.build_prompt(tok, specials, fmt, layout, parts)
-    tail = lay.pinned_tail(tok, layout, window.suffix, k)
+    parts = lay.PromptParts(path=req.path, prefix="", suffix="", language=req.language, snippets=req.snippets)
+    budget = facts.context_budget(req.context_tokens)
+    built = lay.cursor_prompt(tok, specials, fmt, layout, req.text, req.cursor, budget, k, parts)
+    window, prompt, tail = built.window, built.ids, built.tail
 
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
     length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)

@@ -12,16 +12,30 @@ suffix tokens at the tail of the canvas so the middle is denoised bidirectionall
 A canvas is `{middle} <eos> <pad>... {pinned suffix}`. A length hypothesis pins `<eos>` at a given slot (and
 `<pad>` after it), which forces a middle of exactly that many tokens; hypothesis None leaves the length free.
 Free slots are returned as NOISE and filled with random ids by the caller (the sampler's noise distribution).
+
+This module is the one place that turns a cursor's context into prompt ids and canvases, for inference
+(`cursor_prompt`) and for training examples (`fill_prompt`, engine/training/fim_data.py): both assemble the FIM
+prompt with `fim_ids`, cut paths with `path_ids` and place cross-file snippets with `fit_snippets`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Protocol
 
+from dcopilot.engine.tasks.requests import SNIPPET_SHARE, Snippet
+from dcopilot.engine.tasks.window import Window, cursor_window, head_lines_within
+
 NOISE = -1  # placeholder for a free canvas slot in the pure assembly functions
+# Path tokens in a file header (line break included). A longer path keeps its tail: the file name and the line
+# break that ends the header say more than the leading directories of an absolute path.
+MAX_PATH_TOKENS = 24
+
+
+class TooShort(ValueError):
+    """Too little context to fill a prompt of the asked length, or a middle that does not fit its canvas."""
 
 
 class Layout(str, Enum):
@@ -161,22 +175,72 @@ class PromptParts:
     language: str = ""
     instruction: str = ""
     draft: str | None = None  # edit mode: the text being rewritten (shown in the chat prompt)
+    snippets: tuple[Snippet, ...] = ()  # cross-file context as placed (fit_snippets), best-ranked first
 
 
-def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, suffix_in_prompt: bool) -> list[int]:
+def path_ids(tok: TokenizerLike, path: str) -> list[int]:
+    """A file header's path tokens, `{path}\n`, at most MAX_PATH_TOKENS (the tail kept)."""
+    return tok.encode(f"{path}\n")[-MAX_PATH_TOKENS:]
+
+
+def snippet_budget(budget: int) -> int:
+    """The most of a context budget that cross-file snippets take; the current file's window keeps the rest."""
+    return int(budget * SNIPPET_SHARE)
+
+
+def fit_snippets(tok: TokenizerLike, snippets: Sequence[Snippet], budget: int) -> tuple[tuple[Snippet, ...], int]:
+    """(snippets as placed, tokens they take): best-ranked first, each costing its `<|file|> path\n` header and
+    its text; a snippet that does not fit whole keeps its leading whole lines (or its first line's head), and
+    one with no room left for text is dropped."""
+    kept: list[Snippet] = []
+    used = 0
+    for snippet in snippets:
+        head = 1 + len(path_ids(tok, snippet.path))
+        text = head_lines_within(snippet.text, budget - used - head, lambda s: len(tok.encode(s)))
+        if text:
+            kept.append(Snippet(snippet.path, text))
+            used += head + len(tok.encode(text))
+    return tuple(kept), used
+
+
+def fim_ids(
+    sp: Specials,
+    layout: Layout,
+    path: Sequence[int],
+    prefix: Sequence[int],
+    suffix: Sequence[int],
+    snippets: Sequence[Sequence[int]] = (),
+) -> list[int]:
+    """The FIM prompt: `<bos> {snippet blocks} <|file|> path\n [<|fim_suffix|> suffix] <|fim_prefix|> prefix
+    <|fim_middle|>`, the suffix only where the layout puts it in the prompt. `snippets` holds each block's
+    `path\n text` ids in prompt order (best-ranked last); each gets its own `<|file|>` marker."""
     file, fim_prefix, fim_suffix, fim_middle = sp.file, sp.fim_prefix, sp.fim_suffix, sp.fim_middle
     if file is None or fim_prefix is None or fim_suffix is None or fim_middle is None:
         raise ValueError("a FIM prompt needs the tokenizer's FIM tokens (Specials.has_fim)")
-    ids = [sp.bos, file, *tok.encode(f"{parts.path}\n")]
+    ids = [sp.bos]
+    for block in snippets:
+        ids += [file, *block]
+    ids += [file, *path]
+    if layout.suffix_in_prompt:
+        ids += [fim_suffix, *suffix]
+    ids += [fim_prefix, *prefix, fim_middle]
+    return ids
+
+
+def _snippet_blocks(tok: TokenizerLike, snippets: Sequence[Snippet]) -> list[list[int]]:
+    """Each snippet's `path\n text` ids, in prompt order: the best-ranked (first) snippet last, nearest the code."""
+    return [[*path_ids(tok, s.path), *tok.encode(s.text)] for s in reversed(snippets)]
+
+
+def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, layout: Layout) -> list[int]:
     prefix = parts.prefix
     if parts.instruction:
         # The embedded model has no instruction slot; a comment just above the cursor is how code models are
         # usually steered, and it sits outside the edited range so it can never leak into the edit.
         prefix = _comment_before_line(prefix, parts.instruction, parts.language, parts.path)
-    if suffix_in_prompt:
-        ids += [fim_suffix, *tok.encode(parts.suffix)]
-    ids += [fim_prefix, *tok.encode(prefix), fim_middle]
-    return ids
+    suffix = tok.encode(parts.suffix) if layout.suffix_in_prompt else []
+    blocks = _snippet_blocks(tok, parts.snippets)
+    return fim_ids(sp, layout, path_ids(tok, parts.path), tok.encode(prefix), suffix, blocks)
 
 
 def _comment_token(language: str, path: str) -> str:
@@ -200,6 +264,14 @@ def _fence(language: str) -> str:
     return f"```{language}\n"
 
 
+def _chat_files(snippets: Sequence[Snippet]) -> str:
+    """Cross-file snippets as extra files at the top of the user turn, the best-ranked last (nearest the code)."""
+    if not snippets:
+        return ""
+    files = [f"File {s.path or '(unnamed)'}:\n```\n{s.text.rstrip()}\n```\n" for s in reversed(snippets)]
+    return "Related code from other files:\n" + "".join(files)
+
+
 def _chat_prompt(
     tok: TokenizerLike, sp: Specials, t: ChatTemplate, parts: PromptParts, suffix_in_prompt: bool
 ) -> list[int]:
@@ -209,7 +281,7 @@ def _chat_prompt(
     else:
         head = t.edit_instruction.format(path=parts.path or "the file", gap=t.gap, instruction=parts.instruction)
         head += f"\nCode to rewrite ({t.gap}):\n{fence}{parts.draft}\n```"
-    body = f"{head}\n"
+    body = f"{_chat_files(parts.snippets)}{head}\n"
     if suffix_in_prompt:
         # Suffix first, prefix last: a keystroke changes only the end of the prompt (SPM order for chat).
         body += f"Code after {t.gap}:\n{fence}{parts.suffix}\n```\nCode before {t.gap}:\n{fence}{parts.prefix}"
@@ -238,7 +310,7 @@ def build_prompt(
     if fmt is PromptFormat.FIM:
         if not sp.has_fim:
             raise ValueError("the fim prompt format needs FIM special tokens")
-        return _fim_prompt(tok, sp, parts, layout.suffix_in_prompt)
+        return _fim_prompt(tok, sp, parts, layout)
     return _chat_prompt(tok, sp, template or ChatTemplate(), parts, layout.suffix_in_prompt)
 
 
@@ -247,6 +319,83 @@ def pinned_tail(tok: TokenizerLike, layout: Layout, suffix: str, k: int) -> list
     if not layout.pins_suffix or k <= 0 or not suffix:
         return []
     return tok.encode(suffix)[:k]
+
+
+@dataclass(frozen=True)
+class CursorPrompt:
+    ids: list[int]  # the prompt
+    tail: list[int]  # the pinned suffix tokens (pinned_tail)
+    window: Window  # the slice of the document shown
+    snippets: tuple[Snippet, ...]  # the cross-file snippets as placed, best-ranked first
+
+
+def cursor_prompt(
+    tok: TokenizerLike,
+    sp: Specials,
+    fmt: PromptFormat,
+    layout: Layout,
+    text: str,
+    cursor: int,
+    budget: int,
+    k: int,
+    parts: PromptParts,
+    template: ChatTemplate | None = None,
+) -> CursorPrompt:
+    """The prompt for a cursor in `text` within `budget` context tokens: snippets (parts.snippets, best first)
+    take at most snippet_budget(budget), the document's window the rest. `parts` gives path, language,
+    instruction, draft and snippets; its prefix and suffix are replaced by the window's."""
+    placed, used = fit_snippets(tok, parts.snippets, snippet_budget(budget))
+    window = cursor_window(text, cursor, layout.suffix_in_prompt, budget - used, k, lambda s: len(tok.encode(s)))
+    shown = replace(parts, prefix=window.prefix, suffix=window.suffix, snippets=placed)
+    return CursorPrompt(
+        ids=build_prompt(tok, sp, fmt, layout, shown, template),
+        tail=pinned_tail(tok, layout, window.suffix, k),
+        window=window,
+        snippets=placed,
+    )
+
+
+def fill_budget(n_prefix: int, n_suffix: int, budget: int, suffix_share: float) -> tuple[int, int]:
+    """How many prefix/suffix tokens to keep so that they sum to exactly `budget`, the suffix taking about
+    `suffix_share` of it (a side that runs short gives the rest to the other); TooShort when both are too short."""
+    if n_prefix + n_suffix < budget:
+        raise TooShort(f"{n_prefix}+{n_suffix} context tokens < {budget}")
+    s = min(n_suffix, round(budget * suffix_share))
+    p = min(n_prefix, budget - s)
+    return p, budget - p
+
+
+def fill_prompt(
+    tok: TokenizerLike,
+    sp: Specials,
+    layout: Layout,
+    path: str,
+    prefix: Sequence[int],
+    suffix: Sequence[int],
+    length: int,
+    suffix_share: float,
+    snippets: Sequence[Snippet] = (),
+    budget: int | None = None,
+) -> list[int]:
+    """A FIM prompt of exactly `length` tokens (training batches need one length): the prompt cursor_prompt
+    builds, with the document's prefix and suffix ids cut at their far ends to fill what the header and the
+    snippets leave. `budget` is the context budget the snippets' share comes from (default: all the prompt's
+    text tokens, i.e. `length` less the header and markers); TooShort when the document cannot fill it."""
+    head = path_ids(tok, path)
+    room = length - len(fim_ids(sp, layout, head, [], []))
+    if room < 0:
+        raise TooShort(f"a prompt of {length} tokens cannot hold its header")
+    placed, used = fit_snippets(tok, snippets, snippet_budget(room if budget is None else budget))
+    room -= used
+    if room < 0:
+        raise TooShort(f"snippets of {used} tokens leave no room in a prompt of {length}")
+    if layout.suffix_in_prompt:
+        p, s = fill_budget(len(prefix), len(suffix), room, suffix_share)
+    elif len(prefix) < room:
+        raise TooShort(f"prefix has {len(prefix)} tokens < {room}")
+    else:
+        p, s = room, 0
+    return fim_ids(sp, layout, head, prefix[len(prefix) - p :], suffix[:s], _snippet_blocks(tok, placed))
 
 
 @dataclass(frozen=True)
@@ -316,6 +465,17 @@ def scoring_canvas(middle: Sequence[int], free_len: int, tail: Sequence[int], eo
     if len(free) < free_len:
         free.append(eos)
     return free + [pad] * (free_len - len(free)) + list(tail)
+
+
+def target_canvas(
+    sp: Specials, middle: Sequence[int], tail: Sequence[int], length: int
+) -> tuple[list[int], list[bool]]:
+    """A training canvas, (ids, pinned): the scoring canvas of the true middle, `{middle} <eos> <pad>... {tail}`,
+    with the tail pinned; TooShort when the middle and its eos do not fit beside the tail."""
+    free_len = length - len(tail)
+    if len(middle) + 1 > free_len:
+        raise TooShort(f"middle of {len(middle)} tokens + {len(tail)} pinned does not fit canvas {length}")
+    return scoring_canvas(middle, free_len, tail, sp.eos, sp.pad), [False] * free_len + [True] * len(tail)
 
 
 def middle_ids(canvas: Sequence[int], free_len: int, stop_ids: Sequence[int]) -> tuple[list[int], bool]:

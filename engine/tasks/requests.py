@@ -24,6 +24,14 @@ CANDIDATES = 3  # distinct completions returned at most
 # the gate: nothing is shown below this engine score (a sum of mean log-probabilities, <= 0); chosen on the
 # held-out calibration split, bench/RESULTS.md
 MIN_SCORE = -1.0
+# the most of context_tokens that cross-file snippets may take; the current file's window keeps the rest
+SNIPPET_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # workspace-relative path of the file the snippet comes from ("" if unknown)
+    text: str  # the snippet's text (a window of lines)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class InfillRequest:
     pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
     seed: int = SEED
     max_candidates: int = CANDIDATES
+    snippets: tuple[Snippet, ...] = ()  # cross-file context, best-ranked first
 
 
 @dataclass(frozen=True)
@@ -59,3 +68,4 @@ class EditRequest:
     growth: float = 0.5  # room left in each canvas for the rewrite to be longer than the original
     max_canvases: int = 8
     seed: int = SEED
+    snippets: tuple[Snippet, ...] = ()  # cross-file context, best-ranked first

@@ -176,3 +176,33 @@ def build_window(
         prefix_tokens=p_used,
         suffix_tokens=s_used,
     )
+
+
+def tail_text_budget(k: int) -> int:
+    """Tokens of suffix text a layout without the suffix in its prompt (B) windows: just enough for K pinned."""
+    return 2 * k + 8
+
+
+def cursor_window(text: str, cursor: int, suffix_in_prompt: bool, budget: int, k: int, count: CountTokens) -> Window:
+    """The window a prompt of `budget` tokens shows: prefix and suffix share it when the suffix is in the prompt;
+    otherwise the prefix takes it all, and only enough suffix text for the K pinned canvas tokens is cut."""
+    if suffix_in_prompt:
+        return build_window(text, cursor, budget, count)
+    tail = tail_text_budget(k)
+    return build_window(text, cursor, budget + tail, count, prefix_share=budget / (budget + tail))
+
+
+def head_lines_within(text: str, budget: int, count: CountTokens) -> str:
+    """The longest run of whole leading lines of `text` whose token count (of the run as one string) fits
+    `budget`; when not even the first line fits, the longest head of it that does (a snippet cut for a prompt)."""
+    lines = split_lines(text)
+    lo, hi = 0, len(lines)  # invariant: lines[:lo] fits, lines[:hi + 1] does not (or hi is every line)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count("".join(lines[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo:
+        return "".join(lines[:lo])
+    return _head_within(lines[0], budget, count) if lines else ""

@@ -1,28 +1,32 @@
-"""Cursor-infill training examples in the exact prompt/canvas layouts inference uses (docs/interfaces.md).
+"""Cursor-infill training examples, built by the prompt rules inference uses (engine/tasks/layout.py).
 
-A: prompt = <bos> <|file|> path\\n <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|>;
-   canvas = middle <eos> <pad>...
-B: prompt = <bos> <|file|> path\\n <|fim_prefix|> prefix <|fim_middle|>;
-   canvas = middle <eos> <pad>... suffix[:K] (pinned)
-C: the prompt of A with the canvas of B.
-Prefix, middle and suffix are tokenized separately, as they are at inference (the cursor splits the text).
-Batches need one prompt length (the engine has no padding mask), so prompts are filled to exactly P tokens by
-cutting the far ends of the prefix (left) and suffix (right).
+This module only draws what to train on: a file, a cursor span, a layout, K, the suffix share and cross-file
+snippets. layout.fill_prompt and layout.target_canvas turn them into ids, so a training prompt is what
+layout.cursor_prompt builds for the same cursor, with one difference batches force: a batch needs one prompt
+length (the engine has no padding mask), so the document's prefix and suffix are cut at their far ends to fill
+exactly P tokens, where inference cuts whole lines under its budget (a window edge that holds still while the
+user types keeps the prompt cache valid).
+Text is tokenized as inference does: prefix, middle and suffix separately, special-token literals in code as
+plain text.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 import torch
-from dcopilot.engine.tasks.layout import FimSpecials, Specials, fim_specials
+from dcopilot.engine.runtime.tokenizer import Tokenizer as PlainTokenizer
+from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.tasks.layout import FimSpecials, Specials, TokenizerLike, TooShort, fim_specials
+from dcopilot.engine.tasks.requests import Snippet
 from tokenizers import Tokenizer
 
 LAYOUTS = ("A", "B", "C")
 SPAN_KINDS = ("line", "multiline", "partial", "empty")
-MAX_PATH_TOKENS = 24
 CHARS_PER_TOKEN_WINDOW = 12  # text window per wanted token; stdlib code is ~3.6 chars/token
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -34,61 +38,9 @@ class Span:
     end: int
 
 
-class TooShort(ValueError):
-    """Not enough context tokens to fill the requested prompt length (or the middle does not fit the canvas)."""
-
-
-def header(ids: FimSpecials, path_ids: list[int]) -> list[int]:
-    return [ids.bos, ids.file, *path_ids[:MAX_PATH_TOKENS]]
-
-
-def fill_budget(n_prefix: int, n_suffix: int, budget: int, suffix_share: float) -> tuple[int, int]:
-    """How many prefix/suffix tokens to keep so that they sum to exactly `budget`; raises TooShort if impossible."""
-    if n_prefix + n_suffix < budget:
-        raise TooShort(f"{n_prefix}+{n_suffix} context tokens < {budget}")
-    s = min(n_suffix, round(budget * suffix_share))
-    p = min(n_prefix, budget - s)
-    s = budget - p
-    return p, s
-
-
-def build_prompt(
-    ids: FimSpecials,
-    layout: str,
-    path_ids: list[int],
-    prefix: list[int],
-    suffix: list[int],
-    length: int | None = None,
-    suffix_share: float = 0.3,
-) -> list[int]:
-    """Prompt token ids; with `length`, exactly that many (far ends of prefix/suffix cut)."""
-    head = header(ids, path_ids)
-    if layout == "B":
-        if length is not None:
-            budget = length - len(head) - 2
-            if budget < 0 or len(prefix) < budget:
-                raise TooShort(f"prefix has {len(prefix)} tokens < {budget}")
-            prefix = prefix[len(prefix) - budget :]
-        return [*head, ids.fim_prefix, *prefix, ids.fim_middle]
-    if layout not in ("A", "C"):
-        raise ValueError(f"unknown layout {layout!r}")
-    if length is not None:
-        budget = length - len(head) - 3
-        if budget < 0:
-            raise TooShort("prompt length shorter than the header")
-        p, s = fill_budget(len(prefix), len(suffix), budget, suffix_share)
-        prefix, suffix = prefix[len(prefix) - p :], suffix[:s]
-    return [*head, ids.fim_suffix, *suffix, ids.fim_prefix, *prefix, ids.fim_middle]
-
-
-def build_canvas(ids: Specials, middle: list[int], pinned_tail: list[int], length: int) -> tuple[list[int], list[bool]]:
-    """canvas = middle <eos> <pad>... pinned_tail; returns (canvas ids, pinned mask)."""
-    free = length - len(pinned_tail) - len(middle) - 1
-    if free < 0:
-        raise TooShort(f"middle of {len(middle)} tokens + {len(pinned_tail)} pinned does not fit canvas {length}")
-    canvas = [*middle, ids.eos, *([ids.pad] * free), *pinned_tail]
-    pinned = [False] * (length - len(pinned_tail)) + [True] * len(pinned_tail)
-    return canvas, pinned
+def plain(tok: Tokenizer) -> TokenizerLike:
+    """The tokenizer as inference holds it: plain-text encoding, so "<eos>" written in code is text, not the id."""
+    return PlainTokenizer(tok)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -170,7 +122,7 @@ class Example:
     kind: str
 
 
-def tokenize_around(tok: Tokenizer, text: str, span: Span, want: int) -> tuple[list[int], list[int], list[int]]:
+def tokenize_around(tok: TokenizerLike, text: str, span: Span, want: int) -> tuple[list[int], list[int], list[int]]:
     """(prefix, middle, suffix) ids, each side tokenized from a text window big enough for `want` tokens.
 
     A window cut inside the file starts/ends mid-token, so that edge token is dropped.
@@ -178,18 +130,18 @@ def tokenize_around(tok: Tokenizer, text: str, span: Span, want: int) -> tuple[l
     w = want * CHARS_PER_TOKEN_WINDOW
     p0 = max(0, span.start - w)
     s1 = min(len(text), span.end + w)
-    prefix = tok.encode(text[p0 : span.start]).ids
+    prefix = tok.encode(text[p0 : span.start])
     if p0 > 0:
         prefix = prefix[1:]
-    suffix = tok.encode(text[span.end : s1]).ids
+    suffix = tok.encode(text[span.end : s1])
     if s1 < len(text):
         suffix = suffix[:-1]
-    middle = tok.encode(text[span.start : span.end]).ids if span.end > span.start else []
+    middle = tok.encode(text[span.start : span.end]) if span.end > span.start else []
     return prefix, middle, suffix
 
 
 def make_example(
-    tok: Tokenizer,
+    tok: TokenizerLike,
     ids: FimSpecials,
     path: str,
     text: str,
@@ -199,13 +151,47 @@ def make_example(
     canvas_len: int,
     pinned_k: int,
     suffix_share: float = 0.3,
+    snippets: tuple[Snippet, ...] = (),
+    budget: int | None = None,
 ) -> Example:
+    """One example: the prompt layout.fill_prompt builds (snippets best-ranked first; `budget` is the context
+    budget their share comes from, see fill_prompt) and the clean canvas layout.target_canvas builds."""
     prefix, middle, suffix = tokenize_around(tok, text, span, prompt_len)
-    path_ids = tok.encode(path + "\n").ids
-    prompt = build_prompt(ids, layout, path_ids, prefix, suffix, prompt_len, suffix_share)
-    tail = suffix[:pinned_k] if layout in ("B", "C") else []
-    canvas, pinned = build_canvas(ids, middle, tail, canvas_len)
+    shape = lay.Layout(layout)
+    prompt = lay.fill_prompt(tok, ids, shape, path, prefix, suffix, prompt_len, suffix_share, snippets, budget)
+    tail = suffix[:pinned_k] if shape.pins_suffix and pinned_k > 0 else []
+    canvas, pinned = lay.target_canvas(ids, middle, tail, canvas_len)
     return Example(prompt, canvas, pinned, len(middle), layout, span.kind)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cross-file snippets
+
+
+def identifiers(text: str) -> set[str]:
+    return set(IDENTIFIER.findall(text))
+
+
+def line_window(text: str, at: int, lines: int) -> tuple[int, int]:
+    """(start, end) of `lines` whole lines of `text` from the first line start at or after `at`."""
+    start = 0 if at <= 0 else text.find("\n", at - 1) + 1
+    if start == 0 and at > 0:  # no line start after `at`
+        return len(text), len(text)
+    end = start
+    for _ in range(lines):
+        nl = text.find("\n", end)
+        if nl < 0:
+            return start, len(text)
+        end = nl + 1
+    return start, end
+
+
+def rank_snippets(around: str, candidates: list[Snippet], count: int) -> tuple[Snippet, ...]:
+    """The `count` candidates sharing the most identifiers with `around` (the code near the cursor), best first;
+    ties keep the drawing order. The server ranks its workspace snippets by the same kind of overlap."""
+    want = identifiers(around)
+    scored = sorted(enumerate(candidates), key=lambda ic: (-len(want & identifiers(ic[1].text)), ic[0]))
+    return tuple(c for _, c in scored[:count])
 
 
 @dataclass
@@ -223,6 +209,10 @@ class MixConfig:
     pinned_k: tuple[int, int] = (4, 16)
     suffix_share: tuple[float, float] = (0.15, 0.5)
     pad_weight: float = 0.2
+    snippet_p: float = 0.5  # share of examples that get cross-file snippets
+    snippet_count: tuple[int, int] = (1, 3)  # snippets per such example (before the budget drops any)
+    snippet_lines: tuple[int, int] = (6, 24)  # lines per snippet window
+    snippet_candidates: int = 6  # windows drawn per example; the ones sharing most identifiers are kept
 
 
 def _choice(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
@@ -233,7 +223,7 @@ class ExampleSampler:
     """Draws infill examples from a dict {path: text}, deterministic for a given seed."""
 
     def __init__(self, tok: Tokenizer, texts: dict[str, str], seed: int = 0, mix: MixConfig = MixConfig()):
-        self.tok = tok
+        self.tok = plain(tok)
         self.ids = fim_specials(tok)
         self.paths = sorted(texts)
         self.texts = texts
@@ -241,16 +231,40 @@ class ExampleSampler:
         self.weights = [len(texts[p]) for p in self.paths]
         self.rng = random.Random(seed)
         self.mix = mix
+        self.siblings: dict[str, list[str]] = {}  # directory -> its files: the "same package" snippet sources
+        for p in self.paths:
+            self.siblings.setdefault(p.rpartition("/")[0], []).append(p)
+
+    def snippets(self, path: str, span: Span, reach: int) -> tuple[Snippet, ...]:
+        """Cross-file context for a span of `path`: line windows of other files in its directory and of regions
+        of the same file beyond `reach` characters from the span (outside any window the prompt shows), the
+        ones sharing the most identifiers with the lines around the span kept, best first."""
+        rng, mix, text = self.rng, self.mix, self.texts[path]
+        if rng.random() >= mix.snippet_p:
+            return ()
+        others = [p for p in self.siblings[path.rpartition("/")[0]] if p != path]
+        candidates: list[Snippet] = []
+        for _ in range(mix.snippet_candidates):
+            source = rng.choice(others) if others and rng.random() < 0.7 else path
+            body = self.texts[source]
+            a, b = line_window(body, rng.randrange(len(body) + 1), rng.randint(*mix.snippet_lines))
+            if source == path and not (b <= span.start - reach or a >= span.end + reach):
+                continue  # the prompt itself may show this region (and the middle): no leak, no repeat
+            if body[a:b].strip():
+                candidates.append(Snippet(source, body[a:b]))
+        around = text[max(0, span.start - 400) : span.start] + text[span.end : span.end + 200]
+        return rank_snippets(around, candidates, rng.randint(*mix.snippet_count))
 
     def example(self, prompt_len: int, canvas_len: int, layout: str | None = None, kind: str | None = None) -> Example:
         rng, mix = self.rng, self.mix
         for _ in range(200):
             path = rng.choices(self.paths, weights=self.weights)[0]
             k = kind or _choice(rng, mix.kinds)
-            lay = layout or _choice(rng, mix.layouts)
+            lay_name = layout or _choice(rng, mix.layouts)
             span = sample_span(self.texts[path], rng, k)
             if span is None:
                 continue
+            snippets = self.snippets(path, span, prompt_len * CHARS_PER_TOKEN_WINDOW)
             try:
                 return make_example(
                     self.tok,
@@ -258,11 +272,12 @@ class ExampleSampler:
                     path,
                     self.texts[path],
                     span,
-                    lay,
+                    lay_name,
                     prompt_len,
                     canvas_len,
                     rng.randint(*mix.pinned_k),
                     rng.uniform(*mix.suffix_share),
+                    snippets,
                 )
             except TooShort:
                 continue

@@ -6,8 +6,7 @@ from pathlib import Path
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.runtime.sampler import sample
-from dcopilot.engine.tasks.layout import fim_specials
-from dcopilot.engine.training.fim_data import build_prompt
+from dcopilot.engine.tasks.layout import Layout, fim_ids, fim_specials, path_ids
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "engine" / "embedded"
 
@@ -38,7 +37,7 @@ def test_loads_and_denoises_an_infill_canvas():
     ids = fim_specials(tok)
     prefix = "def add(a, b):\n    return "
     suffix = "\n\n\nprint(add(1, 2))\n"
-    prompt = build_prompt(ids, "C", tok.encode("example.py\n"), tok.encode(prefix), tok.encode(suffix))
+    prompt = fim_ids(ids, Layout.C, path_ids(tok, "example.py"), tok.encode(prefix), tok.encode(suffix))
     cache = model.encode(torch.tensor([prompt]))
     L = model.canvas_length
     k = int(model.extra["pinned_suffix_tokens"])
