@@ -203,7 +203,7 @@ def run_infill(
     middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs, strict=True)]
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
     # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
-    score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
+    score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, built.tail_text, k)
     # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
     # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
     padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail

@@ -20,7 +20,7 @@ prompt with `fim_ids`, cut paths with `path_ids` and place cross-file snippets w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Protocol
@@ -238,9 +238,10 @@ def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, layout: La
         # The embedded model has no instruction slot; a comment just above the cursor is how code models are
         # usually steered, and it sits outside the edited range so it can never leak into the edit.
         prefix = _comment_before_line(prefix, parts.instruction, parts.language, parts.path)
-    suffix = tok.encode(parts.suffix) if layout.suffix_in_prompt else []
     blocks = _snippet_blocks(tok, parts.snippets)
-    return fim_ids(sp, layout, path_ids(tok, parts.path), tok.encode(prefix), suffix, blocks)
+    path = path_ids(tok, parts.path)
+    suffix = tok.encode(parts.suffix) if layout.suffix_in_prompt else []
+    return fim_ids(sp, layout, path, tok.encode(prefix), suffix, blocks)
 
 
 def _comment_token(language: str, path: str) -> str:
@@ -327,6 +328,17 @@ class CursorPrompt:
     tail: list[int]  # the pinned suffix tokens (pinned_tail)
     window: Window  # the slice of the document shown
     snippets: tuple[Snippet, ...]  # the cross-file snippets as placed, best-ranked first
+    tail_text: str  # document text from the cursor that the pinned tail is cut from (tail_text)
+
+
+def tail_text(count: Callable[[str], int], text: str, cursor: int, end: int, k: int) -> str:
+    """Text from the cursor holding more than k tokens (or the rest of the document): the window's suffix
+    (`end`) grown by whole lines. Training pins the first K tokens of what follows the middle, wherever the
+    window ends; a window snapped short must not pin fewer. One token past K keeps the K-th whole when the cut
+    splits a token."""
+    while end < len(text) and count(text[cursor:end]) <= k:
+        end = text.find("\n", end) + 1 or len(text)
+    return text[cursor:end]
 
 
 def cursor_prompt(
@@ -344,14 +356,20 @@ def cursor_prompt(
     """The prompt for a cursor in `text` within `budget` context tokens: snippets (parts.snippets, best first)
     take at most snippet_budget(budget), the document's window the rest. `parts` gives path, language,
     instruction, draft and snippets; its prefix and suffix are replaced by the window's."""
+
+    def count(s: str) -> int:
+        return len(tok.encode(s))
+
     placed, used = fit_snippets(tok, parts.snippets, snippet_budget(budget))
-    window = cursor_window(text, cursor, layout.suffix_in_prompt, budget - used, k, lambda s: len(tok.encode(s)))
+    window = cursor_window(text, cursor, layout.suffix_in_prompt, budget - used, k, count)
     shown = replace(parts, prefix=window.prefix, suffix=window.suffix, snippets=placed)
+    after = tail_text(count, text, cursor, window.end, k)
     return CursorPrompt(
         ids=build_prompt(tok, sp, fmt, layout, shown, template),
-        tail=pinned_tail(tok, layout, window.suffix, k),
+        tail=pinned_tail(tok, layout, after, k),
         window=window,
         snippets=placed,
+        tail_text=after,
     )
 
 

@@ -2,16 +2,18 @@ import random
 
 import pytest
 from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.tasks.requests import Snippet
 from dcopilot.engine.training.fim_data import (
     ExampleSampler,
+    MixConfig,
     Span,
     TooShort,
     ar_sequence,
-    build_canvas,
-    build_prompt,
     collate,
-    fill_budget,
+    line_window,
     make_example,
+    plain,
+    rank_snippets,
     sample_span,
 )
 
@@ -32,17 +34,22 @@ def ids(small_tok):
     return fim_specials(small_tok)
 
 
+@pytest.fixture(scope="module")
+def tok(small_tok):
+    return plain(small_tok)
+
+
 def _decode(tok, ids_):
     return tok.decode(ids_, skip_special_tokens=False)
 
 
 @pytest.mark.parametrize("layout", ["A", "B", "C"])
-def test_example_layout_invariants(small_tok, ids, layout):
+def test_example_layout_invariants(small_tok, tok, ids, layout):
     span = Span("line", TEXT.index("sorted("), TEXT.index(":\n        path"))
     P, L, K = 24, 24, 5
-    ex = make_example(small_tok, ids, "pkg/walk.py", TEXT, span, layout, P, L, K, suffix_share=0.4)
-    middle = small_tok.encode(TEXT[span.start : span.end]).ids
-    suffix = small_tok.encode(TEXT[span.end :]).ids
+    ex = make_example(tok, ids, "pkg/walk.py", TEXT, span, layout, P, L, K, suffix_share=0.4)
+    middle = tok.encode(TEXT[span.start : span.end])
+    suffix = tok.encode(TEXT[span.end :])
     assert len(ex.prompt) == P and len(ex.canvas) == L and len(ex.pinned) == L
     # prompt structure
     assert ex.prompt[:2] == [ids.bos, ids.file]
@@ -65,32 +72,10 @@ def test_example_layout_invariants(small_tok, ids, layout):
         assert ex.canvas[L - k :] == suffix[:k]
 
 
-def test_prompt_too_short_is_refused(small_tok, ids):
+def test_prompt_too_short_is_refused(tok, ids):
     span = Span("line", 0, 9)
     with pytest.raises(TooShort):
-        make_example(small_tok, ids, "a.py", TEXT, span, "B", 200, 24, 4)  # no prefix at all before offset 0
-
-
-def test_fill_budget_exact():
-    assert fill_budget(100, 100, 50, 0.3) == (35, 15)
-    assert fill_budget(10, 100, 50, 0.3) == (10, 40)  # short prefix: suffix takes the rest
-    assert fill_budget(100, 3, 50, 0.3) == (47, 3)
-    with pytest.raises(TooShort):
-        fill_budget(10, 10, 50, 0.3)
-
-
-def test_canvas_overflow_refused(ids):
-    with pytest.raises(TooShort):
-        build_canvas(ids, list(range(10, 30)), [5, 6, 7], 22)
-    canvas, pinned = build_canvas(ids, [10, 11], [], 4)
-    assert canvas == [10, 11, ids.eos, ids.pad] and pinned == [False] * 4
-
-
-def test_unbounded_prompt_matches_inference_format(small_tok, ids):
-    p = build_prompt(ids, "C", [50], [60, 61], [70])
-    assert p == [ids.bos, ids.file, 50, ids.fim_suffix, 70, ids.fim_prefix, 60, 61, ids.fim_middle]
-    p = build_prompt(ids, "B", [50], [60, 61], [70])
-    assert p == [ids.bos, ids.file, 50, ids.fim_prefix, 60, 61, ids.fim_middle]
+        make_example(tok, ids, "a.py", TEXT, span, "B", 200, 24, 4)  # no prefix at all before offset 0
 
 
 @pytest.mark.parametrize("kind", ["line", "multiline", "partial", "empty"])
@@ -119,11 +104,68 @@ def test_sampler_batches_are_rectangular_and_deterministic(small_tok, small_text
     assert (a.weight > 0).any()
 
 
-def test_ar_sequence_targets_skip_pads(small_tok, ids):
+def test_ar_sequence_targets_skip_pads(tok, ids):
     span = Span("line", TEXT.index("sorted("), TEXT.index(":\n        path"))
-    ex = make_example(small_tok, ids, "w.py", TEXT, span, "A", 40, 24, 0)
+    ex = make_example(tok, ids, "w.py", TEXT, span, "A", 40, 24, 0)
     batch = collate([ex], ids, 0.2)
     inp, tgt = ar_sequence(batch, ids)
     assert inp.shape == tgt.shape == (1, 40 + 24 - 1)
     t = tgt[0].tolist()
     assert ids.eos in t and ids.pad not in t
+
+
+@pytest.mark.parametrize(
+    "at,lines,window",
+    [
+        (0, 2, "import os\n\n"),
+        (1, 1, "\n"),  # the next line start at or after the offset
+        (10, 1, "\n"),  # an offset on a line start keeps that line
+        (TEXT.index("def"), 2, "def walk(root):\n    for name in sorted(os.listdir(root)):\n"),
+        (TEXT.index("            yield path"), 5, "            yield path\n"),  # the end stops it
+        (len(TEXT), 3, ""),
+        (len(TEXT) - 3, 3, ""),  # no line starts after it
+    ],
+)
+def test_line_window_table(at, lines, window):
+    a, b = line_window(TEXT, at, lines)
+    assert TEXT[a:b] == window
+
+
+def test_rank_snippets_prefers_shared_identifiers_and_keeps_order_on_ties():
+    near = "for name in names:\n    total = compute(name)\n"
+    a, b, c = Snippet("a.py", "x = 1\n"), Snippet("b.py", "def compute(name):\n"), Snippet("c.py", "total = 0\n")
+    assert rank_snippets(near, [a, b, c], 2) == (b, c)
+    assert rank_snippets(near, [a, c], 3) == (c, a)
+    assert rank_snippets("nothing shared", [a, c], 2) == (a, c)
+
+
+def test_sampled_snippets_come_from_the_directory_or_far_in_the_same_file(small_tok, small_texts):
+    mix = MixConfig(snippet_p=1.0)
+    sampler = ExampleSampler(small_tok, small_texts, seed=3, mix=mix)
+    rng = random.Random(0)
+    seen_same = seen_other = 0
+    for _ in range(60):
+        path = rng.choice(sampler.paths)
+        text = small_texts[path]
+        span = sample_span(text, rng, "line")
+        if span is None:
+            continue
+        got = sampler.snippets(path, span, reach=500)
+        assert 1 <= len(got) <= 3 or not got
+        for s in got:
+            assert s.path.rpartition("/")[0] == path.rpartition("/")[0] and s.text.strip()
+            if s.path == path:
+                seen_same += 1
+                at = text.index(s.text)  # a window of the file, away from the span
+                assert at + len(s.text) <= span.start - 500 or at >= span.end + 500
+            else:
+                seen_other += 1
+                assert s.text in small_texts[s.path]
+    assert seen_same and seen_other
+    assert ExampleSampler(small_tok, small_texts, mix=MixConfig(snippet_p=0.0)).snippets(path, span, 500) == ()
+
+
+def test_batches_carry_snippets_in_some_prompts(small_tok, small_texts, ids):
+    batch = ExampleSampler(small_tok, small_texts, seed=2).batch(16, 128, 32)
+    files = (batch.prompt == ids.file).sum(dim=1).tolist()
+    assert min(files) == 1 and max(files) >= 2  # the current file's header, plus snippet blocks in some

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from dcopilot.engine.tasks import layout as lay
+from dcopilot.engine.tasks.requests import Snippet
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
@@ -509,4 +510,216 @@ def test_fim_prompt_refuses_specials_lacking_any_fim_token(tok, field):
     lacking = dataclasses.replace(sp, **{field: None})
     message = "a FIM prompt needs the tokenizer's FIM tokens (Specials.has_fim)"
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
-        lay._fim_prompt(tok, lacking, lay.PromptParts("f", "x", "y"), suffix_in_prompt=True)
+        lay.fim_ids(lacking, lay.Layout.A, [], [], [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The one prompt rule shared with training: paths, snippets, exact-length fills, training canvases
+
+
+def _names(tok, ids):
+    return [tok.t.id_to_token(i) for i in ids]
+
+
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("f", ["f", "\n"]),
+        ("", ["\n"]),
+        ("/".join(["a"] * 11) + "/f", [*(["a", "[UNK]"] * 11), "f", "\n"]),  # 24 tokens: all kept
+        ("/".join(["b"] * 12) + "/f", [*(["b", "[UNK]"] * 11), "f", "\n"]),  # 26: the first "b/" goes
+    ],
+)
+def test_path_ids_keep_at_most_the_last_24_tokens(tok, path, expected):
+    assert lay.MAX_PATH_TOKENS == 24
+    assert _names(tok, lay.path_ids(tok, path)) == expected
+
+
+@pytest.mark.parametrize("budget,share", [(0, 0), (3, 0), (4, 1), (7, 1), (8, 2), (1000, 250)])
+def test_snippet_budget_is_a_quarter(budget, share):
+    assert lay.snippet_budget(budget) == share
+
+
+# Word-level Tok: "a\n" is 2 tokens, "a b\n" is 4 (the space is one), a header "<|file|> f\n" is 3.
+FOUR = Snippet("f", "a\nb\nc\nx\n")  # 8 text tokens, 11 with its header
+
+
+@pytest.mark.parametrize(
+    "snippets,budget,placed,used",
+    [
+        ((), 50, (), 0),
+        ((FOUR,), 11, (FOUR,), 11),  # fits exactly
+        ((FOUR,), 10, (Snippet("f", "a\nb\nc\n"),), 9),  # whole leading lines kept
+        ((FOUR,), 5, (Snippet("f", "a\n"),), 5),  # one line: 3 + 2
+        ((FOUR,), 4, (Snippet("f", "a"),), 4),  # not even one line: its head
+        ((FOUR,), 3, (), 0),  # a header and no room for text: dropped
+        ((Snippet("f", "a b c x y"),), 6, (Snippet("f", "a b"),), 6),  # a long first line: its head
+        ((FOUR, Snippet("", "y\n")), 15, (FOUR, Snippet("", "y\n")), 15),  # "" path: a bare line break
+        ((FOUR, Snippet("f", "y\n")), 13, (FOUR,), 11),  # the second one gets 2 tokens: too few for its header
+        ((Snippet("f", "a b c x y\n"), Snippet("f", "y\n")), 8, (Snippet("f", "a b c"),), 8),  # best first
+    ],
+)
+def test_fit_snippets_table(tok, snippets, budget, placed, used):
+    got, n = lay.fit_snippets(tok, snippets, budget)
+    assert got == placed and n == used <= budget
+    assert n == sum(len(lay.path_ids(tok, s.path)) + 1 + len(tok.encode(s.text)) for s in got)
+
+
+def test_fim_ids_table(tok):
+    sp = lay.specials_from(tok)
+    file, fs, fp, fm = sp.file, sp.fim_suffix, sp.fim_prefix, sp.fim_middle
+    assert lay.fim_ids(sp, lay.Layout.A, [50], [60], [70]) == [sp.bos, file, 50, fs, 70, fp, 60, fm]
+    assert lay.fim_ids(sp, lay.Layout.B, [50], [60], [70]) == [sp.bos, file, 50, fp, 60, fm]
+    assert lay.fim_ids(sp, lay.Layout.C, [50], [], [], [[80, 81], [90]]) == [
+        *[sp.bos, file, 80, 81, file, 90, file, 50],
+        *[fs, fp, fm],
+    ]
+
+
+def test_fim_prompt_puts_snippets_before_the_file_best_last(tok):
+    sp = lay.specials_from(tok)
+    parts = lay.PromptParts("f", "x", "y", snippets=(Snippet("a", "b\n"), Snippet("c", "(\n")))
+    ids = lay.build_prompt(tok, sp, lay.PromptFormat.FIM, lay.Layout.C, parts)
+    expected = ["<bos>", "<|file|>", "c", "\n", "(", "\n", "<|file|>", "a", "\n", "b", "\n"]
+    expected += ["<|file|>", "f", "\n", "<|fim_suffix|>", "y", "<|fim_prefix|>", "x", "<|fim_middle|>"]
+    assert _names(tok, ids) == expected
+
+
+def test_chat_prompt_shows_snippets_as_files_best_last():
+    parts = lay.PromptParts("f.py", "PRE", "SUF", snippets=(Snippet("best.py", "BEST\n"), Snippet("", "NEXT")))
+    text = _chat_text(parts, lay.Layout.A)
+    assert "File (unnamed):\n```\nNEXT\n```\nFile best.py:\n```\nBEST\n```\n" in text
+    assert text.index("Related code from other files:") < text.index("NEXT") < text.index("BEST")
+    assert text.index("BEST") < text.index("Complete the code") < text.index("SUF") < text.index("PRE")
+    assert "Related code" not in _chat_text(lay.PromptParts("f.py", "PRE", "SUF"), lay.Layout.A)
+
+
+DOC = "".join(f"{w} {w}\n" for w in "abcxyabcxyabcxyabcxy")  # 20 lines of 4 tokens
+
+
+@pytest.mark.parametrize("layout", ["A", "B", "C"])
+@pytest.mark.parametrize("snippets", [(), (FOUR,), (FOUR, Snippet("", "y\n" * 30))])
+def test_cursor_prompt_gives_the_window_what_snippets_leave(tok, layout, snippets):
+    sp, shape, cursor, budget, k = lay.specials_from(tok), lay.Layout(layout), len(DOC) // 2, 48, 3
+    parts = lay.PromptParts(path="f", prefix="ignored", suffix="ignored", snippets=snippets)
+    got = lay.cursor_prompt(tok, sp, lay.PromptFormat.FIM, shape, DOC, cursor, budget, k, parts)
+    placed, used = lay.fit_snippets(tok, snippets, 12)
+    count = lambda s: len(tok.encode(s))  # noqa: E731
+    window = lay.cursor_window(DOC, cursor, shape.suffix_in_prompt, budget - used, k, count)
+    assert got.snippets == placed and got.window == window
+    assert got.tail == lay.pinned_tail(tok, shape, window.suffix, k)
+    shown = lay.PromptParts("f", window.prefix, window.suffix, snippets=placed)
+    assert got.ids == lay.build_prompt(tok, sp, lay.PromptFormat.FIM, shape, shown)
+    assert window.prefix_tokens + window.suffix_tokens <= budget - used + (0 if shape.suffix_in_prompt else 14)
+    assert (got.ids.count(sp.file) - 1, used > 0) == (len(placed), bool(snippets))
+
+
+def test_fill_budget_table():
+    assert lay.fill_budget(100, 100, 50, 0.3) == (35, 15)
+    assert lay.fill_budget(10, 100, 50, 0.3) == (10, 40)  # short prefix: suffix takes the rest
+    assert lay.fill_budget(100, 3, 50, 0.3) == (47, 3)
+    assert lay.fill_budget(30, 20, 50, 0.3) == (30, 20)  # exactly enough
+    assert lay.fill_budget(100, 100, 50, 0.29) == (36, 14)  # rounds the suffix share
+    with pytest.raises(lay.TooShort, match="^" + re.escape("10+10 context tokens < 50") + "$"):
+        lay.fill_budget(10, 10, 50, 0.3)
+
+
+@pytest.mark.parametrize("layout", ["A", "B", "C"])
+@pytest.mark.parametrize("snippets", [(), (FOUR,)])
+def test_fill_prompt_is_exactly_long_and_cuts_the_far_ends(tok, layout, snippets):
+    sp, shape = lay.specials_from(tok), lay.Layout(layout)
+    prefix, suffix = list(range(100, 140)), list(range(200, 240))
+    length = 40
+    ids = lay.fill_prompt(tok, sp, shape, "f", prefix, suffix, length, 0.25, snippets)
+    head = lay.path_ids(tok, "f")
+    room = length - len(lay.fim_ids(sp, shape, head, [], []))
+    placed, used = lay.fit_snippets(tok, snippets, room // 4)
+    p, s = lay.fill_budget(40, 40, room - used, 0.25) if shape.suffix_in_prompt else (room - used, 0)
+    blocks = [[*lay.path_ids(tok, x.path), *tok.encode(x.text)] for x in placed]
+    assert ids == lay.fim_ids(sp, shape, head, prefix[40 - p :], suffix[:s], blocks)
+    assert len(ids) == length and (used > 0) == bool(snippets)
+
+
+def test_fill_prompt_takes_the_snippet_share_of_the_given_budget(tok):
+    sp = lay.specials_from(tok)
+    prefix = list(range(100, 200))
+    small = lay.fill_prompt(tok, sp, lay.Layout.B, "f", prefix, [], 60, 0.3, (FOUR,), budget=40)  # 10: 3 lines
+    large = lay.fill_prompt(tok, sp, lay.Layout.B, "f", prefix, [], 60, 0.3, (FOUR,), budget=44)  # 11: all
+    assert _names(tok, small[:10]) == ["<bos>", "<|file|>", "f", "\n", "a", "\n", "b", "\n", "c", "\n"]
+    assert _names(tok, large[10:13]) == ["x", "\n", "<|file|>"] and len(small) == len(large) == 60
+    assert small[-2] == large[-2] == 199  # the prefix still ends at the cursor
+
+
+@pytest.mark.parametrize(
+    "layout,length,prefix,suffix,message",
+    [
+        ("A", 6, 50, 50, "a prompt of 6 tokens cannot hold its header"),
+        ("B", 5, 50, 50, "a prompt of 5 tokens cannot hold its header"),
+        ("B", 20, 13, 50, "prefix has 13 tokens < 14"),
+        ("C", 20, 7, 5, "7+5 context tokens < 13"),
+    ],
+)
+def test_fill_prompt_refuses_what_it_cannot_fill(tok, layout, length, prefix, suffix, message):
+    sp = lay.specials_from(tok)
+    with pytest.raises(lay.TooShort, match="^" + re.escape(message) + "$"):
+        lay.fill_prompt(tok, sp, lay.Layout(layout), "f", [7] * prefix, [8] * suffix, length, 0.3)
+    lay.fill_prompt(tok, sp, lay.Layout(layout), "f", [7] * (prefix + 1), [8] * (suffix + 1), max(length, 8), 0.3)
+
+
+def test_fill_prompt_refuses_snippets_over_the_room(tok):
+    sp = lay.specials_from(tok)
+    with pytest.raises(lay.TooShort, match=re.escape("snippets of 11 tokens leave no room in a prompt of 12")):
+        lay.fill_prompt(tok, sp, lay.Layout.B, "f", [7] * 50, [], 12, 0.3, (FOUR,), budget=44)
+
+
+@pytest.mark.parametrize(
+    "middle,tail,length,canvas,pinned",
+    [
+        ([10, 11], [], 4, [10, 11, "eos", "pad"], [False] * 4),
+        ([10, 11], [5], 4, [10, 11, "eos", 5], [False] * 3 + [True]),
+        ([], [5, 6], 4, ["eos", "pad", 5, 6], [False, False, True, True]),
+        ([10, 11, 12], [], 4, [10, 11, 12, "eos"], [False] * 4),
+    ],
+)
+def test_target_canvas_table(tok, middle, tail, length, canvas, pinned):
+    sp = lay.specials_from(tok)
+    named = {"eos": sp.eos, "pad": sp.pad}
+    assert lay.target_canvas(sp, middle, tail, length) == ([named.get(t, t) for t in canvas], pinned)
+
+
+def test_target_canvas_refuses_an_overflowing_middle(tok):
+    sp = lay.specials_from(tok)
+    message = "middle of 3 tokens + 1 pinned does not fit canvas 4"
+    with pytest.raises(lay.TooShort, match="^" + re.escape(message) + "$"):
+        lay.target_canvas(sp, [10, 11, 12], [5], 4)
+
+
+def _words(s: str) -> int:
+    return len(s.split()) + s.count("\n")
+
+
+@pytest.mark.parametrize(
+    "text,cursor,end,k,expected",
+    [
+        ("a b\nc d\ne f\n", 0, 4, 1, "a b\n"),  # the window's suffix already holds more than k
+        ("a b\nc d\ne f\n", 0, 4, 3, "a b\nc d\n"),  # grown by whole lines past k
+        ("a b\nc d\ne f\n", 0, 4, 5, "a b\nc d\n"),
+        ("a b\nc d\ne f\n", 0, 4, 6, "a b\nc d\ne f\n"),
+        ("a b\nc d\ne f\n", 0, 4, 9, "a b\nc d\ne f\n"),  # the rest of the document is all there is
+        ("a b\nc d\ne f", 2, 4, 5, "b\nc d\ne f"),  # no final line break: up to the end
+        ("a b\nc d\ne f\n", 2, 2, 0, "b\n"),  # an empty window suffix grows by a line
+    ],
+)
+def test_tail_text_table(text, cursor, end, k, expected):
+    assert lay.tail_text(_words, text, cursor, end, k) == expected
+
+
+def test_cursor_prompt_pins_k_suffix_tokens_past_a_window_snapped_short(tok):
+    sp, k = lay.specials_from(tok), 6
+    doc = "a b\n" * 23 + "x\n" + "a b\n" * 20
+    at = doc.index("x") + 1
+    parts = lay.PromptParts("f", "", "")
+    got = lay.cursor_prompt(tok, sp, lay.PromptFormat.FIM, lay.Layout.B, doc, at, 40, k, parts)
+    assert got.window.suffix == "\n"  # the lines tail_text_budget allowed were snapped off
+    assert got.tail == tok.encode(doc[at:])[:k] and len(got.tail) == k
+    assert got.tail_text == "\n" + "a b\n" * 2

@@ -3,7 +3,13 @@
 import re
 
 import pytest
-from dcopilot.engine.tasks.window import build_window, split_lines
+from dcopilot.engine.tasks.window import (
+    build_window,
+    cursor_window,
+    head_lines_within,
+    split_lines,
+    tail_text_budget,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -303,3 +309,32 @@ def test_prefix_share_must_be_a_fraction(share):
 def test_budget_of_one_is_refused():
     with pytest.raises(ValueError, match="at least 2 tokens"):
         build_window("abc", 1, 1, words)
+
+
+@pytest.mark.parametrize(
+    "text,budget,kept",
+    [
+        ("", 5, ""),
+        ("a b\nc d\ne\n", 0, ""),
+        ("a b\nc d\ne\n", 3, "a b\n"),  # whole leading lines
+        ("a b\nc d\ne\n", 5, "a b\n"),
+        ("a b\nc d\ne\n", 6, "a b\nc d\n"),
+        ("a b\nc d\ne\n", 8, "a b\nc d\ne\n"),
+        ("a b\nc d\ne", 7, "a b\nc d\ne"),  # no final line break
+        ("a b c d\ne\n", 2, "a b "),  # the first line alone is over: its head
+        ("a b c d\ne\n", 1, "a "),
+    ],
+)
+def test_head_lines_within_table(text, budget, kept):
+    assert head_lines_within(text, budget, words) == kept
+
+
+def test_tail_text_budget_holds_twice_k_and_a_margin():
+    assert [tail_text_budget(k) for k in (0, 1, 8)] == [8, 10, 24]
+
+
+@pytest.mark.parametrize("cursor", [0, 41, len(DOC) // 2, len(DOC)])
+def test_cursor_window_shares_the_budget_only_with_a_suffix_in_the_prompt(cursor):
+    assert cursor_window(DOC, cursor, True, 40, 4, words) == build_window(DOC, cursor, 40, words)
+    expected = build_window(DOC, cursor, 40 + 16, words, prefix_share=40 / 56)
+    assert cursor_window(DOC, cursor, False, 40, 4, words) == expected
