@@ -7,7 +7,7 @@ config's value. Engine modules are imported inside the functions: importing this
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dcopilot.copilot.config import Config
 from dcopilot.engine.tasks.requests import EditRequest, InfillRequest
@@ -44,7 +44,7 @@ def infill_request(
     max_candidates: int | None = None,
 ) -> InfillRequest:
     c = config.completion
-    extra = {} if max_candidates is None else {"max_candidates": max_candidates}
+    extra: dict[str, Any] = {} if max_candidates is None else {"max_candidates": max_candidates}
     return InfillRequest(
         text=text,
         cursor=cursor,
