@@ -240,7 +240,7 @@ def _fim_prompt(tok: TokenizerLike, sp: Specials, parts: PromptParts, layout: La
         prefix = _comment_before_line(prefix, parts.instruction, parts.language, parts.path)
     blocks = _snippet_blocks(tok, parts.snippets)
     path = path_ids(tok, parts.path)
-    suffix = tok.encode(parts.suffix) if layout.suffix_in_prompt else []
+    suffix = tok.encode(parts.suffix)  # fim_ids leaves it out where the layout pins it instead
     return fim_ids(sp, layout, path, tok.encode(prefix), suffix, blocks)
 
 
@@ -407,12 +407,7 @@ def fill_prompt(
     room -= used
     if room < 0:
         raise TooShort(f"snippets of {used} tokens leave no room in a prompt of {length}")
-    if layout.suffix_in_prompt:
-        p, s = fill_budget(len(prefix), len(suffix), room, suffix_share)
-    elif len(prefix) < room:
-        raise TooShort(f"prefix has {len(prefix)} tokens < {room}")
-    else:
-        p, s = room, 0
+    p, s = fill_budget(len(prefix), len(suffix) if layout.suffix_in_prompt else 0, room, suffix_share)
     return fim_ids(sp, layout, head, prefix[len(prefix) - p :], suffix[:s], _snippet_blocks(tok, placed))
 
 

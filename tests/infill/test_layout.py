@@ -588,8 +588,8 @@ def test_fim_prompt_puts_snippets_before_the_file_best_last(tok):
 def test_chat_prompt_shows_snippets_as_files_best_last():
     parts = lay.PromptParts("f.py", "PRE", "SUF", snippets=(Snippet("best.py", "BEST\n"), Snippet("", "NEXT")))
     text = _chat_text(parts, lay.Layout.A)
-    assert "File (unnamed):\n```\nNEXT\n```\nFile best.py:\n```\nBEST\n```\n" in text
-    assert text.index("Related code from other files:") < text.index("NEXT") < text.index("BEST")
+    files = "Related code from other files:\nFile (unnamed):\n```\nNEXT\n```\nFile best.py:\n```\nBEST\n```\n"
+    assert text.startswith("<|turn>user\n" + files + "Complete the code")
     assert text.index("BEST") < text.index("Complete the code") < text.index("SUF") < text.index("PRE")
     assert "Related code" not in _chat_text(lay.PromptParts("f.py", "PRE", "SUF"), lay.Layout.A)
 
@@ -634,7 +634,7 @@ def test_fill_prompt_is_exactly_long_and_cuts_the_far_ends(tok, layout, snippets
     head = lay.path_ids(tok, "f")
     room = length - len(lay.fim_ids(sp, shape, head, [], []))
     placed, used = lay.fit_snippets(tok, snippets, room // 4)
-    p, s = lay.fill_budget(40, 40, room - used, 0.25) if shape.suffix_in_prompt else (room - used, 0)
+    p, s = lay.fill_budget(40, 40 if shape.suffix_in_prompt else 0, room - used, 0.25)
     blocks = [[*lay.path_ids(tok, x.path), *tok.encode(x.text)] for x in placed]
     assert ids == lay.fim_ids(sp, shape, head, prefix[40 - p :], suffix[:s], blocks)
     assert len(ids) == length and (used > 0) == bool(snippets)
@@ -655,7 +655,7 @@ def test_fill_prompt_takes_the_snippet_share_of_the_given_budget(tok):
     [
         ("A", 6, 50, 50, "a prompt of 6 tokens cannot hold its header"),
         ("B", 5, 50, 50, "a prompt of 5 tokens cannot hold its header"),
-        ("B", 20, 13, 50, "prefix has 13 tokens < 14"),
+        ("B", 20, 13, 50, "13+0 context tokens < 14"),  # B fills with the prefix alone
         ("C", 20, 7, 5, "7+5 context tokens < 13"),
     ],
 )
@@ -723,3 +723,20 @@ def test_cursor_prompt_pins_k_suffix_tokens_past_a_window_snapped_short(tok):
     assert got.window.suffix == "\n"  # the lines tail_text_budget allowed were snapped off
     assert got.tail == tok.encode(doc[at:])[:k] and len(got.tail) == k
     assert got.tail_text == "\n" + "a b\n" * 2
+
+
+def test_fill_prompt_may_be_all_header_and_snippets(tok):
+    sp = lay.specials_from(tok)
+    header = lay.fim_ids(sp, lay.Layout.B, lay.path_ids(tok, "f"), [], [])
+    assert lay.fill_prompt(tok, sp, lay.Layout.B, "f", [], [], len(header), 0.3) == header
+    # the snippet (11 tokens) takes all the room its budget allows and the document adds nothing
+    ids = lay.fill_prompt(tok, sp, lay.Layout.A, "f", [], [], len(header) + 1 + 11, 0.3, (FOUR,), budget=44)
+    assert ids[-3:] == [sp.fim_suffix, sp.fim_prefix, sp.fim_middle] and ids.count(sp.file) == 2
+
+
+def test_cursor_prompt_passes_its_chat_template():
+    spy, seen = _spy()
+    sp, template = lay.specials_from(spy), lay.ChatTemplate(gap="<HOLE>")
+    parts = lay.PromptParts("f.py", "", "")
+    lay.cursor_prompt(spy, sp, lay.PromptFormat.GEMMA_CHAT, lay.Layout.A, "x\ny", 2, 40, 2, parts, template)
+    assert "<HOLE>" in "".join(t for t in seen if isinstance(t, str)) and "<FILL_HERE>" not in str(seen)
