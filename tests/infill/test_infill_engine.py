@@ -260,3 +260,35 @@ def test_one_line_gets_a_short_canvas_several_lines_the_whole_budget(tiny_model,
         ),
     )
     assert [len(row) for row in res.canvases] == [free + 4]
+
+
+def _recording_encoder(model, seen):
+    def encode(ids):
+        seen.append(ids[0].tolist())
+        return model.encode(ids)
+
+    return encode
+
+
+def test_request_snippets_reach_the_prompt_before_the_file(tiny_model):
+    from dcopilot.engine.tasks.requests import Snippet
+
+    tok, snippets = tiny_model.tokenizer, (Snippet("util.py", "def helper(x):\n    return x\n"), Snippet("", "y = 2\n"))
+    sp = lay.specials_from(tok)
+    seen: list[list[int]] = []
+    req = InfillRequest(text=DOC, cursor=CURSOR, path="m.py", layout="C", hypotheses=1, snippets=snippets)
+    run_infill(tiny_model, req, encoder=_recording_encoder(tiny_model, seen))
+    # the tiny model was trained on 160-token prompts: a 128-token context budget, a quarter of it for snippets
+    placed, _ = lay.fit_snippets(tok, snippets, 32)
+    assert [s.path for s in placed] == ["util.py", ""] and placed[0] == snippets[0]
+    blocks = [x for s in reversed(placed) for x in (sp.file, *tok.encode(f"{s.path}\n"), *tok.encode(s.text))]
+    assert seen[0][: 1 + len(blocks)] == [sp.bos, *blocks]
+    head = [sp.file, *tok.encode("m.py\n")]
+    assert seen[0][1 + len(blocks) : 1 + len(blocks) + len(head)] == head
+    seen.clear()
+    rewrite(
+        tiny_model,
+        EditRequest(text=DOC, start=0, end=DOC.index("\n") + 1, path="m.py", snippets=snippets[:1]),
+        encoder=_recording_encoder(tiny_model, seen),
+    )
+    assert seen[0][:2] == [sp.bos, sp.file] and seen[0].count(sp.file) == 2
