@@ -16,6 +16,11 @@ from hypothesis import strategies as st
 # Survivors of `python scripts/mutation.py engine/tasks/window.py` that cannot change behaviour: (function, mutated
 # line, why). The runner marks a survivor equivalent only when it is listed here.
 EQUIVALENT_MUTANTS = [
+    (
+        "head_lines_within",
+        "mid = (lo + hi + 2) // 2",
+        "while lo < hi this mid is still in lo + 1..hi, so the search stays a correct bisection of the same range",
+    ),
     ("build_window", "if first >= 0 and first % snap:", "0 % snap is 0: the first line 0 never snaps either way"),
     (
         "build_window",
@@ -338,3 +343,16 @@ def test_cursor_window_shares_the_budget_only_with_a_suffix_in_the_prompt(cursor
     assert cursor_window(DOC, cursor, True, 40, 4, words) == build_window(DOC, cursor, 40, words)
     expected = build_window(DOC, cursor, 40 + 16, words, prefix_share=40 / 56)
     assert cursor_window(DOC, cursor, False, 40, 4, words) == expected
+
+
+@given(st.lists(st.sampled_from(["a\n", "a b\n", "a b c d e\n", "\n", "x"]), max_size=12), st.integers(0, 30))
+def test_head_lines_within_is_the_longest_fitting_run_of_lines(lines, budget):
+    text = "".join(lines)
+    count = len  # characters: every line counts, its break included
+    whole = split_lines(text)
+    fitting = [n for n in range(len(whole) + 1) if count("".join(whole[:n])) <= budget]
+    kept = head_lines_within(text, budget, count)
+    if max(fitting) > 0:
+        assert kept == "".join(whole[: max(fitting)])
+    else:
+        assert kept == (whole[0][:budget] if whole else "")
