@@ -37,8 +37,8 @@ class ModelConfig(_Section, frozen=True):
 
 class CompletionConfig(_Section, frozen=True):
     layout: Literal["auto", "A", "B", "C"] = "auto"  # prompt layouts, docs/interfaces.md; auto: the model's own
-    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
-    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget
+    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request; 0: the device's (2 CPU, 3 GPU)
+    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget; 0: the device's (16 CPU, 64 GPU)
     context_tokens: Annotated[int, msgspec.Meta(ge=16)] = defaults.CONTEXT_TOKENS  # prompt window (prefix + suffix)
     multiline: defaults.Multiline = defaults.MULTILINE
     debounce_ms: DebounceMs = DEBOUNCE_MS  # base; adapts to typing speed

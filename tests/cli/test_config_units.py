@@ -134,7 +134,7 @@ def test_env_key(name, key):
         ("edit.amount", "1", "unknown setting (keys in [edit]: renoise)"),
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
-        ("completion.hypotheses", 0, "Expected `int` >= 1 (got 0)"),
+        ("completion.hypotheses", 17, "Expected `int` <= 16 (got 17)"),
         ("completion.min_score", 0.5, "Expected `float` <= 0.0 (got 0.5)"),
         ("completion.min_score", -100.5, "Expected `float` >= -100.0 (got -100.5)"),
         ("completion.min_score", "low", "Expected `float`, got `str` (got 'low')"),
@@ -206,7 +206,7 @@ def test_strings_are_not_lowercased_unless_boolean():
             "Invalid enum value 'yes' (one of: auto, on, off)",
         ),
         ("model = { dtype = 1 }\n", "model.dtype", 1, "Expected `str`, got `int`"),  # inline table: its line
-        ("[model]\n[completion]\nhypotheses = 0\n", "completion.hypotheses", 3, "Expected `int` >= 1"),
+        ("[model]\n[completion]\nhypotheses = -1\n", "completion.hypotheses", 3, "Expected `int` >= 0"),
         ("[completion]\n[model]\n", None, None, None),
     ],
 )
@@ -302,7 +302,7 @@ def test_to_toml_layout():
     text = to_toml(Config(server=cfg.ServerConfig(trace=True, log_file='C:\\logs\\"x"')))
     assert text.startswith('[model]\npath = ""\ndevice = "auto"\n')
     assert '\n[server]\nlog_level = "info"\nlog_file = "C:\\\\logs\\\\\\"x\\""\ntrace = true\n' in text
-    assert "\nhypotheses = 3\n" in text and "\nrenoise = 0.5\n" in text and text.endswith("\n\n") is False
+    assert "\nhypotheses = 0\n" in text and "\nrenoise = 0.5\n" in text and text.endswith("\n\n") is False
     assert text.endswith("apply_edit_timeout_s = 30.0\n")
 
 
