@@ -33,6 +33,8 @@ class ModelConfig(_Section, frozen=True):
     prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/tasks/layout.py
     # compiled, CUDA-graph denoise step (engine/runtime/static.py); auto: on CUDA
     compile: Literal["auto", "on", "off"] = "auto"
+    # torch intra-op threads; 0: $OMP_NUM_THREADS when set, else the device's (1 on a CPU, torch's own on CUDA)
+    threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0
 
 
 class CompletionConfig(_Section, frozen=True):

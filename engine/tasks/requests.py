@@ -20,14 +20,17 @@ AUTO = 0  # a max_tokens or hypotheses of 0: the default of the device the model
 class DeviceDefaults:
     max_tokens: int  # canvas length budget for the middle (tokens)
     hypotheses: int  # length hypotheses per request (canvases in one batch)
+    torch_threads: int  # intra-op threads for the model (model.threads = 0); 0: torch's own (one per core)
 
 
 # On a GPU the denoise step is bound by reading the weights, so more canvases and slots cost little. On a CPU every
 # canvas slot costs step time (the vocabulary-wide head, softmax and self-conditioning dominate), and the embedded
-# model's suggestions were no worse with 2 hypotheses in 16 slots (bench/RESULTS.md, "Language server latency").
+# model's suggestions were no worse with 2 hypotheses in 16 slots. One intra-op thread on a CPU: the server's own
+# threads and the editor need a core too, and a thread pool that loses a core to them stalls at every op
+# (bench/RESULTS.md, "Language server latency").
 DEVICE_DEFAULTS = {
-    "cuda": DeviceDefaults(max_tokens=64, hypotheses=3),
-    "cpu": DeviceDefaults(max_tokens=16, hypotheses=2),
+    "cuda": DeviceDefaults(max_tokens=64, hypotheses=3, torch_threads=0),
+    "cpu": DeviceDefaults(max_tokens=16, hypotheses=2, torch_threads=1),
 }
 MAX_TOKENS = AUTO
 HYPOTHESES = AUTO

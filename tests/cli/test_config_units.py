@@ -141,7 +141,7 @@ def test_env_key(name, key):
         (
             "model.path.x",
             "1",
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("server.trace", "maybe", "Expected `bool`, got `str` (got 'maybe')"),
     ],
@@ -186,7 +186,7 @@ def test_strings_are_not_lowercased_unless_boolean():
             "[model]\nbogus = 1\n",
             "model.bogus",
             2,
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("bogus = 1\n", "bogus", 1, "unknown setting (sections: model, completion, edit, server)"),
         ("[model.extra]\nx = 1\n", "model.extra", 1, "unknown setting (keys in [model]:"),
@@ -249,7 +249,7 @@ def test_key_line(text, key, line):
         (
             "Object contains unknown field `zz` - at `$.model`",
             "model.zz",
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("Object contains unknown field `zz`", "zz", "unknown setting (sections: model, completion, edit, server)"),
         ("Object contains unknown field `q` - at `$.model.x`", "model.x.q", "unknown setting"),

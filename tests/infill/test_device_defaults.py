@@ -2,7 +2,7 @@
 
 import pytest
 from dcopilot.copilot.config import Config, load_config
-from dcopilot.copilot.requests import infill_request
+from dcopilot.copilot.requests import infill_request, torch_threads
 from dcopilot.engine.tasks.infill import run_infill, step_shapes
 from dcopilot.engine.tasks.requests import AUTO, DEVICE_DEFAULTS, InfillRequest, device_defaults, for_device
 
@@ -61,3 +61,19 @@ def test_an_explicit_setting_wins(tiny_model):
     result = run_infill(tiny_model, infill_request(load_config(env=env), text=text, cursor=text.index("y = ") + 4))
     assert len(result.canvases) == 1
     assert len(result.canvases[0]) == 4 + 1 + len(result.tail) < tiny_model.canvas_length
+
+
+@pytest.mark.parametrize(
+    "setting, device, env, expected",
+    [
+        (0, "cpu", {}, 1),  # one intra-op thread on a CPU
+        (0, "cuda", {}, 0),  # torch's own on CUDA
+        (0, "cuda:1", {}, 0),
+        (3, "cpu", {}, 3),  # model.threads set: it wins
+        (0, "cpu", {"OMP_NUM_THREADS": "4"}, 0),  # the environment's, which torch already read
+        (2, "cpu", {"OMP_NUM_THREADS": "4"}, 2),
+        (0, "cpu", {"OMP_NUM_THREADS": ""}, 1),
+    ],
+)
+def test_torch_threads_table(setting, device, env, expected):
+    assert torch_threads(setting, device, env) == expected
