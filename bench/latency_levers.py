@@ -5,8 +5,8 @@ Each variant is a set of server settings (DCOPILOT_* environment variables, OMP_
 absolute figures and ratios to the first variant, with the load average around each session: on a shared machine
 compare the ratios, not the milliseconds.
 
-    python bench/latency_levers.py --keys 200                       # every lever alone, then together
-    python bench/latency_levers.py --variants shipped,hyp1 --rounds 2
+    python bench/latency_levers.py --keys 200                       # the levers alone, then together
+    python bench/latency_levers.py --variants shipped,hyp1,debounce150 --rounds 2
 """
 
 from __future__ import annotations
@@ -23,31 +23,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lsp_latency as bench  # noqa: E402
 
-# name -> (what it changes, server environment). "shipped" pins the values the other variants change, so the
-# comparison stays the same when a default moves.
-VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "shipped": ("hypotheses 3, max_tokens 64, debounce 75 ms, 2 torch threads", {}),
-    "hyp1": ("1 length hypothesis", {"DCOPILOT_COMPLETION_HYPOTHESES": "1"}),
-    "hyp2": ("2 length hypotheses", {"DCOPILOT_COMPLETION_HYPOTHESES": "2"}),
-    "tok16": ("max_tokens 16 (canvas 25 slots instead of 64)", {"DCOPILOT_COMPLETION_MAX_TOKENS": "16"}),
-    "threads1": ("1 torch thread (the event loop keeps the other core)", {"OMP_NUM_THREADS": "1"}),
-    "debounce0": ("debounce 0 ms (adaptive: the typing interval, clamped to [0, 0])", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "0"}),
-    "debounce150": ("debounce 150 ms (adapts within [150, 600])", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "150"}),
-    "hyp1+tok16": (
-        "1 hypothesis, max_tokens 16",
-        {"DCOPILOT_COMPLETION_HYPOTHESES": "1", "DCOPILOT_COMPLETION_MAX_TOKENS": "16"},
-    ),
-    "hyp2+tok16": (
-        "2 hypotheses, max_tokens 16",
-        {"DCOPILOT_COMPLETION_HYPOTHESES": "2", "DCOPILOT_COMPLETION_MAX_TOKENS": "16"},
-    ),
-}
-BASE = {
+# name -> (what it changes, server environment; None removes a variable). "shipped" pins the settings shipped
+# before the per-device defaults (engine/tasks/requests.py DEVICE_DEFAULTS), so every other row changes one thing
+# against it; "defaults" removes the pins: what the server does today.
+PINNED = {
     "DCOPILOT_COMPLETION_HYPOTHESES": "3",
     "DCOPILOT_COMPLETION_MAX_TOKENS": "64",
     "DCOPILOT_COMPLETION_DEBOUNCE_MS": "75",
     "OMP_NUM_THREADS": "2",
 }
+UNPINNED = {k: None for k in PINNED}
+VARIANTS: dict[str, tuple[str, dict[str, str | None]]] = {
+    "shipped": ("before: hypotheses 3, max_tokens 64, debounce 75 ms, 2 torch threads", {}),
+    "threads1": ("1 torch thread (the event loop and the client keep the other core)", {"OMP_NUM_THREADS": "1"}),
+    "hyp2": ("2 length hypotheses", {"DCOPILOT_COMPLETION_HYPOTHESES": "2"}),
+    "hyp1": ("1 length hypothesis", {"DCOPILOT_COMPLETION_HYPOTHESES": "1"}),
+    "tok16": ("max_tokens 16 (canvas 25 slots instead of 64)", {"DCOPILOT_COMPLETION_MAX_TOKENS": "16"}),
+    "debounce0": ("debounce 0 ms (every keystroke reaches the model)", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "0"}),
+    "debounce150": ("debounce 150 ms (adapts within [150, 600])", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "150"}),
+    "defaults": ("the defaults now: on a CPU 2 hypotheses, max_tokens 16, 1 torch thread; debounce 75 ms", UNPINNED),
+    "defaults+debounce0": ("the defaults with debounce 0", UNPINNED | {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "0"}),
+}
+DEFAULT_RUN = "shipped,threads1,hyp2,tok16,debounce0,defaults,defaults+debounce0"
+
+
+def server_env(name: str) -> dict[str, str | None]:
+    return PINNED | VARIANTS[name][1]
 
 
 def row(name: str, runs: list[dict], base: dict | None) -> str:
@@ -78,7 +79,9 @@ def row(name: str, runs: list[dict], base: dict | None) -> str:
 def main() -> None:
     ap = bench.parser()
     ap.description = __doc__
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, first is the base of the ratios")
+    ap.add_argument(
+        "--variants", default=DEFAULT_RUN, help=f"comma-separated, first is the base of the ratios; known: {', '.join(VARIANTS)}"
+    )
     ap.add_argument("--rounds", type=int, default=1, help="sessions per variant (interleaved)")
     ap.add_argument("--out", type=Path, help="write every session's figures as JSON here")
     args = ap.parse_args()
@@ -89,8 +92,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for rnd in range(args.rounds):
         for name in names:
-            env = BASE | VARIANTS[name][1]
-            r = asyncio.run(bench.session(args, min_score=bench.OPEN_GATE, env_extra=env))
+            r = asyncio.run(bench.session(args, min_score=bench.OPEN_GATE, env_extra=server_env(name)))
             runs[name].append(r)
             f = bench.figures(r)
             print(

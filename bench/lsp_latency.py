@@ -161,7 +161,7 @@ def prefix_reuse(log_text: str) -> dict:
     }
 
 
-async def session(args, min_score: float | None = None, env_extra: dict | None = None) -> dict:
+async def session(args, min_score: float | None = None, env_extra: dict[str, str | None] | None = None) -> dict:
     """One typing session against a fresh server; min_score None keeps the server's configured gate."""
     env = dict(os.environ)
     if args.threads:
@@ -178,7 +178,11 @@ async def session(args, min_score: float | None = None, env_extra: dict | None =
     log_file = Path(logdir.name) / "server.log"
     env.setdefault("DCOPILOT_SERVER_LOG_FILE", str(log_file))
     env.setdefault("DCOPILOT_SERVER_LOG_LEVEL", "debug")
-    env.update(env_extra or {})
+    for key, value in (env_extra or {}).items():  # None removes a variable
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     exe = Path(sys.executable).with_name("dcopilot")
     cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "dcopilot.copilot", "serve"]
     proc = await asyncio.create_subprocess_exec(
