@@ -55,6 +55,7 @@ class Variant:
     generation: dict = dataclasses.field(default_factory=dict)  # GenerationConfig overrides
     prompt_cache: bool = True
     unflushed: bool = False
+    shrink: bool = True  # stopped rows leave the batch (sampler.active_rows)
 
 
 SHIPPED = {"hypotheses": 3, "max_tokens": 64}  # pinned, so the base row stays put when a default moves
@@ -63,6 +64,7 @@ VARIANTS = [
     Variant("unflushed exp", "the sampler's exp over the whole vocabulary, denormals included", unflushed=True),
     Variant("no prompt cache", "every request encodes its whole prompt", prompt_cache=False),
     Variant("no early stop", "all max_denoising_steps steps", generation={"stability_threshold": None}),
+    Variant("whole batch", "stopped rows stay in the batch until every row has stopped", shrink=False),
     Variant("stable only", "stop when the argmax canvas is stable, whatever its entropy", generation={"confidence_threshold": 1e9}),
     Variant("hyp2", "2 length hypotheses", request={"hypotheses": 2}),
     Variant("hyp1", "1 length hypothesis (free length)", request={"hypotheses": 1}),
@@ -70,6 +72,12 @@ VARIANTS = [
     Variant("tok16", "max_tokens 16 (canvas 25 slots)", request={"max_tokens": 16}),
     Variant("hyp2+tok16", "2 hypotheses, max_tokens 16", request={"hypotheses": 2, "max_tokens": 16}),
     Variant("hyp1+tok16", "1 hypothesis, max_tokens 16", request={"hypotheses": 1, "max_tokens": 16}),
+    Variant(
+        "hyp2+tok16 whole batch",
+        "2 hypotheses, max_tokens 16, stopped rows stay in the batch",
+        request={"hypotheses": 2, "max_tokens": 16},
+        shrink=False,
+    ),
 ]
 
 
@@ -125,7 +133,8 @@ def run(model, v: Variant, cache: PrefixCache | None, doc: str, cursor: int):
     """(cpu seconds, result, prompt tokens encoded) of one request under variant v."""
     gen = dataclasses.replace(model.generation, **v.generation) if v.generation else model.generation
     dist = unflushed_distribution if v.unflushed else sampler.distribution
-    with patched(model, "generation", gen), patched(sampler, "distribution", dist):
+    rows = sampler.active_rows if v.shrink else (lambda run, state: None)
+    with patched(model, "generation", gen), patched(sampler, "distribution", dist), patched(sampler, "active_rows", rows):
         t = time.thread_time()
         result = infill.run_infill(model, request(doc, cursor, v), encoder=cache.encode if cache else None)
         cpu = time.thread_time() - t

@@ -6,7 +6,8 @@ One denoising step, as in the released checkpoint's generation loop:
   accept the lowest-entropy positions while (cumulative entropy - own entropy) <= entropy_bound
   next canvas = candidate where accepted, a uniform random id elsewhere (re-noise)
   a row is done when argmax(z) equals the previous `stability_threshold` argmax canvases and the mean entropy
-  of z is below `confidence_threshold`; done rows are frozen while the others continue.
+  of z is below `confidence_threshold`; done rows are frozen while the others continue. On a CPU with "cdf"
+  draws they also leave the batch (active_rows): each row costs its own time there.
 The committed canvas is argmax(z) of the last step. `z` (cast to the embedding dtype) is the next step's
 self-conditioning input.
 
@@ -32,6 +33,7 @@ distribution by inverse CDF with one uniform per position, reproducible from the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -367,6 +369,55 @@ def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: t
     )
 
 
+def active_rows(run: _Run, s: _State) -> torch.Tensor | None:
+    """The rows still running when some have stopped and the batch should shrink to them, else None.
+
+    Only with CPU "cdf" draws: there a row's cost is its own (no weight-bound step to share) and reading `done` is
+    free. "race" draws reproduce the reference's random stream, which is drawn for the whole batch.
+    """
+    if run.device.type != "cpu" or run.draw != "cdf" or not run.early_stop or not bool(s.done.any()):
+        return None
+    rows = (~s.done).nonzero()[:, 0]
+    return rows if 0 < rows.numel() < s.done.numel() else None
+
+
+def narrow(run: _Run, s: _State, rows: torch.Tensor) -> tuple[_Run, _State]:
+    """The run and state of `rows` only (a smaller batch for one step)."""
+    sub_run = dataclasses.replace(
+        run,
+        shape=(rows.numel(), run.shape[1]),
+        seed_canvas=None if run.seed_canvas is None else run.seed_canvas[rows],
+        pinned=None if run.pinned is None else run.pinned[rows],
+    )
+    sub = _State(
+        canvas=s.canvas[rows],
+        argmax_canvas=s.argmax_canvas[rows],
+        sc=None if s.sc is None else s.sc[rows],
+        history=None if s.history is None else s.history[:, rows],
+        done=s.done[rows],
+        accepted_log=s.accepted_log,  # shared: the step adds its accepted count at its index
+        steps=s.steps,
+    )
+    return sub_run, sub
+
+
+def widen(s: _State, sub: _State, rows: torch.Tensor) -> _State:
+    """`s` with `rows` replaced by the stepped sub-batch `sub`; the other (stopped) rows keep what they had."""
+    sc = s.sc
+    if sub.sc is not None:
+        sc = sub.sc.new_zeros(len(s.done), *sub.sc.shape[1:]) if sc is None else sc.to(sub.sc.dtype)
+        sc = sc.index_copy(0, rows, sub.sc)
+    return _State(
+        canvas=s.canvas.index_copy(0, rows, sub.canvas),
+        argmax_canvas=s.argmax_canvas.index_copy(0, rows, sub.argmax_canvas),
+        sc=sc,
+        history=None if s.history is None or sub.history is None else s.history.index_copy(1, rows, sub.history),
+        done=s.done.index_copy(0, rows, sub.done),
+        accepted_log=sub.accepted_log,
+        steps=sub.steps,
+    )
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -402,8 +453,14 @@ def sample(
     for k in range(generation.max_denoising_steps):
         if cancel is not None and cancel():
             raise Cancelled("sampling cancelled", _stats(state.steps, state.accepted_log, started, cancelled=True))
-        logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
-        state = sample_step(run, state, logits, k, generator)
+        rows = active_rows(run, state)
+        if rows is None:
+            logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
+            state = sample_step(run, state, logits, k, generator)
+        else:
+            sub_run, sub = narrow(run, state, rows)
+            logits = denoise(sub.canvas, cache, self_conditioning_logits=sub.sc)
+            state = widen(state, sample_step(sub_run, sub, logits, k, generator), rows)
         if run.early_stop and flag.all_done(state.done):
             break
     return SampleResult(tokens=state.argmax_canvas, stats=_stats(state.steps, state.accepted_log, started))
