@@ -7,6 +7,8 @@ compare the ratios, not the milliseconds.
 
     python bench/latency_levers.py --keys 200                       # the levers alone, then together
     python bench/latency_levers.py --variants shipped,hyp1,debounce150 --rounds 2
+    DET_STEP_MS=25 python bench/latency_levers.py --deterministic --variants shipped,debounce0,debounce40,debounce150
+        # the debounce alone: a sleeping 100 ms "model" (tests/lsp/det_backend.py), so CPU load hardly matters
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str | None]]] = {
     "hyp1": ("1 length hypothesis", {"DCOPILOT_COMPLETION_HYPOTHESES": "1"}),
     "tok16": ("max_tokens 16 (canvas 25 slots instead of 64)", {"DCOPILOT_COMPLETION_MAX_TOKENS": "16"}),
     "debounce0": ("debounce 0 ms (every keystroke reaches the model)", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "0"}),
+    "debounce40": ("debounce 40 ms (adapts within [40, 160])", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "40"}),
     "debounce150": ("debounce 150 ms (adapts within [150, 600])", {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "150"}),
     "defaults": ("the defaults now: on a CPU 2 hypotheses, max_tokens 16, 1 torch thread; debounce 75 ms", UNPINNED),
     "defaults+debounce0": ("the defaults with debounce 0", UNPINNED | {"DCOPILOT_COMPLETION_DEBOUNCE_MS": "0"}),

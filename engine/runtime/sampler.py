@@ -448,12 +448,14 @@ def sample(
     run, state = init_sample(
         model, canvas_length, batch, seed_canvas, pinned, generation, generator, self_conditioning_logits, draw
     )
+    # A drop-in step (a compiled StaticDenoise) has graphs for the warmed-up batch sizes only: keep the whole batch.
+    shrink = denoise is None
     denoise = denoise if denoise is not None else model.denoise
     flag = _DoneFlag(run.device)
     for k in range(generation.max_denoising_steps):
         if cancel is not None and cancel():
             raise Cancelled("sampling cancelled", _stats(state.steps, state.accepted_log, started, cancelled=True))
-        rows = active_rows(run, state)
+        rows = active_rows(run, state) if shrink else None
         if rows is None:
             logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
             state = sample_step(run, state, logits, k, generator)
