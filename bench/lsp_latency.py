@@ -1,4 +1,4 @@
-"""Replay a typing session against the real `dcopilot serve` and report request-to-response latency.
+"""Replay a typing session against the real `dcopilot serve`: keystroke-to-ghost-text latency and pause coverage.
 
 A real source file is typed into the editor character by character with human timings (log-normal gaps
 around 140 ms, longer pauses after line ends and punctuation, seeded). After every keystroke the "editor"
@@ -6,15 +6,21 @@ sends didChange and an automatic inlineCompletion request without waiting for th
 VS Code and Neovim do. When the suggestion on screen matches what comes next in the file, the bench accepts
 it (Tab: didShow, didAccept, one edit inserting it), so cache and acceptance paths are exercised.
 
-Prints client-measured p50/p95 request-to-response latency, the server's own overhead (from dcopilot/stats:
-latency minus debounce and model time; target p95 < 5 ms), cache-hit rate and cancellations.
+Prints, per session: for every keystroke whose completion was answered (not cancelled), the time from its didChange
+to the answer, p50/p95 (and the same for answers carrying a suggestion); for every pause longer than 300 ms in the
+typing schedule, whether a non-empty suggestion for the text as of the pause arrived before the next keystroke;
+the model's time per request, the server's own overhead (dcopilot/stats; target p95 < 5 ms), prompt-cache reuse
+(the server's debug log) and the load average. The gate: "open" shows every candidate (minScore -100; latency is
+the pipeline's), "shipped" keeps the server's completion.min_score, "both" runs one session of each.
 
-    python bench/lsp_latency.py                       # embedded model (engine/embedded), CPU
+    python bench/lsp_latency.py                       # embedded model (engine/embedded), CPU, gate open
+    python bench/lsp_latency.py --keys 300 --gate both
     python bench/lsp_latency.py --model DIR --device cuda
     python bench/lsp_latency.py --deterministic       # a no-model backend: server overhead alone
     python bench/lsp_latency.py --json OUT.json       # also write the figures as JSON (bench/gpu_check.py)
 
-Other settings reach the server through DCOPILOT_* environment variables (the bench passes its environment on).
+Other settings reach the server through DCOPILOT_* environment variables (the bench passes its environment on);
+bench/latency_levers.py runs the session once per lever.
 """
 
 from __future__ import annotations
