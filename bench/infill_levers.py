@@ -21,7 +21,6 @@ import dataclasses
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -65,7 +64,11 @@ VARIANTS = [
     Variant("no prompt cache", "every request encodes its whole prompt", prompt_cache=False),
     Variant("no early stop", "all max_denoising_steps steps", generation={"stability_threshold": None}),
     Variant("whole batch", "stopped rows stay in the batch until every row has stopped", shrink=False),
-    Variant("stable only", "stop when the argmax canvas is stable, whatever its entropy", generation={"confidence_threshold": 1e9}),
+    Variant(
+        "stable only",
+        "stop when the argmax canvas is stable, whatever its entropy",
+        generation={"confidence_threshold": 1e9},
+    ),
     Variant("hyp2", "2 length hypotheses", request={"hypotheses": 2}),
     Variant("hyp1", "1 length hypothesis (free length)", request={"hypotheses": 1}),
     Variant("tok32", "max_tokens 32 (canvas 41 slots)", request={"max_tokens": 32}),
@@ -134,7 +137,11 @@ def run(model, v: Variant, cache: PrefixCache | None, doc: str, cursor: int):
     gen = dataclasses.replace(model.generation, **v.generation) if v.generation else model.generation
     dist = unflushed_distribution if v.unflushed else sampler.distribution
     rows = sampler.active_rows if v.shrink else (lambda run, state: None)
-    with patched(model, "generation", gen), patched(sampler, "distribution", dist), patched(sampler, "active_rows", rows):
+    with (
+        patched(model, "generation", gen),
+        patched(sampler, "distribution", dist),
+        patched(sampler, "active_rows", rows),
+    ):
         t = time.thread_time()
         result = infill.run_infill(model, request(doc, cursor, v), encoder=cache.encode if cache else None)
         cpu = time.thread_time() - t
@@ -179,7 +186,10 @@ def profile(model, cuts, reps: int) -> list[str]:
         accounted += ms
         lines.append(f"| {phase} | {ms:.1f} | {ms / (total * 1000 / n):.0%} |")
     rest = total * 1000 / n - accounted
-    lines.append(f"| everything else (canvases, noise, scoring arithmetic, glue) | {rest:.1f} | {rest / (total * 1000 / n):.0%} |")
+    lines.append(
+        f"| everything else (canvases, noise, scoring arithmetic, glue) | {rest:.1f}"
+        f" | {rest / (total * 1000 / n):.0%} |"
+    )
     lines.append(f"| **total** | **{total * 1000 / n:.1f}** | |")
     return lines
 
@@ -192,7 +202,9 @@ def levers(model, cuts, names: list[str]) -> list[str]:
         for v in chosen:
             cpu, result, encoded = run(model, v, caches[v.name], doc, cursor)
             best = result.candidates[0] if result.candidates else None
-            rows[v.name].append((cpu, result.steps, encoded, best is not None, bool(best and best.score >= defaults.MIN_SCORE)))
+            rows[v.name].append(
+                (cpu, result.steps, encoded, best is not None, bool(best and best.score >= defaults.MIN_SCORE))
+            )
     base = statistics.median(r[0] for r in rows[chosen[0].name])
     out = [
         f"levers: {len(cuts)} keystrokes, CPU ms per request (one torch thread), ratio to {chosen[0].name}",
@@ -208,7 +220,8 @@ def levers(model, cuts, names: list[str]) -> list[str]:
         p95 = cpu[min(len(cpu) - 1, int(0.95 * len(cpu)))]
         out.append(
             f"| {v.name} | {med:.1f} | {p95:.1f} | {med / (base * 1000):.2f} | {statistics.mean(x[1] for x in r):.1f}"
-            f" | {statistics.mean(x[2] for x in r):.0f} | {sum(x[3] for x in r)}/{len(r)} | {sum(x[4] for x in r)}/{len(r)} |"
+            f" | {statistics.mean(x[2] for x in r):.0f} | {sum(x[3] for x in r)}/{len(r)}"
+            f" | {sum(x[4] for x in r)}/{len(r)} |"
         )
     out.append("")
     out += [f"- {v.name}: {v.what}" for v in chosen]
@@ -229,8 +242,11 @@ def main() -> None:
     model = load_model(args.model or None, device="cpu")
     cuts = typing_cuts(args)
     load = os.getloadavg()
-    print(f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}),"
-          f" python {platform.python_version()}, 1 torch thread; model {model.path}")
+    print(
+        f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}"
+        f" ({torch.backends.cpu.get_cpu_capability()}),"
+        f" python {platform.python_version()}, 1 torch thread; model {model.path}"
+    )
     print()
     print("\n".join(profile(model, cuts, args.profile_reps)))
     print()

@@ -13,7 +13,6 @@ compare the ratios, not the milliseconds.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -23,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lsp_latency as bench  # noqa: E402
+import lsp_latency as bench
 
 # name -> (what it changes, server environment; None removes a variable). "shipped" pins the settings shipped
 # before the per-device defaults (engine/tasks/requests.py DEVICE_DEFAULTS), so every other row changes one thing
@@ -34,7 +33,7 @@ PINNED = {
     "DCOPILOT_COMPLETION_DEBOUNCE_MS": "75",
     "OMP_NUM_THREADS": "2",
 }
-UNPINNED = {k: None for k in PINNED}
+UNPINNED: dict[str, str | None] = {k: None for k in PINNED}
 VARIANTS: dict[str, tuple[str, dict[str, str | None]]] = {
     "shipped": ("before: hypotheses 3, max_tokens 64, debounce 75 ms, 2 torch threads", {}),
     "threads1": ("1 torch thread (the event loop and the client keep the other core)", {"OMP_NUM_THREADS": "1"}),
@@ -83,7 +82,9 @@ def main() -> None:
     ap = bench.parser()
     ap.description = __doc__
     ap.add_argument(
-        "--variants", default=DEFAULT_RUN, help=f"comma-separated, first is the base of the ratios; known: {', '.join(VARIANTS)}"
+        "--variants",
+        default=DEFAULT_RUN,
+        help=f"comma-separated, first is the base of the ratios; known: {', '.join(VARIANTS)}",
     )
     ap.add_argument("--rounds", type=int, default=1, help="sessions per variant (interleaved)")
     ap.add_argument("--out", type=Path, help="write every session's figures as JSON here")
@@ -99,7 +100,8 @@ def main() -> None:
             runs[name].append(r)
             f = bench.figures(r)
             print(
-                f"[round {rnd + 1}] {name}: p50 {f['latency_p50_ms']:.0f} ms, pauses {r['pauses_covered']}/{r['pauses']},"
+                f"[round {rnd + 1}] {name}: p50 {f['latency_p50_ms']:.0f} ms,"
+                f" pauses {r['pauses_covered']}/{r['pauses']},"
                 f" load {r['loadavg'][0]:.2f}",
                 file=sys.stderr,
             )

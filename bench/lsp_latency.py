@@ -31,8 +31,8 @@ import json
 import os
 import platform
 import random
-import sys
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -281,7 +281,11 @@ async def session(args, min_score: float | None = None, env_extra: dict[str, str
     reuse = prefix_reuse(log_file.read_text(errors="replace") if log_file.exists() else "")
     logdir.cleanup()
     return summarize(keys) | {
-        "gate": "open" if min_score is not None and min_score <= OPEN_GATE else "shipped" if min_score is None else str(min_score),
+        "gate": "open"
+        if min_score is not None and min_score <= OPEN_GATE
+        else "shipped"
+        if min_score is None
+        else str(min_score),
         "init_ms": init_ms,
         "load_s": load_s,
         "requests": len(keys),
@@ -313,7 +317,9 @@ def figures(r: dict) -> dict:
         "shown_p95_ms": pct(shown, 0.95),
         "shown_count": len(shown),
         "pause_coverage": r["pauses_covered"] / r["pauses"] if r["pauses"] else float("nan"),
-        "prefix_reused_share": reuse["reused_tokens"] / reuse["prompt_tokens"] if reuse["prompt_tokens"] else float("nan"),
+        "prefix_reused_share": reuse["reused_tokens"] / reuse["prompt_tokens"]
+        if reuse["prompt_tokens"]
+        else float("nan"),
     }
 
 
@@ -321,7 +327,10 @@ def report(r: dict, args) -> list[str]:
     s, f = r["stats"], figures(r)
     o, m, reuse = s["overhead"], s["model"], r["prefix_reuse"]
     backend = "deterministic (no model)" if args.deterministic else f"{r['status']['model']} on {r['status']['device']}"
-    gate = {"open": f"open (minScore {OPEN_GATE:g}: every candidate shown)", "shipped": "shipped (the server's min_score)"}
+    gate = {
+        "open": f"open (minScore {OPEN_GATE:g}: every candidate shown)",
+        "shipped": "shipped (the server's min_score)",
+    }
     return [
         f"--- gate {gate.get(r['gate'], r['gate'])}",
         f"backend   : {backend}",
@@ -369,7 +378,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = parser().parse_args()
-    gates = {"open": [OPEN_GATE], "shipped": [None], "both": [OPEN_GATE, None]}[args.gate]
+    by_name: dict[str, list[float | None]] = {"open": [OPEN_GATE], "shipped": [None], "both": [OPEN_GATE, None]}
+    gates = by_name[args.gate]
     runs = [asyncio.run(session(args, min_score=g)) for g in gates]
     if args.json:
         out = figures(runs[0]) | {"keys": args.keys, "speed": args.speed, "device": args.device}

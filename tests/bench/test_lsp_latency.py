@@ -79,7 +79,12 @@ def test_prefix_reuse_reads_the_servers_debug_lines():
 
 @pytest.mark.parametrize(
     "values, p, expected",
-    [([], 0.5, math.nan), ([5.0], 0.95, 5.0), ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0), ([float(i) for i in range(1, 21)], 0.95, 19.0)],
+    [
+        ([], 0.5, math.nan),
+        ([5.0], 0.95, 5.0),
+        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0),
+        ([float(i) for i in range(1, 21)], 0.95, 19.0),
+    ],
 )
 def test_pct_is_nearest_rank(values, p, expected):
     got = pct(values, p)

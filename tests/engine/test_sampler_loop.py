@@ -2,11 +2,12 @@
 sharing one cache, cancellation and stats."""
 
 import dataclasses
+from typing import ClassVar
 
 import pytest
 import torch
-from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.runtime.config import GenerationConfig
+from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.runtime.sampler import Cancelled, generate, sample
 
 
@@ -229,7 +230,7 @@ class SettlingModel:
     row r (named by its pinned first slot) keeps changing its answer until step SETTLE[r], then holds it. It records
     the batch each step was asked for."""
 
-    SETTLE = {0: 1, 1: 6, 2: 3}
+    SETTLE: ClassVar[dict[int, int]] = {0: 1, 1: 6, 2: 3}
     V = 32
 
     def __init__(self):
@@ -255,7 +256,9 @@ def test_stopped_rows_leave_the_batch_on_cpu_and_the_answers_do_not_change():
     runs = {}
     for draw in ("cdf", "race"):  # race draws keep the whole batch (the reference's random stream)
         m = SettlingModel()
-        out = sample(m, None, 4, 3, seed_canvas=seed, pinned=pinned, generator=torch.Generator().manual_seed(0), draw=draw)
+        out = sample(
+            m, None, 4, 3, seed_canvas=seed, pinned=pinned, generator=torch.Generator().manual_seed(0), draw=draw
+        )
         runs[draw] = (out, m.batches)
     (cdf, cdf_batches), (race, race_batches) = runs["cdf"], runs["race"]
     assert race_batches == [3] * len(race_batches)

@@ -1,4 +1,4 @@
-"""Per-device completion defaults: max_tokens and hypotheses of 0 (AUTO) become the device's, on the real engine path."""
+"""Per-device completion defaults: max_tokens and hypotheses of 0 (AUTO) become the device's (real engine path)."""
 
 import pytest
 from dcopilot.copilot.config import Config, load_config
@@ -56,7 +56,11 @@ def test_a_cpu_completion_runs_the_cpu_defaults(tiny_model):
 
 
 def test_an_explicit_setting_wins(tiny_model):
-    env = {"XDG_CONFIG_HOME": "/nonexistent", "DCOPILOT_COMPLETION_HYPOTHESES": "1", "DCOPILOT_COMPLETION_MAX_TOKENS": "4"}
+    env = {
+        "XDG_CONFIG_HOME": "/nonexistent",
+        "DCOPILOT_COMPLETION_HYPOTHESES": "1",
+        "DCOPILOT_COMPLETION_MAX_TOKENS": "4",
+    }
     text = "x = [1, 2, 3]\ny = \n"
     result = run_infill(tiny_model, infill_request(load_config(env=env), text=text, cursor=text.index("y = ") + 4))
     assert len(result.canvases) == 1
