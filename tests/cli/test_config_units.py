@@ -135,6 +135,8 @@ def test_env_key(name, key):
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
         ("completion.hypotheses", 17, "Expected `int` <= 16 (got 17)"),
+        ("model.threads", -1, "Expected `int` >= 0 (got -1)"),
+        ("model.threads", 1025, "Expected `int` <= 1024 (got 1025)"),
         ("completion.min_score", 0.5, "Expected `float` <= 0.0 (got 0.5)"),
         ("completion.min_score", -100.5, "Expected `float` >= -100.0 (got -100.5)"),
         ("completion.min_score", "low", "Expected `float`, got `str` (got 'low')"),
@@ -321,3 +323,12 @@ def test_min_score_from_env_file_and_default():
     with pytest.raises(ConfigError) as caught:
         parse_toml("[completion]\nmin_score = 0.25\n", "c.toml")
     assert (caught.value.key, caught.value.line) == ("completion.min_score", 2)
+
+
+def test_per_device_defaults_are_auto_and_threads_come_from_env_or_file():
+    c = Config()
+    assert (c.completion.max_tokens, c.completion.hypotheses, c.model.threads) == (0, 0, 0)
+    assert c.completion.max_tokens == cfg.defaults.AUTO and c.completion.hypotheses == cfg.defaults.AUTO
+    assert load_config(env={"XDG_CONFIG_HOME": "/x", "DCOPILOT_MODEL_THREADS": "4"}).model.threads == 4
+    assert parse_toml("[model]\nthreads = 1024\n").model.threads == 1024
+    assert parse_toml("[completion]\nhypotheses = 0\nmax_tokens = 0\n") == Config()
