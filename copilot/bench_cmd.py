@@ -42,7 +42,11 @@ def bench_main(config: Config, repeats: int = 10, prompt_tokens: int = 256) -> i
     _sync(torch, device)
     load_s = time.perf_counter() - started
 
-    batch, canvas = config.completion.hypotheses, config.completion.max_tokens
+    from dcopilot.engine.tasks.requests import InfillRequest, for_device
+
+    c = config.completion  # 0 (AUTO) resolves to the device's default, as a completion would
+    shape = for_device(InfillRequest(text="", cursor=0, max_tokens=c.max_tokens, hypotheses=c.hypotheses), device.type)
+    batch, canvas = shape.hypotheses, shape.max_tokens
     vocab = model.config.vocab_size
     print(
         f"settings   model {model.path}, {model.num_parameters() / 1e6:,.1f}M parameters, "

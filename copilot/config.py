@@ -33,12 +33,14 @@ class ModelConfig(_Section, frozen=True):
     prompt_format: defaults.PromptFormatSetting = defaults.PROMPT_FORMAT  # see engine/tasks/layout.py
     # compiled, CUDA-graph denoise step (engine/runtime/static.py); auto: on CUDA
     compile: Literal["auto", "on", "off"] = "auto"
+    # torch intra-op threads; 0: $OMP_NUM_THREADS when set, else the device's (1 on a CPU, torch's own on CUDA)
+    threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0
 
 
 class CompletionConfig(_Section, frozen=True):
     layout: Literal["auto", "A", "B", "C"] = "auto"  # prompt layouts, docs/interfaces.md; auto: the model's own
-    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
-    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget
+    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request; 0: the device's (2 CPU, 3 GPU)
+    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas length budget; 0: the device's (16 CPU, 64 GPU)
     context_tokens: Annotated[int, msgspec.Meta(ge=16)] = defaults.CONTEXT_TOKENS  # prompt window (prefix + suffix)
     multiline: defaults.Multiline = defaults.MULTILINE
     debounce_ms: DebounceMs = DEBOUNCE_MS  # base; adapts to typing speed

@@ -7,26 +7,42 @@ config's value. Engine modules are imported inside the functions: importing this
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dcopilot.copilot.config import Config
-from dcopilot.engine.tasks.requests import EditRequest, InfillRequest
+from dcopilot.engine.tasks.requests import EditRequest, InfillRequest, device_defaults
 
 if TYPE_CHECKING:
     from dcopilot.engine.runtime.model import DiffusionGemma
 
 
 def load_configured_model(config: Config) -> DiffusionGemma:
-    """The model that config.model names (the embedded one when its path is empty)."""
-    from dcopilot.engine.runtime.loader import load_model
+    """The model that config.model names (the embedded one when its path is empty), with model.threads applied."""
+    import torch
+    from dcopilot.engine.runtime.loader import load_model, pick_device
 
     m = config.model
+    threads = torch_threads(m.threads, pick_device(m.device).type, os.environ)
+    if threads:
+        torch.set_num_threads(threads)
     return load_model(
         m.path or None,
         device=m.device,
         dtype=None if m.dtype == "auto" else m.dtype,
         quantize=None if m.quantize == "none" else m.quantize,
     )
+
+
+def torch_threads(setting: int, device: str, env: Mapping[str, str]) -> int:
+    """Intra-op threads to set for model.threads on `device`; 0: leave torch as it is ($OMP_NUM_THREADS, which
+    torch read at import, or torch's own default)."""
+    if setting:
+        return setting
+    if env.get("OMP_NUM_THREADS"):
+        return 0
+    return device_defaults(device).torch_threads
 
 
 def infill_request(

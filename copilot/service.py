@@ -197,11 +197,12 @@ class EngineBackend:
         # Counts and reject reasons only: candidate text is document-like and stays out of the log.
         rejected = ", ".join(f"{n} {why}" for why, n in sorted(result.rejected.items())) or "none"
         log.debug(
-            "infill for %s: %.0f ms, %d steps, %d prompt tokens, %d hypotheses, rejected: %s; %d distinct -> %d "
-            "returned",
+            "infill for %s: %.0f ms, %d steps, reused %d of %d prompt tokens, %d hypotheses, rejected: %s; %d distinct"
+            " -> %d returned",
             req.uri,
             result.seconds * 1000,
             result.steps,
+            self.prefix.stats.last_reused,
             result.prompt_tokens,
             len(result.canvases),
             rejected,

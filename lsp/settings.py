@@ -15,8 +15,9 @@ from dcopilot.engine.tasks import requests as defaults
 DEBOUNCE_MS = 75  # base debounce before a completion runs; the scheduler adapts it to typing speed
 # Bounds shared with copilot/config.py's [completion] section.
 DebounceMs = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=4096)]
-Hypotheses = Annotated[int, msgspec.Meta(ge=1, le=16)]
+# 0 (defaults.AUTO): the default of the device the model runs on (engine/tasks/requests.py DEVICE_DEFAULTS)
+MaxTokens = Annotated[int, msgspec.Meta(ge=0, le=4096)]
+Hypotheses = Annotated[int, msgspec.Meta(ge=0, le=16)]
 # Engine scores are <= 0; -100 lets every candidate through.
 MinScore = Annotated[float, msgspec.Meta(ge=-100.0, le=0.0)]
 
@@ -24,8 +25,8 @@ MinScore = Annotated[float, msgspec.Meta(ge=-100.0, le=0.0)]
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     enable: bool = True  # answer completion requests at all
     debounce_ms: DebounceMs = DEBOUNCE_MS
-    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas budget per suggestion
-    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request
+    max_tokens: MaxTokens = defaults.MAX_TOKENS  # canvas budget per suggestion; 0: the device's
+    hypotheses: Hypotheses = defaults.HYPOTHESES  # length hypotheses per request; 0: the device's
     multiline: defaults.Multiline = defaults.MULTILINE
     min_score: MinScore = defaults.MIN_SCORE  # the gate: nothing is shown when the best scores below it
     candidates: Annotated[int, msgspec.Meta(ge=1, le=8)] = defaults.CANDIDATES  # on an invoked (manual) trigger

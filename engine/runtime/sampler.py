@@ -6,7 +6,8 @@ One denoising step, as in the released checkpoint's generation loop:
   accept the lowest-entropy positions while (cumulative entropy - own entropy) <= entropy_bound
   next canvas = candidate where accepted, a uniform random id elsewhere (re-noise)
   a row is done when argmax(z) equals the previous `stability_threshold` argmax canvases and the mean entropy
-  of z is below `confidence_threshold`; done rows are frozen while the others continue.
+  of z is below `confidence_threshold`; done rows are frozen while the others continue. On a CPU with "cdf"
+  draws they also leave the batch (active_rows): each row costs its own time there.
 The committed canvas is argmax(z) of the last step. `z` (cast to the embedding dtype) is the next step's
 self-conditioning input.
 
@@ -32,6 +33,7 @@ distribution by inverse CDF with one uniform per position, reproducible from the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -77,15 +79,23 @@ def temperatures(max_steps: int, t_min: float, t_max: float, device: torch.devic
     return t_min + (t_max - t_min) * (remaining / max_steps)
 
 
-def distribution(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(probs, entropy) of softmax(z) over the last dim, in three passes over the vocabulary.
+# Probabilities below e^-87 (under float32's smallest normal number) are flushed to 0: exp() of such arguments
+# takes a slow denormal path on x86 CPUs, about 10x slower per element, and with the sampler's low temperatures most
+# of the vocabulary lands there. Such tokens can never win a draw, so the samples are unchanged.
+LOGP_FLOOR = -87.0
 
-    log p = log_softmax(z); p = exp(log p); H = -<p, log p> as one batched dot product (no [.., V] temporary).
-    -inf logits (a masked vocabulary) are clamped in log p so that 0 * -inf does not make the entropy nan.
+
+def distribution(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probs, entropy) of softmax(z) over the last dim.
+
+    log p = log_softmax(z); p = exp(log p), flushed to 0 below LOGP_FLOOR; H = -<p, log p> as one batched dot
+    product (no [.., V] temporary). -inf logits (a masked vocabulary) are clamped in log p so that 0 * -inf does not
+    make the entropy nan.
     """
     logp = torch.log_softmax(z, dim=-1)
-    logp.clamp_(min=torch.finfo(logp.dtype).min)
+    logp.clamp_(min=LOGP_FLOOR)
     probs = logp.exp()
+    probs.masked_fill_(logp <= LOGP_FLOOR, 0.0)
     entropy = -(probs.unsqueeze(-2) @ logp.unsqueeze(-1)).reshape(z.shape[:-1])
     return probs, entropy
 
@@ -359,6 +369,55 @@ def sample_step(run: _Run, s: _State, logits: torch.Tensor, k: int, generator: t
     )
 
 
+def active_rows(run: _Run, s: _State) -> torch.Tensor | None:
+    """The rows still running when some have stopped and the batch should shrink to them, else None.
+
+    Only with CPU "cdf" draws: there a row's cost is its own (no weight-bound step to share) and reading `done` is
+    free. "race" draws reproduce the reference's random stream, which is drawn for the whole batch.
+    """
+    if run.device.type != "cpu" or run.draw != "cdf" or not run.early_stop or not bool(s.done.any()):
+        return None
+    rows = (~s.done).nonzero()[:, 0]
+    return rows if 0 < rows.numel() < s.done.numel() else None
+
+
+def narrow(run: _Run, s: _State, rows: torch.Tensor) -> tuple[_Run, _State]:
+    """The run and state of `rows` only (a smaller batch for one step)."""
+    sub_run = dataclasses.replace(
+        run,
+        shape=(rows.numel(), run.shape[1]),
+        seed_canvas=None if run.seed_canvas is None else run.seed_canvas[rows],
+        pinned=None if run.pinned is None else run.pinned[rows],
+    )
+    sub = _State(
+        canvas=s.canvas[rows],
+        argmax_canvas=s.argmax_canvas[rows],
+        sc=None if s.sc is None else s.sc[rows],
+        history=None if s.history is None else s.history[:, rows],
+        done=s.done[rows],
+        accepted_log=s.accepted_log,  # shared: the step adds its accepted count at its index
+        steps=s.steps,
+    )
+    return sub_run, sub
+
+
+def widen(s: _State, sub: _State, rows: torch.Tensor) -> _State:
+    """`s` with `rows` replaced by the stepped sub-batch `sub`; the other (stopped) rows keep what they had."""
+    sc = s.sc
+    if sub.sc is not None:
+        sc = sub.sc.new_zeros(len(s.done), *sub.sc.shape[1:]) if sc is None else sc.to(sub.sc.dtype)
+        sc = sc.index_copy(0, rows, sub.sc)
+    return _State(
+        canvas=s.canvas.index_copy(0, rows, sub.canvas),
+        argmax_canvas=s.argmax_canvas.index_copy(0, rows, sub.argmax_canvas),
+        sc=sc,
+        history=None if s.history is None or sub.history is None else s.history.index_copy(1, rows, sub.history),
+        done=s.done.index_copy(0, rows, sub.done),
+        accepted_log=sub.accepted_log,
+        steps=sub.steps,
+    )
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -389,13 +448,21 @@ def sample(
     run, state = init_sample(
         model, canvas_length, batch, seed_canvas, pinned, generation, generator, self_conditioning_logits, draw
     )
+    # A drop-in step (a compiled StaticDenoise) has graphs for the warmed-up batch sizes only: keep the whole batch.
+    shrink = denoise is None
     denoise = denoise if denoise is not None else model.denoise
     flag = _DoneFlag(run.device)
     for k in range(generation.max_denoising_steps):
         if cancel is not None and cancel():
             raise Cancelled("sampling cancelled", _stats(state.steps, state.accepted_log, started, cancelled=True))
-        logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
-        state = sample_step(run, state, logits, k, generator)
+        rows = active_rows(run, state) if shrink else None
+        if rows is None:
+            logits = denoise(state.canvas, cache, self_conditioning_logits=state.sc)
+            state = sample_step(run, state, logits, k, generator)
+        else:
+            sub_run, sub = narrow(run, state, rows)
+            logits = denoise(sub.canvas, cache, self_conditioning_logits=sub.sc)
+            state = widen(state, sample_step(sub_run, sub, logits, k, generator), rows)
         if run.early_stop and flag.all_done(state.done):
             break
     return SampleResult(tokens=state.argmax_canvas, stats=_stats(state.steps, state.accepted_log, started))

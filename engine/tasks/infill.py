@@ -18,7 +18,7 @@ from dcopilot.engine.runtime.static import StepShape
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
-from dcopilot.engine.tasks.requests import InfillRequest
+from dcopilot.engine.tasks.requests import InfillRequest, for_device
 from dcopilot.engine.tasks.window import Window, cursor_window, tail_text_budget
 
 # One line rarely needs more tokens; a shorter canvas makes every step cheaper (on DiffusionGemma's 256-slot
@@ -105,6 +105,7 @@ def step_shapes(model, req: InfillRequest) -> tuple[list[StepShape], int]:
     (batch, canvas length) when the suffix fills the pinned tail (in layouts B and C a file's last lines give shorter
     canvases, hence other shapes), the scoring pass's (always k tail slots), and the longest prompt in tokens
     (window budget plus header; a long file path may exceed it)."""
+    req = for_device(req, next(model.parameters()).device.type)
     facts = prompting(model)
     chosen = facts.layout(req.layout, facts.format(req.prompt_format))
     k = max(0, facts.pinned(req.pinned_suffix_tokens))
@@ -157,6 +158,7 @@ def run_infill(
     from dcopilot.engine.runtime.sampler import sample
 
     started = time.perf_counter()
+    req = for_device(req, next(model.parameters()).device.type)
     if not 0 <= req.cursor <= len(req.text):
         raise ValueError(f"cursor {req.cursor} outside the document (length {len(req.text)})")
     if req.max_tokens < 1:

@@ -7,14 +7,33 @@ effect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Multiline = Literal["auto", "always", "never"]
 PromptFormatSetting = Literal["auto", "fim", "gemma-chat"]
 
-MAX_TOKENS = 64  # canvas length budget for the middle (tokens)
-HYPOTHESES = 3  # length hypotheses per request (canvases in one batch)
+AUTO = 0  # a max_tokens or hypotheses of 0: the default of the device the model runs on (DEVICE_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class DeviceDefaults:
+    max_tokens: int  # canvas length budget for the middle (tokens)
+    hypotheses: int  # length hypotheses per request (canvases in one batch)
+    torch_threads: int  # intra-op threads for the model (model.threads = 0); 0: torch's own (one per core)
+
+
+# On a GPU the denoise step is bound by reading the weights, so more canvases and slots cost little. On a CPU every
+# canvas slot costs step time (the vocabulary-wide head, softmax and self-conditioning dominate), and the embedded
+# model's suggestions were no worse with 2 hypotheses in 16 slots. One intra-op thread on a CPU: the server's own
+# threads and the editor need a core too, and a thread pool that loses a core to them stalls at every op
+# (bench/RESULTS.md, "Language server latency").
+DEVICE_DEFAULTS = {
+    "cuda": DeviceDefaults(max_tokens=64, hypotheses=3, torch_threads=0),
+    "cpu": DeviceDefaults(max_tokens=16, hypotheses=2, torch_threads=1),
+}
+MAX_TOKENS = AUTO
+HYPOTHESES = AUTO
 CONTEXT_TOKENS = 1024  # prompt window (prefix + suffix)
 MULTILINE: Multiline = "auto"
 PROMPT_FORMAT: PromptFormatSetting = "auto"  # auto: the checkpoint's own, else FIM when the tokenizer has it
@@ -40,10 +59,10 @@ class InfillRequest:
     cursor: int  # code-point offset into text
     language: str = ""
     path: str = ""
-    max_tokens: int = MAX_TOKENS
+    max_tokens: int = MAX_TOKENS  # AUTO: the device's (for_device)
     multiline: str = MULTILINE  # auto | always | never
     layout: str | None = None  # A | B | C; None/"auto": the model's default (see ModelPrompting.layout)
-    hypotheses: int = HYPOTHESES
+    hypotheses: int = HYPOTHESES  # AUTO: the device's (for_device)
     context_tokens: int = CONTEXT_TOKENS
     prompt_format: str = PROMPT_FORMAT  # auto | fim | gemma-chat
     pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
@@ -69,3 +88,20 @@ class EditRequest:
     max_canvases: int = 8
     seed: int = SEED
     snippets: tuple[Snippet, ...] = ()  # cross-file context, best-ranked first
+
+
+def device_defaults(device: str) -> DeviceDefaults:
+    """The defaults for a torch device type or name ("cuda:1" is cuda); any other device runs like a CPU."""
+    return DEVICE_DEFAULTS["cuda" if device.partition(":")[0] == "cuda" else "cpu"]
+
+
+def for_device(req: InfillRequest, device: str) -> InfillRequest:
+    """`req` with AUTO max_tokens and hypotheses replaced by the device's defaults (other values kept)."""
+    d = device_defaults(device)
+    if req.max_tokens != AUTO and req.hypotheses != AUTO:
+        return req
+    return replace(
+        req,
+        max_tokens=req.max_tokens if req.max_tokens != AUTO else d.max_tokens,
+        hypotheses=req.hypotheses if req.hypotheses != AUTO else d.hypotheses,
+    )

@@ -54,7 +54,7 @@ def test_explicit_missing_file_is_an_error(tmp_path):
         ("[modle]\npath = 'x'\n", "modle", 1, "unknown setting (sections: model, completion"),
         ("\n\n[model]\ndtype = 16\n", "model.dtype", 4, "Expected `str`, got `int` (one of: auto, float32"),
         ("[completion]\nlayout = 'D'\n", "completion.layout", 2, "Invalid enum value 'D' (one of: auto, A, B, C)"),
-        ("[completion]\n  hypotheses = 0\n", "completion.hypotheses", 2, "Expected `int` >= 1"),
+        ("[completion]\n  hypotheses = -1\n", "completion.hypotheses", 2, "Expected `int` >= 0"),
         ("[completion]\nhypotheses = '3'\n", "completion.hypotheses", 2, "Expected `int`, got `str`"),
         ("[server]\ntrace = 'yes'\n", "server.trace", 2, "Expected `bool`, got `str`"),
         ("[model]\ndevice = 'gpu'\n", "model.device", 2, "(auto, cpu, cuda or cuda:N)"),

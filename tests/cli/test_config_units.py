@@ -134,14 +134,16 @@ def test_env_key(name, key):
         ("edit.amount", "1", "unknown setting (keys in [edit]: renoise)"),
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
-        ("completion.hypotheses", 0, "Expected `int` >= 1 (got 0)"),
+        ("completion.hypotheses", 17, "Expected `int` <= 16 (got 17)"),
+        ("model.threads", -1, "Expected `int` >= 0 (got -1)"),
+        ("model.threads", 1025, "Expected `int` <= 1024 (got 1025)"),
         ("completion.min_score", 0.5, "Expected `float` <= 0.0 (got 0.5)"),
         ("completion.min_score", -100.5, "Expected `float` >= -100.0 (got -100.5)"),
         ("completion.min_score", "low", "Expected `float`, got `str` (got 'low')"),
         (
             "model.path.x",
             "1",
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("server.trace", "maybe", "Expected `bool`, got `str` (got 'maybe')"),
     ],
@@ -186,7 +188,7 @@ def test_strings_are_not_lowercased_unless_boolean():
             "[model]\nbogus = 1\n",
             "model.bogus",
             2,
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("bogus = 1\n", "bogus", 1, "unknown setting (sections: model, completion, edit, server)"),
         ("[model.extra]\nx = 1\n", "model.extra", 1, "unknown setting (keys in [model]:"),
@@ -206,7 +208,7 @@ def test_strings_are_not_lowercased_unless_boolean():
             "Invalid enum value 'yes' (one of: auto, on, off)",
         ),
         ("model = { dtype = 1 }\n", "model.dtype", 1, "Expected `str`, got `int`"),  # inline table: its line
-        ("[model]\n[completion]\nhypotheses = 0\n", "completion.hypotheses", 3, "Expected `int` >= 1"),
+        ("[model]\n[completion]\nhypotheses = -1\n", "completion.hypotheses", 3, "Expected `int` >= 0"),
         ("[completion]\n[model]\n", None, None, None),
     ],
 )
@@ -249,7 +251,7 @@ def test_key_line(text, key, line):
         (
             "Object contains unknown field `zz` - at `$.model`",
             "model.zz",
-            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile)",
+            "unknown setting (keys in [model]: path, device, dtype, quantize, prompt_format, compile, threads)",
         ),
         ("Object contains unknown field `zz`", "zz", "unknown setting (sections: model, completion, edit, server)"),
         ("Object contains unknown field `q` - at `$.model.x`", "model.x.q", "unknown setting"),
@@ -302,7 +304,7 @@ def test_to_toml_layout():
     text = to_toml(Config(server=cfg.ServerConfig(trace=True, log_file='C:\\logs\\"x"')))
     assert text.startswith('[model]\npath = ""\ndevice = "auto"\n')
     assert '\n[server]\nlog_level = "info"\nlog_file = "C:\\\\logs\\\\\\"x\\""\ntrace = true\n' in text
-    assert "\nhypotheses = 3\n" in text and "\nrenoise = 0.5\n" in text and text.endswith("\n\n") is False
+    assert "\nhypotheses = 0\n" in text and "\nrenoise = 0.5\n" in text and text.endswith("\n\n") is False
     assert text.endswith("apply_edit_timeout_s = 30.0\n")
 
 
@@ -321,3 +323,12 @@ def test_min_score_from_env_file_and_default():
     with pytest.raises(ConfigError) as caught:
         parse_toml("[completion]\nmin_score = 0.25\n", "c.toml")
     assert (caught.value.key, caught.value.line) == ("completion.min_score", 2)
+
+
+def test_per_device_defaults_are_auto_and_threads_come_from_env_or_file():
+    c = Config()
+    assert (c.completion.max_tokens, c.completion.hypotheses, c.model.threads) == (0, 0, 0)
+    assert c.completion.max_tokens == cfg.defaults.AUTO and c.completion.hypotheses == cfg.defaults.AUTO
+    assert load_config(env={"XDG_CONFIG_HOME": "/x", "DCOPILOT_MODEL_THREADS": "4"}).model.threads == 4
+    assert parse_toml("[model]\nthreads = 1024\n").model.threads == 1024
+    assert parse_toml("[completion]\nhypotheses = 0\nmax_tokens = 0\n") == Config()

@@ -2,9 +2,11 @@
 sharing one cache, cancellation and stats."""
 
 import dataclasses
+from typing import ClassVar
 
 import pytest
 import torch
+from dcopilot.engine.runtime.config import GenerationConfig
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.runtime.sampler import Cancelled, generate, sample
 
@@ -221,3 +223,60 @@ def test_absorbing_noise_keeps_pins_and_rejects_an_id_outside_the_vocabulary(mod
     assert res.tokens[0, 4:].tolist() == [11, 12]
     with pytest.raises(ValueError, match="noise_token_id"):
         sample(model, cache, 6, 1, generation=_gen(model, noise_token_id=model.config.vocab_size))
+
+
+class SettlingModel:
+    """A stand-in denoiser whose answer is certain at every step (so no draw can change it) and settles per row:
+    row r (named by its pinned first slot) keeps changing its answer until step SETTLE[r], then holds it. It records
+    the batch each step was asked for."""
+
+    SETTLE: ClassVar[dict[int, int]] = {0: 1, 1: 6, 2: 3}
+    V = 32
+
+    def __init__(self):
+        self.device, self.embed_dtype = torch.device("cpu"), torch.float32
+        self.config = type("C", (), {"vocab_size": self.V})()
+        self.generation = GenerationConfig(max_denoising_steps=12, entropy_bound=1.0, t_min=0.1, t_max=0.3)
+        self.batches: list[int] = []
+
+    def denoise(self, canvas, cache, self_conditioning_logits=None):
+        step = len(self.batches)
+        self.batches.append(canvas.shape[0])
+        logits = torch.zeros(*canvas.shape, self.V)
+        for i, row in enumerate(canvas[:, 0].tolist()):
+            token = 20 + row if step >= self.SETTLE[row] else 8 + (step + row) % 5
+            logits[i, :, token] = 60.0
+        return logits
+
+
+def test_stopped_rows_leave_the_batch_on_cpu_and_the_answers_do_not_change():
+    seed = torch.tensor([[0, 4, 4, 4], [1, 4, 4, 4], [2, 4, 4, 4]])
+    pinned = torch.zeros(3, 4, dtype=torch.bool)
+    pinned[:, 0] = True
+    runs = {}
+    for draw in ("cdf", "race"):  # race draws keep the whole batch (the reference's random stream)
+        m = SettlingModel()
+        out = sample(
+            m, None, 4, 3, seed_canvas=seed, pinned=pinned, generator=torch.Generator().manual_seed(0), draw=draw
+        )
+        runs[draw] = (out, m.batches)
+    (cdf, cdf_batches), (race, race_batches) = runs["cdf"], runs["race"]
+    assert race_batches == [3] * len(race_batches)
+    # a row stops one step after it settles (stable: the same argmax twice): row 0 after 3 steps, 2 after 5, 1 after 8
+    assert cdf_batches == [3, 3, 3, 2, 2, 1, 1, 1]
+    assert len(race_batches) == len(cdf_batches) == cdf.stats.steps == race.stats.steps
+    assert torch.equal(cdf.tokens, race.tokens)
+    assert cdf.tokens[:, 1:].tolist() == [[20] * 3, [21] * 3, [22] * 3]
+    assert cdf.stats.accepted_per_step == race.stats.accepted_per_step
+
+
+def test_shrinking_batch_keeps_stopped_rows_frozen(model, cache):
+    """On the real model with CPU draws: every row's committed answer is one its own steps produced, and a second
+    run with the same seed gives the same answers."""
+    gen = _gen(model, max_denoising_steps=16, confidence_threshold=10.0)  # rows stop as soon as they are stable
+    rec = Recorder(model)
+    a = sample(rec, cache, 6, 3, generation=gen, generator=torch.Generator().manual_seed(3), draw="cdf")
+    b = sample(model, cache, 6, 3, generation=gen, generator=torch.Generator().manual_seed(3), draw="cdf")
+    assert torch.equal(a.tokens, b.tokens)
+    sizes = [c.shape[0] for c in rec.canvases]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 3

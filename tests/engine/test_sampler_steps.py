@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from dcopilot.engine.runtime.sampler import (
+    LOGP_FLOOR,
     accept_mask,
     distribution,
     draw_tokens,
@@ -75,6 +76,39 @@ def test_entropy_matches_reference_categorical():
     torch.testing.assert_close(probs, torch.softmax(z, dim=-1), rtol=1e-5, atol=1e-7)
     assert not torch.isnan(entropy).any()
     assert torch.equal(token_entropy(z), entropy)
+
+
+# log-probabilities -> probabilities the sampler uses: at or below LOGP_FLOOR (e^-87, under float32's smallest
+# normal number) flushed to exactly 0, above it exp() unchanged.
+@pytest.mark.parametrize(
+    "logp, expected",
+    [
+        ([0.0], [1.0]),
+        ([math.log(0.5), math.log(0.5)], [0.5, 0.5]),
+        ([0.0, -86.9, -87.0, -87.5, -100.0, -1e30], [1.0, math.exp(-86.9), 0.0, 0.0, 0.0, 0.0]),
+        ([0.0, -80.0, -math.inf], [1.0, math.exp(-80.0), 0.0]),
+    ],
+)
+def test_distribution_flushes_probabilities_under_the_floor(logp, expected):
+    assert LOGP_FLOOR == -87.0
+    z = torch.tensor(logp, dtype=torch.float32)[None, None]  # log_softmax of normalised log-probs is themselves
+    probs, entropy = distribution(z)
+    torch.testing.assert_close(probs[0, 0], torch.tensor(expected, dtype=torch.float32), rtol=1e-5, atol=0.0)
+    kept = [(p, lp) for p, lp in zip(expected, logp, strict=True) if p > 0]
+    assert entropy.item() == pytest.approx(-sum(p * lp for p, lp in kept), rel=1e-4, abs=1e-6)
+
+
+def test_flushing_leaves_the_samples_of_low_temperature_logits_alone():
+    """At the sampler's temperatures most of the vocabulary sits under the floor; the draws do not change."""
+    z = torch.randn(3, 20, 4096) * 30 / 0.1
+    probs, _ = distribution(z)
+    exact = torch.softmax(z.double(), dim=-1)
+    assert (exact < math.exp(-87)).float().mean() > 0.5  # the case the flush is for
+    assert (probs[exact.float() >= 1e-30] > 0).all() and torch.equal(probs.argmax(-1), exact.argmax(-1))
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    flushed = draw_tokens(probs.view(-1, 4096), g1, "race")
+    unflushed = draw_tokens(exact.float().view(-1, 4096), g2, "race")
+    assert torch.equal(flushed, unflushed)
 
 
 # entropies per position -> accepted positions (bound 0.1). Sorted ascending, accept while cumsum - own <= bound.

@@ -65,7 +65,9 @@ def request(cursor: str, n: int = 0, multiline: str = "auto") -> CompletionReque
 def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_requests_compile_nothing(isolated):
     torch._dynamo.reset()
     backend, graphs = counting_backend()
-    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu", **BF16})
+    # the GPU's completion shape (the requests below ask for it), compiled on the CPU
+    gpu_shape = {"DCOPILOT_COMPLETION_MAX_TOKENS": "64", "DCOPILOT_COMPLETION_HYPOTHESES": "3"}
+    config = load_config(env={"DCOPILOT_MODEL_COMPILE": "on", "DCOPILOT_MODEL_DEVICE": "cpu", **BF16, **gpu_shape})
     engine = EngineBackend(config, compile_backend=backend)
     reports = []
     model = engine.load(lambda fraction, message: reports.append((fraction, message)))
@@ -164,6 +166,8 @@ def test_layout_a_warms_the_scoring_pass_too_and_a_short_suffix_keeps_its_shape(
             "DCOPILOT_MODEL_PATH": str(path),
             "DCOPILOT_COMPLETION_CONTEXT_TOKENS": "200",
             "DCOPILOT_COMPLETION_MULTILINE": "always",
+            "DCOPILOT_COMPLETION_MAX_TOKENS": "64",  # the GPU's shape, as the requests below
+            "DCOPILOT_COMPLETION_HYPOTHESES": "3",
         }
     )
     engine = EngineBackend(config, compile_backend=backend)
