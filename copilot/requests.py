@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dcopilot.copilot.config import Config
-from dcopilot.engine.tasks.requests import EditRequest, InfillRequest
+from dcopilot.engine.tasks.requests import EditRequest, InfillRequest, Snippet
 
 if TYPE_CHECKING:
     from dcopilot.engine.runtime.model import DiffusionGemma
@@ -42,6 +42,7 @@ def infill_request(
     layout: str | None = None,
     seed: int | None = None,
     max_candidates: int | None = None,
+    snippets: tuple[Snippet, ...] = (),
 ) -> InfillRequest:
     c = config.completion
     extra = {} if max_candidates is None else {"max_candidates": max_candidates}
@@ -57,6 +58,10 @@ def infill_request(
         context_tokens=c.context_tokens,
         prompt_format=config.model.prompt_format,
         seed=c.seed if seed is None else seed,
+        snippets=snippets[: c.snippets],
+        retrieve=c.retrieve,
+        seed_canvas=c.seed_canvas,
+        renoise=config.edit.renoise,
         **extra,
     )
 

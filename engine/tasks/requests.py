@@ -24,6 +24,18 @@ CANDIDATES = 3  # distinct completions returned at most
 # the gate: nothing is shown below this engine score (a sum of mean log-probabilities, <= 0); chosen on the
 # held-out calibration split, bench/RESULTS.md
 MIN_SCORE = -1.0
+# Cross-file context: snippets get at most this share of context_tokens, the current file's window the rest.
+SNIPPET_SHARE = 0.25
+SNIPPETS = 3  # snippets sent with a request at most (best-ranked windows of other documents and recent edits)
+RETRIEVE = True  # continuations found in the document and its snippets join the model's hypotheses
+RETRIEVED = 4  # retrieved candidates scored per request at most
+SEED_CANVAS = False  # the best retrieved candidate also seeds an extra canvas, partly re-noised, for the model to edit
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # workspace-relative path of the file the snippet comes from ("" if unknown)
+    text: str  # the snippet's text (a window of lines)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,11 @@ class InfillRequest:
     pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
     seed: int = SEED
     max_candidates: int = CANDIDATES
+    snippets: tuple[Snippet, ...] = ()  # best-ranked first
+    retrieve: bool = RETRIEVE
+    retrieved: int = RETRIEVED
+    seed_canvas: bool = SEED_CANVAS
+    renoise: float = RENOISE  # fraction of a seeded canvas re-noised
 
 
 @dataclass(frozen=True)
@@ -59,3 +76,4 @@ class EditRequest:
     growth: float = 0.5  # room left in each canvas for the rewrite to be longer than the original
     max_canvases: int = 8
     seed: int = SEED
+    snippets: tuple[Snippet, ...] = ()  # best-ranked first
