@@ -95,9 +95,7 @@ def rank(
     for _, w in scored:
         if len(chosen) == limit:
             break
-        if any(
-            (c.path == w.path and c.first <= w.last and w.first <= c.last) or c.text == w.text for c in chosen
-        ):
+        if any((c.path == w.path and c.first <= w.last and w.first <= c.last) or c.text == w.text for c in chosen):
             continue
         chosen.append(w)
     return chosen

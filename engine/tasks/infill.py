@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 from dcopilot.engine.runtime.static import StepShape
+from dcopilot.engine.tasks import calibrate, retrieve
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
-from dcopilot.engine.tasks import retrieve
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
 from dcopilot.engine.tasks.requests import InfillRequest
 from dcopilot.engine.tasks.window import Window, build_window
@@ -32,12 +32,13 @@ class Candidate:
     text: str  # to insert
     start: int  # replaced range in the document (code points); start == cursor
     end: int  # > start when the text replaces auto-closed brackets or the rest of the line
-    score: float  # confidence + suffix agreement (higher is better)
+    score: float  # log P(useful), calibrated from the evidence (dcopilot.engine.tasks.calibrate; higher is better)
     confidence: float  # mean log-probability of the middle and its end token
     suffix_agreement: float  # mean log-probability of the first suffix tokens after this middle (0.0: no suffix)
     hypothesis: int | None  # pinned middle length, None = free length
     votes: int = 1  # hypotheses that produced the same text
     origin: str = "model"  # model: denoised from noise; retrieved: found in context; seeded: denoised from one
+    evidence: calibrate.Evidence | None = None  # what the score was calibrated from
 
 
 @dataclass
@@ -140,10 +141,10 @@ def step_shapes(model, req: InfillRequest) -> tuple[list[StepShape], int]:
     return list(dict.fromkeys(shapes)), longest
 
 
-def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> list[list[int]]:
+def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> list[tuple[list[int], retrieve.Match]]:
     """Token ids of the continuations found in the document and the request's snippets that fit a canvas's
-    free region with room for its end token (dcopilot.engine.tasks.retrieve)."""
-    texts = retrieve.continuations(
+    free region with room for its end token (dcopilot.engine.tasks.retrieve), with their matches."""
+    found = retrieve.continuations(
         req.text[: req.cursor],
         req.text[req.cursor :],
         [s.text for s in req.snippets],
@@ -151,10 +152,10 @@ def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> li
         limit=req.retrieved,
     )
     out = []
-    for text in texts:
-        ids = tok.encode(text)
+    for match in found:
+        ids = tok.encode(match.text)
         if 0 < len(ids) < free_len:
-            out.append(ids)
+            out.append((ids, match))
     return out
 
 
@@ -164,15 +165,17 @@ def score_rows(
 ) -> tuple[list[float], list[float]]:
     """(confidence, suffix agreement) per row from one denoiser pass over the committed canvases.
 
-    Each row goes in twice, its even positions replaced by noise in one copy and its odd ones in the other, and each
-    token is read from the copy that hid it: a clean canvas would let the denoiser copy every token back, rating the
-    model's own answers near certainty and any text it did not write (a retrieved one) far below them.
+    Each row goes in twice, the even positions of its free region replaced by noise in one copy and the odd ones in
+    the other, and each token is read from the copy that hid it: a clean canvas would let the denoiser copy every
+    token back, rating the model's own answers near certainty and any text it did not write (a retrieved one) far
+    below them. The pinned tail stays clean, as in training, and is read from both copies.
     Confidence: mean log-probability of positions 0..ends[b] (the middle and its end token). Agreement: mean
     log-probability of the last `tail_len` positions (the suffix tail given the middle), 0.0 when there is none.
     """
     B, L = canvas.shape
     pos = torch.arange(L)
-    hide = (pos[None, :] % 2 == torch.tensor([[0], [1]])).repeat_interleave(B, dim=0).to(canvas.device)  # [2B, L]
+    parity = (pos[None, :] % 2 == torch.tensor([[0], [1]])) & (pos < L - tail_len)
+    hide = parity.repeat_interleave(B, dim=0).to(canvas.device)  # [2B, L]
     clean = canvas.repeat(2, 1)
     noise_id = model.generation.noise_token_id
     if noise_id is None:  # a uniform-noise model: random ids, the same for every call
@@ -181,7 +184,9 @@ def score_rows(
     else:
         noise = torch.full_like(clean, noise_id)
     logp = torch.log_softmax((denoise or model.denoise)(torch.where(hide, noise, clean), cache), dim=-1)
-    tok_logp = (logp.gather(-1, clean[..., None]).squeeze(-1) * hide).view(2, B, L).sum(0).cpu()  # [B, L]
+    read = logp.gather(-1, clean[..., None]).squeeze(-1).view(2, B, L).cpu()
+    hidden = hide.view(2, B, L).cpu()
+    tok_logp = torch.where(hidden.any(0), (read * hidden).sum(0), read.mean(0))  # [B, L]
     head = pos[None, :] <= torch.tensor(ends)[:, None]
     conf = (tok_logp * head).sum(-1) / head.sum(-1)
     if tail_len:
@@ -234,7 +239,7 @@ def run_infill(
         # The best retrieved text, partly re-noised, as one more canvas: the model edits it instead of writing
         # from noise (an edit's canvas, so its length stays free).
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
-        specs.append(lay.assemble_edit_canvas(length, found[0], tail, specials.eos, specials.pad, noised))
+        specs.append(lay.assemble_edit_canvas(length, found[0][0], tail, specials.eos, specials.pad, noised))
         hyps = [*hyps, None]
         origins.append("seeded")
     seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, model.generation.noise_token_id) for s in specs]).to(device)
@@ -261,9 +266,10 @@ def run_infill(
     # Retrieved texts are scored in the same pass as the model's answers, so one scale ranks them all. A compiled
     # step pads their rows to req.retrieved, so the scoring pass keeps the one shape step_shapes warmed up.
     rows = len(middles)
-    middles += [(ids, True) for ids in found]
+    middles += [(ids, True) for ids, _ in found]
     hyps = [*hyps, *[None] * len(found)]
     origins += ["retrieved"] * len(found)
+    matches: list[retrieve.Match | None] = [None] * rows + [m for _, m in found]
     if denoise is not None and req.retrieve:
         middles += [middles[0]] * (req.retrieved - len(found))
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
@@ -286,12 +292,36 @@ def run_infill(
     rejected: dict[str, int] = {}
     kept: list[Candidate] = []
     n = len(origins)  # rows past n only pad the scoring batch
-    for (ids, _stopped), h, c, a, origin in zip(middles[:n], hyps, conf[:n], agree[:n], origins, strict=True):
+    sources = (req.text, *(s.text for s in req.snippets))
+    for (ids, _stopped), h, c, a, origin, match in zip(
+        middles[:n], hyps, conf[:n], agree[:n], origins, matches, strict=True
+    ):
         done = pp.finish(tok.decode(ids), ctx)
         if done.reject:
             rejected[done.reject] = rejected.get(done.reject, 0) + 1
             continue
-        kept.append(Candidate(done.text, req.cursor, req.cursor + done.replace, c + a, c, a, h, origin=origin))
+        ev = calibrate.Evidence(
+            confidence=c,
+            agreement=a,
+            tokens=len(ids),
+            retrieved=match is not None,
+            context=match.context if match else 0,
+            typed=match.typed if match else 0,
+            attested=calibrate.attested(done.text, *sources),
+        )
+        kept.append(
+            Candidate(
+                done.text,
+                req.cursor,
+                req.cursor + done.replace,
+                calibrate.score(ev),
+                c,
+                a,
+                h,
+                origin=origin,
+                evidence=ev,
+            )
+        )
     return InfillResult(
         candidates=select(kept, req.max_candidates),
         steps=result.stats.steps,

@@ -78,7 +78,7 @@ def _fit_suffix(text: str, line_suffix: str) -> str | None:
 
 def continuations(
     before: str, after: str, snippets: Sequence[str] = (), multiline: bool = True, limit: int = RETRIEVED
-) -> list[str]:
+) -> list[Match]:
     """Up to `limit` continuations for a cursor with `before`/`after` the document text either side of it, best
     first, distinct. A line that starts like the cursor's line before the cursor (and is longer) continues it; with
     nothing typed, a line whose previous lines equal the cursor's previous lines does. With `multiline` and nothing
@@ -117,10 +117,10 @@ def continuations(
     scan(below, 0, lambda j: j + 1)
     for i, text in enumerate(snippets):
         scan(text.split("\n"), 1 + i, lambda j: 0)
-    out: list[str] = []
+    out: dict[str, Match] = {}
     for m in sorted(matches, key=Match.key):
-        if m.text.strip() and m.text not in out:
-            out.append(m.text)
         if len(out) == limit:
             break
-    return out
+        if m.text.strip() and m.text not in out:
+            out[m.text] = m
+    return list(out.values())
