@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dcopilot.engine.tasks.requests import SNIPPETS, Snippet
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENTIFIER = re.compile(r"[^\W\d]\w*")  # a letter or _ then letters, digits, _ (any script)
 WINDOW_LINES = 20  # lines per candidate window
 WINDOW_STRIDE = 10  # windows overlap by half: a definition cut by one window is whole in the next
 QUERY_BEFORE = 20  # lines before the cursor's line that describe "the code around the cursor"

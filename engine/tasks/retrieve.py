@@ -28,8 +28,8 @@ class Match:
 
     def key(self) -> tuple:
         """Sort key, best first: longer repeated context, more typed text matched, the document before snippets,
-        the nearest line."""
-        return (-self.context, -self.typed, self.source, self.distance, self.text)
+        the nearest line, a block before its first line alone."""
+        return (-self.context, -self.typed, self.source, self.distance, -self.text.count("\n"), self.text)
 
 
 def _indent(line: str) -> int:
