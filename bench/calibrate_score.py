@@ -28,6 +28,13 @@ for p in (str(ROOT / "bench"), str(HELDOUT)):
 from metrics import NOISE_ES, USEFUL_ES, score  # noqa: E402
 
 
+def cases_of(limit: int | None) -> list:
+    import quality
+
+    all_cases, sources = quality.load(HELDOUT / "cases.jsonl", HELDOUT / "sources.json.gz")
+    return quality.select(all_cases, "calibration", [], list(quality.KINDS), limit)
+
+
 def collect(args) -> list[dict]:
     import quality
     import torch
@@ -130,10 +137,11 @@ def main() -> int:
         rows = collect(args)
         args.out.mkdir(parents=True, exist_ok=True)
         dump.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    cases = len({r["id"] for r in rows})
+        (args.out / "cases.json").write_text(json.dumps(len(cases_of(args.limit))))
+    cases = json.loads((args.out / "cases.json").read_text())
     data = [(calibrate.features(calibrate.Evidence(**r["evidence"])), r["es"] >= USEFUL_ES) for r in rows]
     weights, bias = calibrate.fit(data, l2=args.l2)
-    print(f"{len(rows)} candidates of {cases} calibration cases (cases with no candidate count as nothing shown)")
+    print(f"{len(rows)} candidates of {cases} calibration cases (a case with no candidate shows nothing)")
     print("current score :", summary(first_choice(rows, calibrate.WEIGHTS, calibrate.BIAS), cases))
     print("fitted score  :", summary(first_choice(rows, weights, bias), cases))
     print("\nWEIGHTS = (" + ", ".join(f"{w:.3f}" for w in weights) + ")  # " + ", ".join(calibrate.FEATURES))

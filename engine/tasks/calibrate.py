@@ -29,9 +29,10 @@ class Evidence:
 
 
 FEATURES = ("confidence", "agreement", "log_tokens", "retrieved", "context", "log_typed", "attested")
-# Fitted by bench/calibrate_score.py on the calibration split (embedded model, 2026-11-30; bench/RESULTS.md).
-WEIGHTS = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-BIAS = 0.0
+# Fitted by bench/calibrate_score.py on the calibration split (embedded model, 2026-11-30: 1142 candidates of 320
+# cases; bench/RESULTS.md). Refit for another model: the scale of its log-probabilities is its own.
+WEIGHTS = (-0.079, 0.112, -1.063, 1.518, 0.724, 0.802, 1.327)
+BIAS = -3.820
 
 
 def features(e: Evidence) -> tuple[float, ...]:
