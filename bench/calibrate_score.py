@@ -31,7 +31,7 @@ from metrics import NOISE_ES, USEFUL_ES, score  # noqa: E402
 def cases_of(limit: int | None) -> list:
     import quality
 
-    all_cases, sources = quality.load(HELDOUT / "cases.jsonl", HELDOUT / "sources.json.gz")
+    all_cases, _ = quality.load(HELDOUT / "cases.jsonl", HELDOUT / "sources.json.gz")
     return quality.select(all_cases, "calibration", [], list(quality.KINDS), limit)
 
 
