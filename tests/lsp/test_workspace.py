@@ -1,9 +1,8 @@
-"""Workspace context on the server side: recent edits per document (dcopilot.lsp.documents) and the snippets
-drawn from other open documents and edited regions (dcopilot.lsp.workspace), without a server process."""
+"""Workspace context on the server side: the snippets drawn from other open documents and recently edited regions
+(dcopilot.lsp.workspace), without a server process (the edit tracking itself: test_documents.py)."""
 
-import pytest
 from dcopilot.lsp import encoding as enc
-from dcopilot.lsp.documents import EDITS_KEPT, Change, Document, DocumentStore
+from dcopilot.lsp.documents import Change, DocumentStore
 from dcopilot.lsp.workspace import NEAR_LINES, WorkspaceContext
 
 
@@ -11,29 +10,8 @@ def numbered(n: int) -> str:
     return "".join(f"line{i}\n" for i in range(n))
 
 
-def edit(line: int, text: str, end_line: int | None = None) -> Change:
-    return Change(text, (line, 0), (line if end_line is None else end_line, 0))
-
-
-@pytest.mark.parametrize(
-    "changes,expected",
-    [
-        ([edit(10, "x")], [(10, 10)]),
-        ([edit(10, "a\nb\n")], [(10, 12)]),  # two lines inserted: the region spans them
-        ([edit(10, "x"), edit(11, "y")], [(10, 11)]),  # typing on: one region
-        ([edit(10, "x"), edit(30, "y")], [(10, 10), (30, 30)]),
-        ([edit(30, "y"), edit(10, "a\nb\n")], [(32, 32), (10, 12)]),  # lines inserted above shift older regions
-        ([edit(30, "y"), edit(10, "", end_line=13)], [(27, 27), (10, 10)]),  # and deleted ones too
-        ([edit(10, "a\nb\nc\n"), edit(10, "", end_line=13)], [(10, 10)]),  # an edit undone in place: one line
-        ([edit(5 * i, "x") for i in range(EDITS_KEPT + 3)], [(5 * i, 5 * i) for i in range(3, EDITS_KEPT + 3)]),
-        ([Change("whole\n")], []),  # a full-text change says nothing about where
-    ],
-)
-def test_recent_edits(changes, expected):
-    doc = Document("file:///a.py", "python", 1, numbered(60))
-    for c in changes:
-        doc.apply(c, enc.UTF16)
-    assert doc.edits == expected
+def edit(line: int, text: str) -> Change:
+    return Change(text, (line, 0), (line, 0))
 
 
 def store_with(**docs: str) -> DocumentStore:
