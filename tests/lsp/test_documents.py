@@ -658,6 +658,11 @@ def _edit(line: int, text: str, end_line: int | None = None) -> Change:
         ([_edit(30, "y"), _edit(30, "z\n")], [(30, 31)]),  # an edit at a region's first line grows it
         ([_edit(20, "a\nb\nc\n"), _edit(40, "q"), _edit(21, "", end_line=23)], [(20, 21), (38, 38), (21, 21)]),
         ([_edit(10, "a\nb\nc\n"), _edit(10, "", end_line=13)], [(10, 10)]),  # undone in place: one line
+        # a region partly deleted keeps what is left of it
+        ([_edit(10, "a\nb\nc\n"), _edit(40, "q"), _edit(11, "", end_line=14)], [(10, 10), (37, 37), (11, 11)]),
+        ([_edit(10, "a\n" * 10), _edit(8, "x")], [(8, 20)]),  # near a long region's first line: merged
+        ([_edit(10, "x"), _edit(12, "a\n" * 5)], [(10, 17)]),  # starts near it, ends far: merged
+        ([_edit(10, "x"), _edit(7, "a\nb\n")], [(7, 12)]),  # inserted just above: merged with the shifted region
         ([_edit(5 * i, "x") for i in range(EDITS_KEPT + 3)], [(5 * i, 5 * i) for i in range(3, EDITS_KEPT + 3)]),
         ([Change("whole\n")], []),  # a full-text change says nothing about where
     ],
