@@ -76,6 +76,8 @@ def collect(args) -> list[dict]:
         )
         result = run_infill(model, req)
         for cand in result.candidates:
+            if cand.evidence is None:  # run_infill gives every candidate its evidence
+                continue
             _, _, es = score(doc, cursor, c.target, cand.text, cand.end - cand.start)
             rows.append(
                 {
@@ -111,7 +113,7 @@ def summary(chosen: dict[str, dict], cases: int) -> str:
     shown = len(chosen)
     useful = sum(r["es"] >= USEFUL_ES for r in chosen.values())
     noise = sum(r["es"] < NOISE_ES for r in chosen.values())
-    origins = {}
+    origins: dict[str, int] = {}
     for r in chosen.values():
         origins[r["origin"]] = origins.get(r["origin"], 0) + 1
     return (

@@ -147,8 +147,8 @@ class DcopilotServer(LanguageServer):
         req = self.completion_request(snap, self.settings.candidates if invoked else 1)
         log.debug("%s %d snippets from %s", tag, len(req.snippets), ", ".join(s.path for s in req.snippets) or "-")
         if self.options.trace:
-            for s in req.snippets:
-                log.debug("%s snippet %s:\n%s", tag, s.path, s.text)
+            for snip in req.snippets:
+                log.debug("%s snippet %s:\n%s", tag, snip.path, snip.text)
         debounce = 0.0 if invoked else self.scheduler.delay(uri, self.settings.debounce_ms / 1000)
         try:
             outcome = await self.scheduler.complete(req, debounce, tag=tag)

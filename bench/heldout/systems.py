@@ -110,8 +110,8 @@ class InProcess:
 
         uri = uri_of(key)
         store = DocumentStore()
-        for other, text in others:
-            store.open(uri_of(other), language, 1, text)
+        for other, other_text in others:
+            store.open(uri_of(other), language, 1, other_text)
         store.open(uri, language, 1, doc)
         document = store.get(uri)
         assert document is not None, "a held-out file is far below the store's size cap"
