@@ -89,8 +89,16 @@ def bigrams(cases: list[Case], sources: dict[str, str], all_cases: list[Case]) -
     return models
 
 
-def run(cases, sources, all_cases, model=None, progress=None) -> dict[str, list[dict]]:
-    """system -> per-case records (prediction, metrics, seconds, the engine's score where known)."""
+def open_beside(case: Case, all_cases: list[Case], sources: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The workspace a case is typed in: the other held-out files of its package, open in the editor (never the
+    case's own file, whose truth is cut out of the document)."""
+    files = sorted({c.file for c in all_cases if c.package == case.package} - {case.file})
+    return tuple((f, sources[f]) for f in files)
+
+
+def run(cases, sources, all_cases, model=None, progress=None, workspace: bool = True) -> dict[str, list[dict]]:
+    """system -> per-case records (prediction, metrics, seconds, the engine's score where known); with `workspace`,
+    the model's editor has the case's package's other files open."""
     big = bigrams(cases, sources, all_cases)
     calibration_files = {c.file for c in all_cases if c.split == "calibration"}
     out: dict[str, list[dict]] = {name: [] for name in [*BASELINES, "bigram", *(["model"] if model else [])]}
@@ -103,7 +111,8 @@ def run(cases, sources, all_cases, model=None, progress=None) -> dict[str, list[
         own = sources[c.file] if c.file in calibration_files else None  # a calibration case never trains on itself
         preds["bigram"] = Answer(big[c.language].predict(doc, cursor, c.kind, oracle, exclude=own))
         if model:
-            preds["model"] = model.complete(doc, cursor, c.language, c.file)
+            others = open_beside(c, all_cases, sources) if workspace else ()
+            preds["model"] = model.complete(doc, cursor, c.language, c.file, others)
         for name, a in preds.items():
             shown, exact, es = score(doc, cursor, c.target, a.text, a.replace)
             out[name].append(
@@ -197,6 +206,17 @@ def main() -> int:
         "--min-score", type=float, help="completion.min_score, the gate (-100: open, to calibrate; default: config's)"
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads for the model (0: torch's default)")
+    ap.add_argument(
+        "--no-snippets",
+        action="store_true",
+        help="no workspace snippets (completion.snippets = 0, no files open beside)",
+    )
+    ap.add_argument("--no-retrieval", action="store_true", help="no candidates from context (completion.retrieve)")
+    ap.add_argument(
+        "--seed-canvas",
+        action="store_true",
+        help="the best retrieved candidate seeds a canvas (completion.seed_canvas)",
+    )
     args = ap.parse_args()
 
     kinds = [k for k in args.kinds.split(",") if k]
@@ -214,6 +234,12 @@ def main() -> int:
         env["DCOPILOT_MODEL_DEVICE"] = args.device
     if args.min_score is not None:
         env["DCOPILOT_COMPLETION_MIN_SCORE"] = str(args.min_score)
+    if args.no_snippets:
+        env["DCOPILOT_COMPLETION_SNIPPETS"] = "0"
+    if args.no_retrieval:
+        env["DCOPILOT_COMPLETION_RETRIEVE"] = "false"
+    if args.seed_canvas:
+        env["DCOPILOT_COMPLETION_SEED_CANVAS"] = "true"
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     os.environ.update(env)  # the in-process model reads the same settings as the server does
@@ -247,7 +273,7 @@ def main() -> int:
 
     try:
         t0 = time.perf_counter()
-        results = run(cases, sources, all_cases, model, progress)
+        results = run(cases, sources, all_cases, model, progress, workspace=not args.no_snippets)
         run_s = time.perf_counter() - t0
     finally:
         if model:
@@ -274,6 +300,8 @@ def main() -> int:
         else "path     : -",
         f"hardware : {hardware}",
         f"run      : {run_s:.0f} s",
+        f"levers   : snippets {'off' if args.no_snippets else 'on'}, retrieval {'off' if args.no_retrieval else 'on'}, "
+        f"seed canvas {'on' if args.seed_canvas else 'off'}",
     ]
     text = "\n".join(header) + "\n\n" + render(results)
     args.out.mkdir(parents=True, exist_ok=True)

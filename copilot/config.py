@@ -45,6 +45,9 @@ class CompletionConfig(_Section, frozen=True):
     multiline: defaults.Multiline = defaults.MULTILINE
     debounce_ms: DebounceMs = DEBOUNCE_MS  # base; adapts to typing speed
     min_score: MinScore = defaults.MIN_SCORE  # the gate: nothing is shown when the best scores below it
+    snippets: Annotated[int, msgspec.Meta(ge=0, le=16)] = defaults.SNIPPETS  # windows of other files in the prompt
+    retrieve: bool = defaults.RETRIEVE  # continuations found in context join the model's candidates
+    seed_canvas: bool = defaults.SEED_CANVAS  # the best retrieved one also seeds a canvas for the model to edit
     seed: int = defaults.SEED
 
 

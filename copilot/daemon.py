@@ -45,7 +45,11 @@ def settings_from(config) -> Settings:
 def serve_main(config, tcp_port: int | None = None, unix_path: str | None = None) -> int:
     """stdio (one client, the process ends with it), or a shared daemon on TCP / a Unix socket (a session per
     connection over one model; dcopilot.lsp.listen)."""
-    options = ServerOptions(trace=config.server.trace, apply_edit_timeout_s=config.server.apply_edit_timeout_s)
+    options = ServerOptions(
+        trace=config.server.trace,
+        apply_edit_timeout_s=config.server.apply_edit_timeout_s,
+        snippets=config.completion.snippets,
+    )
     service = make_service(config)
 
     def make_server(session_service):

@@ -1,8 +1,9 @@
 """The gate: nothing is shown when the best candidate's score is below `completion.min_score`.
 
 A weak model's low-scored guesses are mostly noise; hiding them costs a little coverage and spares the user
-from reading them. The score is the engine's (confidence + suffix agreement, a sum of mean log-probabilities,
-so <= 0); the default threshold was chosen on the held-out calibration split (bench/RESULTS.md).
+from reading them. The score is the engine's calibrated log-probability that a candidate is useful
+(dcopilot.engine.tasks.calibrate, so <= 0); the default threshold was chosen on the held-out calibration split
+(bench/RESULTS.md).
 """
 
 from __future__ import annotations

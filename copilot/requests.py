@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dcopilot.copilot.config import Config
-from dcopilot.engine.tasks.requests import EditRequest, InfillRequest, device_defaults
+from dcopilot.engine.tasks.requests import EditRequest, InfillRequest, Snippet, device_defaults
 
 if TYPE_CHECKING:
     from dcopilot.engine.runtime.model import DiffusionGemma
@@ -58,6 +58,7 @@ def infill_request(
     layout: str | None = None,
     seed: int | None = None,
     max_candidates: int | None = None,
+    snippets: tuple[Snippet, ...] = (),
 ) -> InfillRequest:
     c = config.completion
     extra: dict[str, Any] = {} if max_candidates is None else {"max_candidates": max_candidates}
@@ -73,6 +74,10 @@ def infill_request(
         context_tokens=c.context_tokens,
         prompt_format=config.model.prompt_format,
         seed=c.seed if seed is None else seed,
+        snippets=snippets[: c.snippets],
+        retrieve=c.retrieve,
+        seed_canvas=c.seed_canvas,
+        renoise=config.edit.renoise,
         **extra,
     )
 

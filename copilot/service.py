@@ -188,6 +188,7 @@ class EngineBackend:
             multiline=req.multiline,
             hypotheses=req.hypotheses,
             max_candidates=req.candidates,
+            snippets=req.snippets,
         )
         assert self.prefix is not None, "complete() before load()"
         with _out_of_memory_as_error():
@@ -197,14 +198,16 @@ class EngineBackend:
         # Counts and reject reasons only: candidate text is document-like and stays out of the log.
         rejected = ", ".join(f"{n} {why}" for why, n in sorted(result.rejected.items())) or "none"
         log.debug(
-            "infill for %s: %.0f ms, %d steps, reused %d of %d prompt tokens, %d hypotheses, rejected: %s; %d distinct"
-            " -> %d returned",
+            "infill for %s: %.0f ms, %d steps, reused %d of %d prompt tokens, %d snippets, %d hypotheses, "
+            "%d retrieved, rejected: %s; %d distinct -> %d returned",
             req.uri,
             result.seconds * 1000,
             result.steps,
             self.prefix.stats.last_reused,
             result.prompt_tokens,
+            len(infill.snippets),
             len(result.canvases),
+            result.retrieved,
             rejected,
             len(result.candidates),
             len(out),

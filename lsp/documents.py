@@ -26,6 +26,8 @@ from dcopilot.lsp import encoding as enc
 # Each side of the cursor; the engine windows far less than this (context_tokens x ~4 chars).
 EXCERPT_CHARS = 32_768
 CHUNK_CHARS = 8_192  # a chunk is cut at the first line end past this; a longer line is one chunk
+EDITS_KEPT = 8  # recently edited regions remembered per document (dcopilot.lsp.workspace draws snippets from them)
+EDIT_MERGE_LINES = 3  # an edit this close to the last region extends it (typing a block is one region, not many)
 # Each open gets a new generation: a document closed and reopened at the same version is another document.
 _generations = itertools.count(1)
 
@@ -110,6 +112,7 @@ class Document:
         self.language_id = language_id
         self.version = version
         self.generation = next(_generations)
+        self.edits: list[tuple[int, int]] = []  # recently edited (first, last) line ranges, most recent last
         self._set(text)
 
     def _set(self, text: str) -> None:
@@ -201,12 +204,31 @@ class Document:
         b = min(len(self._chunks) - 1, self._locate(end[0])[0] + 1)
         base = self._starts()[1][a]
         region = "".join(self._chunks[a : b + 1])
+        self._edited(start[0], end[0], _line_ends(change.text))
         pieces = _cut(region[: s - base] + change.text + region[e - base :])
         self._chunks[a : b + 1] = pieces
         self._ends[a : b + 1] = [_line_ends(p) for p in pieces]
         self.size += len(change.text) - (e - s)
         self._index = None
         self._split = None
+
+    def _edited(self, first: int, last: int, new_ends: int) -> None:
+        """Record that lines first..last became new_ends + 1 lines: regions below shift with the lines, a region
+        within EDIT_MERGE_LINES of the most recent one extends it, the oldest beyond EDITS_KEPT go."""
+        shift = new_ends - (last - first)
+        now = (first, first + new_ends)
+        kept = []
+        for a, b in self.edits:
+            if a > last:
+                a, b = a + shift, b + shift
+            elif b >= first:  # overlaps the edit: clamp to what is left of it
+                b = max(a, min(b + shift, now[1]))
+            kept.append((a, b))
+        if kept and kept[-1][0] - EDIT_MERGE_LINES <= now[1] and now[0] <= kept[-1][1] + EDIT_MERGE_LINES:
+            a, b = kept.pop()
+            now = (min(a, now[0]), max(b, now[1]))
+        kept.append(now)
+        self.edits = kept[-EDITS_KEPT:]
 
     def snapshot(self, line: int, character: int, encoding: str) -> Snapshot:
         line, col = self.index(line, character, encoding)
@@ -268,6 +290,10 @@ class DocumentStore:
         if doc is not None:
             self._docs.move_to_end(uri)
         return doc
+
+    def recent(self) -> list[Document]:
+        """Open documents, most recently used first (the order itself is left as it is)."""
+        return list(reversed(self._docs.values()))
 
     def version(self, uri: str) -> int | None:
         doc = self._docs.get(uri)

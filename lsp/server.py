@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import msgspec
+from dcopilot.engine.tasks.requests import SNIPPETS
 from dcopilot.lsp import encoding as enc
 from dcopilot.lsp import items, protocol
 from dcopilot.lsp.documents import Change, DocumentStore, Snapshot
@@ -31,6 +32,7 @@ from dcopilot.lsp.settings import Settings, update
 from dcopilot.lsp.stats import Metrics
 from dcopilot.lsp.transport import DcopilotProtocol, converter
 from dcopilot.lsp.version import dcopilot_version
+from dcopilot.lsp.workspace import WorkspaceContext
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
@@ -47,6 +49,7 @@ class ServerOptions:
     max_document_chars: int = 16 * 1024 * 1024
     trace: bool = False  # only then may document text reach the log
     apply_edit_timeout_s: float = 30.0  # an editor that never answers workspace/applyEdit must not hold a command
+    snippets: int = SNIPPETS  # windows of other open documents and recent edits sent with a completion request
 
 
 class DcopilotServer(LanguageServer):
@@ -58,6 +61,7 @@ class DcopilotServer(LanguageServer):
         self.options = options
         self.settings = settings
         self.docs = DocumentStore(max_chars=options.max_document_chars)
+        self.neighbours = WorkspaceContext()
         self.scheduler = Scheduler(service)
         self.metrics = Metrics()
         self.encoding = enc.UTF16
@@ -109,6 +113,7 @@ class DcopilotServer(LanguageServer):
             hypotheses=self.settings.hypotheses,
             multiline=self.settings.multiline,
             min_score=self.settings.min_score,
+            snippets=self.neighbours.snippets(self.docs, snap, self.display_path, self.options.snippets),
         )
 
     def tag(self, prefix: str) -> str:
@@ -140,6 +145,10 @@ class DcopilotServer(LanguageServer):
             self.metrics.answered(total=time.monotonic() - started, debounce=0, model=0, cached=False, empty=True)
             return snap, []
         req = self.completion_request(snap, self.settings.candidates if invoked else 1)
+        log.debug("%s %d snippets from %s", tag, len(req.snippets), ", ".join(s.path for s in req.snippets) or "-")
+        if self.options.trace:
+            for snip in req.snippets:
+                log.debug("%s snippet %s:\n%s", tag, snip.path, snip.text)
         debounce = 0.0 if invoked else self.scheduler.delay(uri, self.settings.debounce_ms / 1000)
         try:
             outcome = await self.scheduler.complete(req, debounce, tag=tag)
@@ -411,6 +420,7 @@ def did_change(ls: DcopilotServer, params: types.DidChangeTextDocumentParams) ->
 
 def did_close(ls: DcopilotServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.docs.close(params.text_document.uri)
+    ls.neighbours.forget(params.text_document.uri)
     ls.scheduler.forget(params.text_document.uri)
 
 

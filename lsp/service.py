@@ -40,6 +40,9 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     hypotheses: int = defaults.HYPOTHESES
     multiline: defaults.Multiline = defaults.MULTILINE
     min_score: float = defaults.MIN_SCORE  # the gate
+    # windows of other open documents and recent edits, best first (dcopilot.lsp.workspace); document text: never
+    # logged unless tracing is on
+    snippets: tuple[defaults.Snippet, ...] = ()
 
 
 class Suggestion(msgspec.Struct, frozen=True, kw_only=True):

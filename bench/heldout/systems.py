@@ -77,6 +77,7 @@ class InProcess:
         from dcopilot.copilot.daemon import make_service, settings_from
 
         self.settings = settings_from(config)
+        self.snippets = config.completion.snippets  # as serve_main's ServerOptions
         self.service = make_service(config)
         ready = threading.Event()
         self.status = None
@@ -95,15 +96,27 @@ class InProcess:
         assert self.status is not None, "__init__ returns only once the service is ready"
         return f"{self.status.model} on {self.status.device} (in-process)"
 
-    def complete(self, doc: str, cursor: int, language: str, key: str) -> Answer:
+    def complete(
+        self, doc: str, cursor: int, language: str, key: str, others: tuple[tuple[str, str], ...] = ()
+    ) -> Answer:
+        """`others`: (key, text) of the documents open beside this one, whose windows the server ranks into
+        snippets."""
         from dcopilot.lsp import encoding as enc
         from dcopilot.lsp import items
-        from dcopilot.lsp.documents import Document
+        from dcopilot.lsp.documents import DocumentStore
         from dcopilot.lsp.server import relative_path
         from dcopilot.lsp.service import CompletionRequest
+        from dcopilot.lsp.workspace import WorkspaceContext
 
         uri = uri_of(key)
-        snap = Document(uri, language, 1, doc).snapshot(*line_col(doc, cursor), enc.UTF32)
+        store = DocumentStore()
+        for other, other_text in others:
+            store.open(uri_of(other), language, 1, other_text)
+        store.open(uri, language, 1, doc)
+        document = store.get(uri)
+        assert document is not None, "a held-out file is far below the store's size cap"
+        snap = document.snapshot(*line_col(doc, cursor), enc.UTF32)
+        snippets = WorkspaceContext().snippets(store, snap, lambda u: relative_path(u, ["/heldout"]), self.snippets)
         req = CompletionRequest(
             key=uri,
             uri=uri,
@@ -117,6 +130,7 @@ class InProcess:
             hypotheses=self.settings.hypotheses,
             multiline=self.settings.multiline,
             min_score=self.settings.min_score,
+            snippets=snippets,
         )
         t0 = time.perf_counter()
         got = self.loop.run_until_complete(self.service.complete(req))
@@ -188,15 +202,19 @@ class Server:
         s = self.client.statuses[-1]
         return f"{s['model']} on {s['device']} (dcopilot serve over stdio)"
 
-    def complete(self, doc: str, cursor: int, language: str, key: str) -> Answer:
-        return self.loop.run_until_complete(self._complete(doc, cursor, language, key))
+    def complete(
+        self, doc: str, cursor: int, language: str, key: str, others: tuple[tuple[str, str], ...] = ()
+    ) -> Answer:
+        return self.loop.run_until_complete(self._complete(doc, cursor, language, key, others))
 
-    async def _complete(self, doc: str, cursor: int, language: str, key: str):
+    async def _complete(self, doc: str, cursor: int, language: str, key: str, others: tuple[tuple[str, str], ...]):
         uri = uri_of(key)
         c = self.client
-        c.notify(
-            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": doc}}
-        )
+        for other, text in (*others, (key, doc)):  # the case's document last: the most recently used, as typed in
+            c.notify(
+                "textDocument/didOpen",
+                {"textDocument": {"uri": uri_of(other), "languageId": language, "version": 1, "text": text}},
+            )
         line, col = line_col(doc, cursor)
         t0 = time.perf_counter()
         _, reply = await asyncio.wait_for(
@@ -211,7 +229,8 @@ class Server:
             self.timeout,
         )
         seconds = time.perf_counter() - t0
-        c.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        for other, _ in (*others, (key, doc)):
+            c.notify("textDocument/didClose", {"textDocument": {"uri": uri_of(other)}})
         if "error" in reply:
             raise RuntimeError(f"inlineCompletion failed: {reply['error']}")
         found = (reply.get("result") or {}).get("items") or []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 from dcopilot.engine.runtime.static import StepShape
+from dcopilot.engine.tasks import calibrate, retrieve
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
@@ -31,11 +32,13 @@ class Candidate:
     text: str  # to insert
     start: int  # replaced range in the document (code points); start == cursor
     end: int  # > start when the text replaces auto-closed brackets or the rest of the line
-    score: float  # confidence + suffix agreement (higher is better)
+    score: float  # log P(useful), calibrated from the evidence (dcopilot.engine.tasks.calibrate; higher is better)
     confidence: float  # mean log-probability of the middle and its end token
     suffix_agreement: float  # mean log-probability of the first suffix tokens after this middle (0.0: no suffix)
     hypothesis: int | None  # pinned middle length, None = free length
     votes: int = 1  # hypotheses that produced the same text
+    origin: str = "model"  # model: denoised from noise; retrieved: found in context; seeded: denoised from one
+    evidence: calibrate.Evidence | None = None  # what the score was calibrated from
 
 
 @dataclass
@@ -49,6 +52,8 @@ class InfillResult:
     rejected: dict[str, int] = field(default_factory=dict)  # post-processing reject reasons -> count
     canvases: list[list[int]] = field(default_factory=list)  # committed canvases, one per hypothesis
     tail: list[int] = field(default_factory=list)  # the pinned suffix tokens at the canvas tail
+    retrieved: int = 0  # candidates found in context and scored with the model's
+    model_rows: int = 0  # canvases the step loop denoised (hypotheses, plus a seeded one)
 
 
 def select(candidates: list[Candidate], limit: int) -> list[Candidate]:
@@ -112,15 +117,36 @@ def step_shapes(model, req: InfillRequest) -> tuple[list[StepShape], int]:
     pinned = k if chosen.pins_suffix else 0
     modes = {"always": [True], "never": [False]}.get(req.multiline, [False, True])
     shapes = []
+    seeded = 1 if req.retrieve and req.seed_canvas else 0
+    scored = req.retrieved if req.retrieve else 0
     for mode in modes:
         length, hyps = canvas_plan(model, req.max_tokens, mode, pinned, req.hypotheses)
-        shapes.append(StepShape(len(hyps), length))
-        if length - pinned + k != length:
-            shapes.append(StepShape(len(hyps), length - pinned + k, sampled=False))
+        rows = len(hyps) + seeded
+        shapes.append(StepShape(rows, length))
+        # the scoring pass: each row twice (score_rows), the retrieved rows too, always k tail slots
+        shapes.append(StepShape(2 * (rows + scored), length - pinned + k, sampled=False))
     longest = facts.context_budget(req.context_tokens) + HEADER_RESERVE
     if not chosen.suffix_in_prompt:
         longest += tail_text_budget(k)
     return list(dict.fromkeys(shapes)), longest
+
+
+def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> list[tuple[list[int], retrieve.Match]]:
+    """Token ids of the continuations found in the document and the request's snippets that fit a canvas's
+    free region with room for its end token (dcopilot.engine.tasks.retrieve), with their matches."""
+    found = retrieve.continuations(
+        req.text[: req.cursor],
+        req.text[req.cursor :],
+        [s.text for s in req.snippets],
+        multiline=multiline,
+        limit=req.retrieved,
+    )
+    out = []
+    for match in found:
+        ids = tok.encode(match.text)
+        if 0 < len(ids) < free_len:
+            out.append((ids, match))
+    return out
 
 
 @torch.no_grad()
@@ -129,19 +155,34 @@ def score_rows(
 ) -> tuple[list[float], list[float]]:
     """(confidence, suffix agreement) per row from one denoiser pass over the committed canvases.
 
+    Each row goes in twice, the even positions of its free region replaced by noise in one copy and the odd ones in
+    the other, and each token is read from the copy that hid it: a clean canvas would let the denoiser copy every
+    token back, rating the model's own answers near certainty and any text it did not write (a retrieved one) far
+    below them. The pinned tail stays clean, as in training, and is read from both copies.
     Confidence: mean log-probability of positions 0..ends[b] (the middle and its end token). Agreement: mean
     log-probability of the last `tail_len` positions (the suffix tail given the middle), 0.0 when there is none.
     """
-    logp = torch.log_softmax((denoise or model.denoise)(canvas, cache), dim=-1)
-    tok_logp = logp.gather(-1, canvas[..., None]).squeeze(-1)  # [B, L]
-    L = canvas.shape[1]
+    B, L = canvas.shape
     pos = torch.arange(L)
+    parity = (pos[None, :] % 2 == torch.tensor([[0], [1]])) & (pos < L - tail_len)
+    hide = parity.repeat_interleave(B, dim=0).to(canvas.device)  # [2B, L]
+    clean = canvas.repeat(2, 1)
+    noise_id = model.generation.noise_token_id
+    if noise_id is None:  # a uniform-noise model: random ids, the same for every call
+        noise = torch.randint(0, model.config.vocab_size, clean.shape, generator=torch.Generator().manual_seed(0))
+        noise = noise.to(canvas.device)
+    else:
+        noise = torch.full_like(clean, noise_id)
+    logp = torch.log_softmax((denoise or model.denoise)(torch.where(hide, noise, clean), cache), dim=-1)
+    read = logp.gather(-1, clean[..., None]).squeeze(-1).view(2, B, L).cpu()
+    hidden = hide.view(2, B, L).cpu()
+    tok_logp = torch.where(hidden.any(0), (read * hidden).sum(0), read.mean(0))  # [B, L]
     head = pos[None, :] <= torch.tensor(ends)[:, None]
     conf = (tok_logp * head).sum(-1) / head.sum(-1)
     if tail_len:
         agree = tok_logp[:, L - tail_len :].mean(-1)
     else:
-        agree = torch.zeros(canvas.shape[0])
+        agree = torch.zeros(B)
     return conf.tolist(), agree.tolist()
 
 
@@ -177,11 +218,21 @@ def run_infill(
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
     length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
     specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
+    free_len = length - len(tail)
+    found = retrieved_ids(tok, req, multiline, free_len) if req.retrieve else []
 
     device = next(model.parameters()).device
     gen = generator or torch.Generator(device=device).manual_seed(req.seed)
     cpu_gen = torch.Generator().manual_seed(req.seed)
     vocab = model.config.vocab_size
+    origins = ["model"] * len(specs)
+    if req.seed_canvas and found:
+        # The best retrieved text, partly re-noised, as one more canvas: the model edits it instead of writing
+        # from noise (an edit's canvas, so its length stays free).
+        noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
+        specs.append(lay.assemble_edit_canvas(length, found[0][0], tail, specials.eos, specials.pad, noised))
+        hyps = [*hyps, None]
+        origins.append("seeded")
     seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, model.generation.noise_token_id) for s in specs]).to(device)
     pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
 
@@ -203,17 +254,23 @@ def run_infill(
 
     stops = [*model.stop_ids, specials.pad]
     middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs, strict=True)]
+    # Retrieved texts are scored in the same pass as the model's answers, so one scale ranks them all. A compiled
+    # step pads their rows to req.retrieved, so the scoring pass keeps the one shape step_shapes warmed up.
+    rows = len(middles)
+    middles += [(ids, True) for ids, _ in found]
+    hyps = [*hyps, *[None] * len(found)]
+    origins += ["retrieved"] * len(found)
+    matches: list[retrieve.Match | None] = [None] * rows + [m for _, m in found]
+    if denoise is not None and req.retrieve:
+        middles += [middles[0]] * (req.retrieved - len(found))
     # Score every layout against the same pinned suffix tail: A's prompt is C's, so a C-shaped canvas is in
     # distribution for it too, and "agreement with the suffix" then means the same thing for all layouts.
     score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, built.tail_text, k)
     # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
     # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
     padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
-    scoring = [
-        lay.scoring_canvas(m, s.free_len, padded_tail, specials.eos, specials.pad)
-        for (m, _), s in zip(middles, specs, strict=True)
-    ]
-    ends = [min(len(m), s.free_len - 1) for (m, _), s in zip(middles, specs, strict=True)]
+    scoring = [lay.scoring_canvas(m, free_len, padded_tail, specials.eos, specials.pad) for m, _ in middles]
+    ends = [min(len(m), free_len - 1) for m, _ in middles]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)
 
     ctx = pp.Context(
@@ -225,12 +282,37 @@ def run_infill(
     )
     rejected: dict[str, int] = {}
     kept: list[Candidate] = []
-    for (ids, _stopped), h, c, a in zip(middles, hyps, conf, agree, strict=True):
+    n = len(origins)  # rows past n only pad the scoring batch
+    sources = (req.text, *(s.text for s in req.snippets))
+    for (ids, _stopped), h, c, a, origin, match in zip(
+        middles[:n], hyps, conf[:n], agree[:n], origins, matches, strict=True
+    ):
         done = pp.finish(tok.decode(ids), ctx)
         if done.reject:
             rejected[done.reject] = rejected.get(done.reject, 0) + 1
             continue
-        kept.append(Candidate(done.text, req.cursor, req.cursor + done.replace, c + a, c, a, h))
+        ev = calibrate.Evidence(
+            confidence=c,
+            agreement=a,
+            tokens=len(ids),
+            retrieved=match is not None,
+            context=match.context if match else 0,
+            typed=match.typed if match else 0,
+            attested=calibrate.attested(done.text, *sources),
+        )
+        kept.append(
+            Candidate(
+                done.text,
+                req.cursor,
+                req.cursor + done.replace,
+                calibrate.score(ev),
+                c,
+                a,
+                h,
+                origin=origin,
+                evidence=ev,
+            )
+        )
     return InfillResult(
         candidates=select(kept, req.max_candidates),
         steps=result.stats.steps,
@@ -241,6 +323,8 @@ def run_infill(
         rejected=rejected,
         canvases=tokens.tolist(),
         tail=tail,
+        retrieved=len(found),
+        model_rows=rows,
     )
 
 

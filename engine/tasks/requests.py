@@ -40,11 +40,15 @@ PROMPT_FORMAT: PromptFormatSetting = "auto"  # auto: the checkpoint's own, else 
 SEED = 0
 RENOISE = 0.5  # fraction of an edit's seeded canvas re-noised
 CANDIDATES = 3  # distinct completions returned at most
-# the gate: nothing is shown below this engine score (a sum of mean log-probabilities, <= 0); chosen on the
+# the gate: nothing is shown below this engine score (the calibrated log P(useful), <= 0); chosen on the
 # held-out calibration split, bench/RESULTS.md
-MIN_SCORE = -1.0
-# the most of context_tokens that cross-file snippets may take; the current file's window keeps the rest
+MIN_SCORE = -2.5
+# Cross-file context: snippets get at most this share of context_tokens, the current file's window the rest.
 SNIPPET_SHARE = 0.25
+SNIPPETS = 3  # snippets sent with a request at most (best-ranked windows of other documents and recent edits)
+RETRIEVE = True  # continuations found in the document and its snippets join the model's hypotheses
+RETRIEVED = 4  # retrieved candidates scored per request at most
+SEED_CANVAS = False  # the best retrieved candidate also seeds an extra canvas, partly re-noised, for the model to edit
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,11 @@ class InfillRequest:
     pinned_suffix_tokens: int | None = None  # K for layouts B/C; None: the model's trained default
     seed: int = SEED
     max_candidates: int = CANDIDATES
-    snippets: tuple[Snippet, ...] = ()  # cross-file context, best-ranked first
+    snippets: tuple[Snippet, ...] = ()  # best-ranked first
+    retrieve: bool = RETRIEVE
+    retrieved: int = RETRIEVED
+    seed_canvas: bool = SEED_CANVAS
+    renoise: float = RENOISE  # fraction of a seeded canvas re-noised
 
 
 @dataclass(frozen=True)

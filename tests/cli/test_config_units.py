@@ -140,6 +140,9 @@ def test_env_key(name, key):
         ("completion.min_score", 0.5, "Expected `float` <= 0.0 (got 0.5)"),
         ("completion.min_score", -100.5, "Expected `float` >= -100.0 (got -100.5)"),
         ("completion.min_score", "low", "Expected `float`, got `str` (got 'low')"),
+        ("completion.snippets", -1, "Expected `int` >= 0 (got -1)"),
+        ("completion.snippets", 17, "Expected `int` <= 16 (got 17)"),
+        ("completion.retrieve", "maybe", "Expected `bool`, got `str` (got 'maybe')"),
         (
             "model.path.x",
             "1",

@@ -199,7 +199,11 @@ def test_every_layout_is_scored_against_the_suffix(tiny_model):
             tiny_model, InfillRequest(text=DOC, cursor=CURSOR, layout=layout, hypotheses=3, max_candidates=3)
         )
         assert res.candidates and all(c.suffix_agreement < 0.0 for c in res.candidates)
-        assert all(c.score == pytest.approx(c.confidence + c.suffix_agreement) for c in res.candidates)
+        assert all(
+            c.evidence is not None
+            and (c.evidence.confidence, c.evidence.agreement) == (c.confidence, c.suffix_agreement)
+            for c in res.candidates
+        )
     at_end = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), layout="A"))
     assert all(c.suffix_agreement == 0.0 for c in at_end.candidates)  # nothing follows the cursor
 

@@ -8,7 +8,8 @@ import random
 
 import pytest
 from dcopilot.lsp import documents
-from dcopilot.lsp.documents import Change, DocumentStore
+from dcopilot.lsp import encoding as enc
+from dcopilot.lsp.documents import EDITS_KEPT, Change, Document, DocumentStore
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -630,3 +631,53 @@ def test_total_bound_defaults_to_four_documents_at_the_cap():
     assert len(store) == 4
     store.open("e", "py", 1, "x")
     assert ("a" in store, len(store), store.total_chars()) == (False, 4, 31)
+
+
+# -- recently edited regions (what dcopilot.lsp.workspace draws snippets from) ----------------------------------
+
+
+def _numbered(n: int) -> str:
+    return "".join(f"line{i}\n" for i in range(n))
+
+
+def _edit(line: int, text: str, end_line: int | None = None) -> Change:
+    return Change(text, (line, 0), (line if end_line is None else end_line, 0))
+
+
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ([_edit(10, "x")], [(10, 10)]),
+        ([_edit(10, "a\nb\n")], [(10, 12)]),  # two lines inserted: the region spans them
+        ([_edit(10, "x"), _edit(13, "y")], [(10, 13)]),  # within EDIT_MERGE_LINES: one region
+        ([_edit(10, "x"), _edit(7, "y")], [(7, 10)]),  # just above it too
+        ([_edit(10, "x"), _edit(14, "y")], [(10, 10), (14, 14)]),  # one line further: two
+        ([_edit(10, "x"), _edit(6, "y")], [(10, 10), (6, 6)]),
+        ([_edit(30, "y"), _edit(10, "a\nb\n")], [(32, 32), (10, 12)]),  # lines inserted above shift older regions
+        ([_edit(30, "y"), _edit(10, "", end_line=13)], [(27, 27), (10, 10)]),  # and deleted ones too
+        ([_edit(30, "y"), _edit(30, "z\n")], [(30, 31)]),  # an edit at a region's first line grows it
+        ([_edit(20, "a\nb\nc\n"), _edit(40, "q"), _edit(21, "", end_line=23)], [(20, 21), (38, 38), (21, 21)]),
+        ([_edit(10, "a\nb\nc\n"), _edit(10, "", end_line=13)], [(10, 10)]),  # undone in place: one line
+        # a region partly deleted keeps what is left of it
+        ([_edit(10, "a\nb\nc\n"), _edit(40, "q"), _edit(11, "", end_line=14)], [(10, 10), (37, 37), (11, 11)]),
+        ([_edit(10, "a\n" * 10), _edit(8, "x")], [(8, 20)]),  # near a long region's first line: merged
+        ([_edit(10, "x"), _edit(12, "a\n" * 5)], [(10, 17)]),  # starts near it, ends far: merged
+        ([_edit(10, "x"), _edit(7, "a\nb\n")], [(7, 12)]),  # inserted just above: merged with the shifted region
+        ([_edit(5 * i, "x") for i in range(EDITS_KEPT + 3)], [(5 * i, 5 * i) for i in range(3, EDITS_KEPT + 3)]),
+        ([Change("whole\n")], []),  # a full-text change says nothing about where
+    ],
+)
+def test_recent_edits(changes, expected):
+    doc = Document("file:///a.py", "python", 1, _numbered(60))
+    for c in changes:
+        doc.apply(c, enc.UTF16)
+    assert doc.edits == expected
+
+
+def test_recent_lists_documents_most_recently_used_first_without_reordering():
+    store = DocumentStore()
+    for name in ("a", "b", "c"):
+        store.open(f"file:///{name}", "python", 1, name)
+    store.get("file:///a")
+    assert [d.uri for d in store.recent()] == ["file:///a", "file:///c", "file:///b"]
+    assert [d.uri for d in store.recent()] == ["file:///a", "file:///c", "file:///b"]

@@ -1,0 +1,110 @@
+"""The score a completion candidate is ranked and gated by: the log-probability that it is useful (pure).
+
+The model's scoring pass alone ranks badly: a short or repetitive guess is easy to predict, so it outscores a
+longer line copied from context even when that line is right. What is known about a candidate besides the model's
+log-probabilities (where it came from, how much context its match shared, whether its text already occurs in the
+document) goes into a logistic model with the scoring pass's numbers, fitted on the held-out calibration split
+(bench/calibrate_score.py, never the test split). Its output is log P(useful) <= 0, so `completion.min_score` is
+a probability threshold on a log scale for every source of candidates alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ATTESTED_CHARS = 4  # a shorter text occurs everywhere by chance
+
+
+@dataclass(frozen=True)
+class Evidence:
+    confidence: float  # mean log-probability of the middle and its end token (masked scoring pass)
+    agreement: float  # mean log-probability of the pinned suffix tail after it (0.0: none)
+    tokens: int  # length of the middle in tokens
+    retrieved: bool = False  # found in context (dcopilot.engine.tasks.retrieve), not denoised
+    context: int = 0  # retrieved: equal lines before its match and before the cursor
+    typed: int = 0  # retrieved: characters of the cursor's line its match started with
+    attested: bool = False  # its text occurs in the document or a snippet
+
+
+FEATURES = ("confidence", "agreement", "log_tokens", "retrieved", "context", "log_typed", "attested")
+# Fitted by bench/calibrate_score.py on the calibration split (embedded model, 2026-11-30: 1142 candidates of 320
+# cases; bench/RESULTS.md). Refit for another model: the scale of its log-probabilities is its own.
+WEIGHTS = (-0.079, 0.112, -1.063, 1.518, 0.724, 0.802, 1.327)
+BIAS = -3.820
+
+
+def features(e: Evidence) -> tuple[float, ...]:
+    return (
+        e.confidence,
+        e.agreement,
+        math.log1p(e.tokens),
+        float(e.retrieved),
+        float(min(e.context, 3)),
+        math.log1p(e.typed),
+        float(e.attested),
+    )
+
+
+def log_sigmoid(z: float) -> float:
+    return -math.log1p(math.exp(-z)) if z > -30 else z
+
+
+def score(e: Evidence, weights: Sequence[float] = WEIGHTS, bias: float = BIAS) -> float:
+    """log P(useful | evidence) under the fitted logistic model (<= 0; higher is better)."""
+    return log_sigmoid(bias + sum(w * x for w, x in zip(weights, features(e), strict=True)))
+
+
+def attested(text: str, *sources: str) -> bool:
+    """The text (stripped) is long enough to mean something and occurs in one of the sources."""
+    t = text.strip()
+    return len(t) >= ATTESTED_CHARS and any(t in s for s in sources)
+
+
+def fit(
+    rows: Sequence[tuple[Sequence[float], bool]], l2: float = 1e-3, iterations: int = 50
+) -> tuple[tuple[float, ...], float]:
+    """(weights, bias) of a logistic model of `rows` (features, label) by Newton's method with a small L2 penalty
+    (keeps the weights finite when a feature separates the labels)."""
+    if not rows:
+        raise ValueError("nothing to fit")
+    n = len(rows[0][0])
+    w = [0.0] * (n + 1)  # bias last
+    for _ in range(iterations):
+        grad = [0.0] * (n + 1)
+        hess = [[0.0] * (n + 1) for _ in range(n + 1)]
+        for x, y in rows:
+            v = [*x, 1.0]
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, sum(a * b for a, b in zip(w, v, strict=True))))))
+            g = p - float(y)
+            h = p * (1.0 - p)
+            for i in range(n + 1):
+                grad[i] += g * v[i]
+                for j in range(n + 1):
+                    hess[i][j] += h * v[i] * v[j]
+        for i in range(n):  # the bias is not penalised
+            grad[i] += l2 * len(rows) * w[i]
+            hess[i][i] += l2 * len(rows)
+        step = _solve(hess, grad)
+        w = [a - s for a, s in zip(w, step, strict=True)]
+        if max(abs(s) for s in step) < 1e-8:
+            break
+    return tuple(w[:n]), w[n]
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """x with a x = b (Gaussian elimination with partial pivoting; a is small and positive definite here)."""
+    n = len(b)
+    m = [[*row, b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        if abs(m[c][c]) < 1e-12:
+            continue
+        for r in range(n):
+            if r != c:
+                f = m[r][c] / m[c][c]
+                for k in range(c, n + 1):
+                    m[r][k] -= f * m[c][k]
+    return [m[i][n] / m[i][i] if abs(m[i][i]) >= 1e-12 else 0.0 for i in range(n)]

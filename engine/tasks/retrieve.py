@@ -1,0 +1,126 @@
+"""Candidates from context: continuations of the cursor's line found in the document and its snippets (pure).
+
+Code repeats itself: a line that starts like the text before the cursor often continues the way an earlier one
+did, and after a line seen before, the line that followed it then often follows again (a repeated structure).
+These continuations join the model's hypotheses; the model's scoring pass ranks them all, so a retrieved text is
+shown only when the model finds it at least as likely as its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dcopilot.engine.tasks.requests import RETRIEVED
+
+CONTEXT_LINES = 3  # equal lines before a match that still raise its rank
+MAX_BLOCK_LINES = 6  # lines a block continuation takes at most
+SCAN_LINES = 4000  # lines of the document either side of the cursor searched (the window sees far fewer)
+
+
+@dataclass(frozen=True)
+class Match:
+    text: str  # the continuation to insert at the cursor
+    context: int  # equal non-blank lines right before the match and the cursor's line (more: a surer repeat)
+    typed: int  # characters of the cursor's line it starts with
+    source: int  # 0: the document itself, 1 + i: snippet i
+    distance: int  # lines between the match and the cursor (within the document; 0 for snippets)
+
+    def key(self) -> tuple:
+        """Sort key, best first: longer repeated context, more typed text matched, the document before snippets,
+        the nearest line, a block before its first line alone."""
+        return (-self.context, -self.typed, self.source, self.distance, -self.text.count("\n"), self.text)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _context(lines: Sequence[str], j: int, previous: Sequence[str]) -> int:
+    """Equal (stripped, non-blank) lines right before lines[j] and right before the cursor (`previous`, nearest
+    first)."""
+    n = 0
+    k = j - 1
+    for want in previous[:CONTEXT_LINES]:
+        while k >= 0 and not lines[k].strip():
+            k -= 1
+        if k < 0 or lines[k].strip() != want:
+            break
+        n += 1
+        k -= 1
+    return n
+
+
+def _block(lines: Sequence[str], j: int, first: str, indent: str) -> str | None:
+    """lines[j]'s continuation `first` plus the lines of its body (deeper-indented lines after it), re-indented
+    from lines[j]'s indent to `indent`; None when lines[j] has no body."""
+    base = _indent(lines[j])
+    body = []
+    for ln in lines[j + 1 : j + MAX_BLOCK_LINES]:
+        if ln.strip() and _indent(ln) <= base:
+            break
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    if not body:
+        return None
+    return "\n".join([first, *(indent + ln[base:] if ln.strip() else "" for ln in body)])
+
+
+def _fit_suffix(text: str, line_suffix: str) -> str | None:
+    """The continuation up to the code already right of the cursor on its line (None when that code does not
+    follow it there: the continuation belongs to another line shape)."""
+    if not line_suffix:
+        return text
+    at = text.find(line_suffix)
+    return None if at <= 0 else text[:at]
+
+
+def continuations(
+    before: str, after: str, snippets: Sequence[str] = (), multiline: bool = True, limit: int = RETRIEVED
+) -> list[Match]:
+    """Up to `limit` continuations for a cursor with `before`/`after` the document text either side of it, best
+    first, distinct. A line that starts like the cursor's line before the cursor (and is longer) continues it; with
+    nothing typed, a line whose previous lines equal the cursor's previous lines does. With `multiline` and nothing
+    right of the cursor, a match that opens a block also gives the block."""
+    head = before.split("\n")
+    line = head[-1]
+    above = head[:-1][-SCAN_LINES:]
+    below_lines = after.split("\n")
+    line_suffix = below_lines[0].strip()
+    below = below_lines[1 : SCAN_LINES + 1]
+    typed = line.lstrip(" \t")
+    indent = line[: len(line) - len(typed)]
+    previous = [ln.strip() for ln in reversed(above) if ln.strip()][:CONTEXT_LINES]
+
+    matches: list[Match] = []
+
+    def scan(lines: Sequence[str], source: int, distance_of) -> None:
+        for j, ln in enumerate(lines):
+            content = ln.strip()
+            if len(content) <= len(typed) or not content.startswith(typed):
+                continue
+            ctx = _context(lines, j, previous)
+            if not typed and ctx == 0:
+                continue
+            first = _fit_suffix(content[len(typed) :], line_suffix)
+            if first is None:
+                continue
+            d = distance_of(j)
+            if multiline and not line_suffix:
+                block = _block(lines, j, first, indent)
+                if block is not None:
+                    matches.append(Match(block, ctx, len(typed), source, d))
+            matches.append(Match(first, ctx, len(typed), source, d))
+
+    scan(above, 0, lambda j: len(above) - j)
+    scan(below, 0, lambda j: j + 1)
+    for i, text in enumerate(snippets):
+        scan(text.split("\n"), 1 + i, lambda j: 0)
+    out: dict[str, Match] = {}
+    for m in sorted(matches, key=Match.key):
+        if len(out) == limit:
+            break
+        if m.text.strip() and m.text not in out:
+            out[m.text] = m
+    return list(out.values())

@@ -1,0 +1,104 @@
+"""Cross-file context ranking (dcopilot.engine.tasks.context): identifiers, windows, the query around the cursor and
+the ranking of windows into snippets, as tables."""
+
+import pytest
+from dcopilot.engine.tasks.context import Window, identifiers, jaccard, query, rank, snippets, windows
+from dcopilot.engine.tasks.requests import Snippet
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("total = add(a, b)", {"total", "add"}),  # single letters say nothing
+        ("self.x_1 = __init__(y2)", {"self", "x_1", "__init__", "y2"}),
+        ("3.14 + 42", set()),  # numbers are not identifiers
+        ("naïve café = 变量", {"naïve", "café", "变量"}),  # letters of any script
+        ("", set()),
+    ],
+)
+def test_identifiers(text, expected):
+    assert identifiers(text) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    "a,b,expected",
+    [
+        ({"x1", "y1"}, {"x1", "y1"}, 1.0),
+        ({"x1", "y1"}, {"x1", "z1"}, 1 / 3),
+        ({"x1"}, {"y1"}, 0.0),
+        (set(), {"y1"}, 0.0),
+        (set(), set(), 0.0),
+    ],
+)
+def test_jaccard(a, b, expected):
+    assert jaccard(frozenset(a), frozenset(b)) == pytest.approx(expected)
+
+
+def lines(n: int) -> list[str]:
+    return [f"v{i} = {i}\n" for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "n,size,stride,starts",
+    [
+        (5, 20, 10, [0]),  # shorter than a window: one window
+        (20, 20, 10, [0]),
+        (25, 20, 10, [0, 5]),  # the last window ends at the last line
+        (40, 20, 10, [0, 10, 20]),
+        (45, 20, 10, [0, 10, 20, 25]),
+        (6, 2, 3, [0, 3, 4]),
+    ],
+)
+def test_windows_cover_the_document(n, size, stride, starts):
+    got = windows("a.py", lines(n), size=size, stride=stride)
+    assert [w.first for w in got] == starts
+    assert all(w.text == "".join(lines(n)[w.first : w.first + size]) for w in got)
+    assert got[-1].last == n - 1
+
+
+def test_windows_skip_blank_text_and_offset_lines():
+    got = windows("a.py", ["\n"] * 4 + ["x1 = 1\n"], first=100, size=2, stride=2)
+    assert [(w.first, w.text) for w in got] == [(103, "\n" + "x1 = 1\n")]
+    with pytest.raises(ValueError):
+        windows("a.py", ["x\n"], size=0)
+
+
+TEXT = "aa = 1\nbb = 2\ncc = 3\ndd = 4|\nee = 5\nff = 6\ngg = 7\n"
+
+
+@pytest.mark.parametrize(
+    "before,after,expected",
+    [
+        (0, 0, {"dd"}),
+        (1, 0, {"cc", "dd"}),
+        (1, 1, {"cc", "dd", "ee"}),
+        (9, 9, {"aa", "bb", "cc", "dd", "ee", "ff", "gg"}),  # clamped to the text
+    ],
+)
+def test_query_takes_lines_around_the_cursor(before, after, expected):
+    text = TEXT.replace("|", "")
+    assert query(text, TEXT.index("|"), before=before, after=after) == frozenset(expected)
+
+
+def w(path: str, first: int, text: str) -> Window:
+    return Window(path, first, text, identifiers(text))
+
+
+def test_rank_orders_by_similarity_and_drops_overlaps_duplicates_and_unrelated():
+    around = identifiers("total_price = compute_total(items, discount)")
+    best = w("b.py", 0, "def compute_total(items, discount):\n    total_price = 0\n")
+    overlapping = w("b.py", 1, "    total_price = 0\n    items\n")  # same file, overlaps `best`
+    copy = w("c.py", 0, best.text)  # the same text elsewhere
+    second = w("d.py", 0, "items = []\n")
+    unrelated = w("e.py", 0, "import os\n")
+    got = rank(around, [unrelated, second, overlapping, copy, best], limit=5)
+    assert got == [best, second]
+    assert rank(around, [best, second], limit=1) == [best]
+    assert rank(around, [second], limit=3, min_similarity=0.5) == []  # 1/4 shared
+    assert snippets(got) == (Snippet("b.py", best.text), Snippet("d.py", "items = []\n"))
+
+
+def test_rank_breaks_ties_by_path_then_line():
+    around = identifiers("alpha beta")
+    a, b, c = w("z.py", 0, "alpha\n"), w("a.py", 50, "alpha\n  beta\n"), w("a.py", 5, "beta\n")
+    assert [(x.path, x.first) for x in rank(around, [a, b, c], limit=3)] == [("a.py", 50), ("a.py", 5), ("z.py", 0)]

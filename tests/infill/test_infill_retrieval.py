@@ -1,0 +1,62 @@
+"""Retrieved candidates in the engine (tiny random checkpoint, real sampler): they are scored in the model's
+scoring pass and ranked with its hypotheses on one calibrated score; snippets feed them; a seeded canvas runs."""
+
+import pytest
+from dcopilot.engine.tasks import calibrate
+from dcopilot.engine.tasks.infill import run_infill, step_shapes
+from dcopilot.engine.tasks.requests import InfillRequest, Snippet
+
+DOC = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\nprint(ar"
+
+
+def test_retrieved_candidates_are_scored_and_ranked_with_the_models(tiny_model):
+    res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16))
+    by_origin = {c.origin for c in res.candidates}
+    assert res.retrieved >= 1 and {"model", "retrieved"} <= by_origin
+    retrieved = next(c for c in res.candidates if c.origin == "retrieved")
+    assert retrieved.text == "ea(2, 3))"[: len(retrieved.text)] and retrieved.text.startswith("ea(")
+    # one scale for all: each score is the calibrated function of the evidence from the same scoring pass
+    for c in res.candidates:
+        assert c.evidence is not None and c.evidence.confidence < 0.0
+        assert c.score == pytest.approx(calibrate.score(c.evidence))
+        assert c.evidence.retrieved is (c.origin == "retrieved")
+    assert retrieved.evidence.typed == len("print(ar") and retrieved.evidence.attested
+    scores = [c.score for c in res.candidates]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_without_retrieval_only_the_model_answers(tiny_model):
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, retrieve=False)
+    res = run_infill(tiny_model, req)
+    assert res.retrieved == 0 and {c.origin for c in res.candidates} <= {"model"}
+
+
+def test_snippets_feed_retrieval_with_text_only_they_hold(tiny_model):
+    doc = "total = 0\ntotal = comp"
+    snippet = Snippet("lib/widgets.py", "total = compute_widget_total(parts)\n")
+    plain = run_infill(tiny_model, InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16))
+    fed = run_infill(
+        tiny_model,
+        InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16, snippets=(snippet,)),
+    )
+    assert not any("compute_widget_total" in c.text for c in plain.candidates)
+    assert any(c.origin == "retrieved" and c.text == "ute_widget_total(parts)" for c in fed.candidates)
+
+
+def test_a_seeded_canvas_is_one_more_row_of_the_step_loop(tiny_model):
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, seed_canvas=True)
+    res = run_infill(tiny_model, req)
+    assert res.model_rows == req.hypotheses + 1 and len(res.canvases) == req.hypotheses + 1
+    plain = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16))
+    assert plain.model_rows == req.hypotheses
+
+
+def test_step_shapes_count_seeded_and_retrieved_rows(tiny_model):
+    def batches(**kw):
+        shapes, _ = step_shapes(tiny_model, InfillRequest(text="", cursor=0, multiline="never", **kw))
+        return sorted((s.batch, s.sampled) for s in shapes)
+
+    h = 3
+    assert batches(retrieve=False) == [(h, True), (2 * h, False)]  # scoring: every row twice
+    assert batches(retrieved=4) == [(h, True), (2 * (h + 4), False)]
+    assert batches(retrieved=4, seed_canvas=True) == [(h + 1, True), (2 * (h + 1 + 4), False)]

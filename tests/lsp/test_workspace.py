@@ -1,0 +1,65 @@
+"""Workspace context on the server side: the snippets drawn from other open documents and recently edited regions
+(dcopilot.lsp.workspace), without a server process (the edit tracking itself: test_documents.py)."""
+
+from dcopilot.lsp import encoding as enc
+from dcopilot.lsp.documents import Change, DocumentStore
+from dcopilot.lsp.workspace import NEAR_LINES, WorkspaceContext
+
+
+def numbered(n: int) -> str:
+    return "".join(f"line{i}\n" for i in range(n))
+
+
+def edit(line: int, text: str) -> Change:
+    return Change(text, (line, 0), (line, 0))
+
+
+def store_with(**docs: str) -> DocumentStore:
+    store = DocumentStore()
+    for name, text in docs.items():
+        store.open(f"file:///w/{name}.py", "python", 1, text)
+    return store
+
+
+HELPERS = "def frobnicate_widget(items, scale):\n    return [item * scale for item in items]\n"
+UNRELATED = "import os\nprint(os.getcwd())\n"
+MAIN = "items = load()\nscale = 2\nresult = frob"
+
+
+def snippets_for(store: DocumentStore, uri: str, limit: int = 3, ctx: WorkspaceContext | None = None):
+    doc = store.get(uri)
+    assert doc is not None
+    snap = doc.snapshot(doc.line_count - 1, 1000, enc.UTF16)
+    return (ctx or WorkspaceContext()).snippets(store, snap, lambda u: u.rsplit("/", 1)[1], limit)
+
+
+def test_other_documents_ranked_by_shared_identifiers():
+    store = store_with(helpers=HELPERS, unrelated=UNRELATED, main=MAIN)
+    got = snippets_for(store, "file:///w/main.py")
+    assert [(s.path, s.text) for s in got] == [("helpers.py", HELPERS)]  # unrelated shares nothing
+    assert snippets_for(store, "file:///w/main.py", limit=0) == ()
+
+
+def test_recently_edited_regions_far_from_the_cursor_join_and_near_ones_do_not():
+    far = numbered(NEAR_LINES + 60) + MAIN
+    store = store_with(main=far)
+    doc = store.get("file:///w/main.py")
+    store.change(doc.uri, 2, [edit(3, "scaled = frobnicate_items(items, scale)\n")], enc.UTF16)
+    got = snippets_for(store, doc.uri)
+    assert len(got) == 1 and "frobnicate_items" in got[0].text and got[0].text.startswith("line1\n")
+    store.change(doc.uri, 3, [edit(NEAR_LINES + 59, "scaled = frobnicate_items(items, scale)\n")], enc.UTF16)
+    assert [s.text.count("frobnicate_items") for s in snippets_for(store, doc.uri)] == [1]  # only the far one
+
+
+def test_windows_are_cut_once_per_version_and_forgotten_with_their_document():
+    store = store_with(helpers=HELPERS, main=MAIN)
+    ctx = WorkspaceContext()
+    first = snippets_for(store, "file:///w/main.py", ctx=ctx)
+    cached = ctx.windows_of(store.get("file:///w/helpers.py"), "helpers.py")
+    assert snippets_for(store, "file:///w/main.py", ctx=ctx) == first
+    assert ctx.windows_of(store.get("file:///w/helpers.py"), "helpers.py") is cached
+    store.change("file:///w/helpers.py", 2, [Change("result = other_thing(items)\n")], enc.UTF16)
+    assert ctx.windows_of(store.get("file:///w/helpers.py"), "helpers.py") is not cached  # a new version
+    store.close("file:///w/helpers.py")
+    assert snippets_for(store, "file:///w/main.py", ctx=ctx) == ()
+    assert "file:///w/helpers.py" not in ctx._windows
