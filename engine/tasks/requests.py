@@ -24,6 +24,10 @@ CANDIDATES = 3  # distinct completions returned at most
 # the gate: nothing is shown below this engine score (a sum of mean log-probabilities, <= 0); chosen on the
 # held-out calibration split, bench/RESULTS.md
 MIN_SCORE = -1.0
+EDIT_CANDIDATES = 4  # draws of each edit canvas (one batch), tried best first
+# the edit gate: a rewrite scoring below this is not offered (same score as completions); chosen on the held-out
+# edit tasks' calibration split, bench/RESULTS.md
+EDIT_MIN_SCORE = -1.0
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,5 @@ class EditRequest:
     growth: float = 0.5  # room left in each canvas for the rewrite to be longer than the original
     max_canvases: int = 8
     seed: int = SEED
+    candidates: int = EDIT_CANDIDATES
+    min_score: float = EDIT_MIN_SCORE

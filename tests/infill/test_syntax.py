@@ -30,8 +30,8 @@ PARSES = [
     ("java", "class A { int add(int a, int b) { return a + b; }\n", False),
     ("lua", "local function add(a, b) return a + b end\n", True),
     ("lua", "local function add(a, b) return a + b\n", False),
-    ("shellscript", "if [ -n \"$x\" ]; then echo hi; fi\n", True),
-    ("shellscript", "if [ -n \"$x\" ]; then echo hi\n", False),
+    ("shellscript", 'if [ -n "$x" ]; then echo hi; fi\n', True),
+    ("shellscript", 'if [ -n "$x" ]; then echo hi\n', False),
     ("ruby", "def add(a, b)\n  a + b\nend\n", True),
     ("Python", "x = 1\n", True),  # language ids are case-insensitive
 ]
