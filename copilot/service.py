@@ -242,8 +242,9 @@ class EngineBackend:
             f"; {result.refused}" if result.refused else "",
         )
         if edits:
-            return EditResult(edits=edits, message="")
-        return EditResult(edits=[], message=result.refused or "the model kept the selection as it is")
+            return EditResult(edits=edits, score=result.score)
+        why = result.refused or "the model kept the selection as it is"
+        return EditResult(edits=[], message=why, score=result.score)
 
 
 def static_denoise(model, setting: str, backend=None):
