@@ -6,6 +6,7 @@ the embedded model on the example from the README's `dcopilot edit` row.
 """
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from dcopilot.engine.tasks.edit import BELOW_GATE, UNUSABLE, EditCandidate, refusal, rewrite
 from dcopilot.engine.tasks.requests import EditRequest
 from dcopilot.engine.tasks.syntax import breakage
+
 from test_oneshot_eval import dcopilot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,11 +99,13 @@ def test_draws_that_break_the_syntax_are_never_chosen(which, instruction, reques
 
 def test_gate_refuses_a_rewrite_below_edit_min_score(tiny_model):
     doc = "x = 1\n"
-    req = EditRequest(text=doc, start=0, end=len(doc), language="", min_score=0.0)  # unknown language: no parser
+    # An unknown language (no parser) and a gate no score can pass (scores are <= 0): only the gate can refuse.
+    req = EditRequest(text=doc, start=0, end=len(doc), language="", min_score=0.0)
     res = rewrite(tiny_model, req)
-    if res.score is None or res.rewritten == doc and not res.refused:
-        pytest.skip("the tiny model kept the line")
-    assert res.edits == [] and res.refused.startswith(f"no rewrite: {BELOW_GATE}")
+    assert res.score is not None and res.score < 0.0
+    assert res.edits == [] and res.rewritten == doc and res.refused.startswith(f"no rewrite: {BELOW_GATE}")
+    opened = rewrite(tiny_model, dataclasses.replace(req, min_score=-100.0))
+    assert opened.edits and opened.score == res.score and not opened.refused  # the same draw, offered
 
 
 # The tiny model with the gate open (so only the syntax filter can refuse), the embedded one with its default gate.
