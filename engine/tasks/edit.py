@@ -100,10 +100,10 @@ def masked_scores(
     clean = torch.tensor(canvases + canvases, dtype=torch.long, device=device)
     logp = torch.log_softmax((denoise or model.denoise)(batch, cache).float(), dim=-1)
     tok_logp = logp.gather(-1, clean[..., None]).squeeze(-1).cpu()
-    mask = torch.tensor(hidden)
+    where = torch.tensor(hidden, dtype=torch.float32)
     n = len(canvases)
-    total = (tok_logp * mask)[:n].sum(-1) + (tok_logp * mask)[n:].sum(-1)
-    count = mask[:n].sum(-1) + mask[n:].sum(-1)
+    total = (tok_logp * where)[:n].sum(-1) + (tok_logp * where)[n:].sum(-1)
+    count = where[:n].sum(-1) + where[n:].sum(-1)
     return (total / count.clamp(min=1)).tolist()
 
 
