@@ -39,7 +39,7 @@ for p in (str(ROOT), str(HELDOUT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from edit_tasks import KINDS, EditTask, build  # noqa: E402
+from edit_tasks import EditTask, build  # noqa: E402
 
 OPEN_GATE = -100.0
 
@@ -114,7 +114,7 @@ def table(outcomes: list[Outcome], threshold: float) -> str:
         "| language | kind | tasks | offered | correct of offered | breaks of offered |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    groups = sorted({(o.language, o.kind) for o in outcomes}) + [("all", "all")]
+    groups = [*sorted({(o.language, o.kind) for o in outcomes}), ("all", "all")]
     for lang, kind in groups:
         sel = [o for o in outcomes if lang == "all" or (o.language == lang and o.kind == kind)]
         r = rates(sel, threshold)

@@ -202,14 +202,14 @@ def build(sources: dict[str, str], per_kind: int, seed: int = 0) -> list[EditTas
             by_lang.setdefault(lang, []).append(key)
     tasks: list[EditTask] = []
     for lang, keys in by_lang.items():
+        functions = {k: list(_functions(lang, sources[k].encode())) for k in keys}  # each file parsed once
+        splits = {k: split_of(k, keys) for k in keys}
         for kind in KINDS:
             if kind == "hints" and lang not in ("python", "typescript"):
                 continue
             for split in ("calibration", "test"):
                 rng = random.Random(f"{seed}:{lang}:{kind}:{split}")
-                pool = [
-                    (k, f) for k in keys if split_of(k, keys) == split for f in _functions(lang, sources[k].encode())
-                ]
+                pool = [(k, f) for k in keys if splits[k] == split for f in functions[k]]
                 rng.shuffle(pool)
                 made = 0
                 for key, (fn, start, end) in pool:
