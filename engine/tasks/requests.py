@@ -25,9 +25,9 @@ CANDIDATES = 3  # distinct completions returned at most
 # held-out calibration split, bench/RESULTS.md
 MIN_SCORE = -1.0
 EDIT_CANDIDATES = 4  # draws of each edit canvas (one batch), tried best first
-# the edit gate: a rewrite scoring below this is not offered (same score as completions); chosen on the held-out
-# edit tasks' calibration split, bench/RESULTS.md
-EDIT_MIN_SCORE = -1.0
+# the edit gate: a rewrite scoring below this is not offered (engine/tasks/edit.py's masked_scores, <= 0); chosen
+# on the held-out edit tasks' calibration split, bench/RESULTS.md
+EDIT_MIN_SCORE = -2.72
 
 
 @dataclass(frozen=True)
