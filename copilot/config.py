@@ -53,6 +53,8 @@ class CompletionConfig(_Section, frozen=True):
 
 class EditConfig(_Section, frozen=True):
     renoise: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = defaults.RENOISE  # fraction of the canvas re-noised
+    candidates: Annotated[int, msgspec.Meta(ge=1, le=16)] = defaults.EDIT_CANDIDATES  # draws per canvas
+    min_score: MinScore = defaults.EDIT_MIN_SCORE  # the gate: a rewrite scoring below it is not offered
 
 
 class ServerConfig(_Section, frozen=True):

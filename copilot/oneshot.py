@@ -157,7 +157,13 @@ def edit_main(config, path, text_range, instruction: str | None, as_json: bool) 
         for edit in result.edits:
             (sl, sc), (el, ec) = position_of(text, edit.start), position_of(text, edit.end)
             edits.append({"start": {"line": sl, "col": sc}, "end": {"line": el, "col": ec}, "text": edit.text})
-        print(json.dumps({"edits": edits, "canvases": result.canvases, "steps": result.steps}, ensure_ascii=False))
+        score = None if result.score is None else round(result.score, 4)
+        out = {"edits": edits, "canvases": result.canvases, "steps": result.steps, "score": score}
+        print(json.dumps({**out, "refused": result.refused}, ensure_ascii=False))
+        return 0
+    if result.refused:
+        # Nothing on stdout: a diff is printed only for a rewrite that may be applied.
+        print(f"({result.refused})", file=sys.stderr)
         return 0
     new = apply_edits(text, result.edits)
     diff = difflib.unified_diff(

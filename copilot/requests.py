@@ -94,6 +94,8 @@ def edit_request(
         language=language,
         path=path,
         renoise=config.edit.renoise,
+        candidates=config.edit.candidates,
+        min_score=config.edit.min_score,
         layout=c.layout,
         prompt_format=config.model.prompt_format,
         context_tokens=c.context_tokens,

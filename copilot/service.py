@@ -235,7 +235,20 @@ class EngineBackend:
         except EditTooLong as exc:
             return EditResult(edits=[], message=str(exc))
         edits = [TextEdit(start=e.start, end=e.end, new_text=e.text) for e in result.edits]
-        return EditResult(edits=edits, message="" if edits else "the model kept the selection as it is")
+        # Counts and reasons only: the draws' text is document-like and stays out of the log.
+        log.debug(
+            "edit for %s: %.0f ms, %d canvases, draws dropped: %s; score %s%s",
+            req.uri,
+            result.seconds * 1000,
+            result.canvases,
+            ", ".join(str(sum(d.dropped is not None for d in chunk)) for chunk in result.draws) or "none",
+            "-" if result.score is None else f"{result.score:.2f}",
+            f"; {result.refused}" if result.refused else "",
+        )
+        if edits:
+            return EditResult(edits=edits, score=result.score)
+        why = result.refused or "the model kept the selection as it is"
+        return EditResult(edits=[], message=why, score=result.score)
 
 
 def static_denoise(model, setting: str, backend=None):

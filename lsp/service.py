@@ -73,6 +73,7 @@ class TextEdit(msgspec.Struct, frozen=True, kw_only=True):
 class EditResult(msgspec.Struct, frozen=True, kw_only=True):
     edits: list[TextEdit]
     message: str = ""  # why there is no edit, when there is none
+    score: float | None = None  # the engine's score of the rewrite it chose (None: no draw was usable)
 
 
 class CompletionService(Protocol):

@@ -5,6 +5,12 @@ The answer comes back as minimal text edits against the original range; they nev
 range longer than one canvas is split at line boundaries into several canvases, rewritten in order (each sees the
 chunks already rewritten before it). A range that needs more canvases than allowed is refused with a clear error
 rather than edited in part.
+
+Each canvas is drawn several times (rows of one batch, each with its own re-noised slots) and every draw is scored
+like a completion (the model's confidence in it, plus its agreement with the pinned suffix). Draws are tried best
+first; one that breaks the syntax or replaces code with comments (engine/tasks/syntax.py) is dropped and the next
+is considered. Nothing is offered when the chosen rewrite scores below the gate (`min_score`); `refused` then says
+why, and so it does when every draw was dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.infill import Encoder, noise_fill
 from dcopilot.engine.tasks.prompting import prompting
 from dcopilot.engine.tasks.requests import EditRequest
+from dcopilot.engine.tasks.syntax import breakage
 from dcopilot.engine.tasks.textdiff import TextEdit, diff_edits
 from dcopilot.engine.tasks.window import split_lines
 
@@ -27,15 +34,77 @@ class EditTooLong(ValueError):
     """The range does not fit the edit budget (canvases x canvas length); nothing was edited."""
 
 
+UNUSABLE = "is empty or repetitive"  # EditCandidate.dropped, next to syntax.breakage's reasons
+BELOW_GATE = "below the confidence threshold"
+
+
+@dataclass(frozen=True)
+class EditCandidate:
+    text: str  # the draw's rewrite of its chunk ("" when unusable)
+    score: float  # masked_scores: mean log-probability of the rewrite, each token hidden in turn (<= 0)
+    dropped: str | None = None  # UNUSABLE or syntax.breakage's reason; None: it may be offered
+
+
 @dataclass
 class EditResult:
-    edits: list[TextEdit]  # sorted, non-overlapping, inside [start, end]
-    rewritten: str  # new text of the range
+    edits: list[TextEdit]  # sorted, non-overlapping, inside [start, end]; [] when refused
+    rewritten: str  # new text of the range (the original when refused)
     original: str
     steps: int
     seconds: float
     canvases: int
-    kept_chunks: list[int] = field(default_factory=list)  # chunks left unchanged because the output was rejected
+    kept_chunks: list[int] = field(default_factory=list)  # chunks left as they were because every draw was dropped
+    score: float | None = None  # mean score of the chosen draws; None when no chunk had one
+    refused: str = ""  # why nothing is offered; "" when edits are offered or the model kept the range
+    draws: list[list[EditCandidate]] = field(default_factory=list)  # per chunk, best first
+
+
+def refusal(draws: list[list[EditCandidate]], changed: bool, score: float | None, min_score: float) -> str:
+    """Why a rewrite is not offered, "" when it may be. draws: the dropped draws of the chunks that kept their text
+    because none was left (only those); changed: whether the chosen draws change the range; score: their mean."""
+    if not changed:
+        reasons = sorted({d.dropped for chunk in draws for d in chunk if d.dropped})
+        return f"no rewrite: every candidate {' or '.join(reasons)}" if reasons else ""
+    if score is not None and score < min_score:
+        return f"no rewrite: {BELOW_GATE} (the best candidate scores {score:.2f}, edit.min_score is {min_score:.2f})"
+    return ""
+
+
+@torch.no_grad()
+def masked_scores(
+    model,
+    cache,
+    canvases: list[list[int]],
+    ends: list[int],
+    generator: torch.Generator,
+    denoise: Callable | None = None,
+) -> list[float]:
+    """Mean log-probability of each canvas's positions 0..ends[b] (the rewrite and its end token), each read with
+    that position re-noised: one pass hides the even positions, a second the odd ones, so every token is judged
+    from its neighbours and the context but never from itself (a denoiser shown a clean token mostly copies it,
+    which says nothing about the draw)."""
+    noise_id = model.generation.noise_token_id
+    vocab = model.config.vocab_size
+    rows, hidden = [], []
+    for parity in (0, 1):
+        for canvas, end in zip(canvases, ends, strict=True):
+            mask = [i <= end and i % 2 == parity for i in range(len(canvas))]
+            rows.append(
+                noise_fill(
+                    [lay.NOISE if m else t for t, m in zip(canvas, mask, strict=True)], vocab, generator, noise_id
+                )
+            )
+            hidden.append(mask)
+    device = next(model.parameters()).device
+    batch = torch.stack(rows).to(device)
+    clean = torch.tensor(canvases + canvases, dtype=torch.long, device=device)
+    logp = torch.log_softmax((denoise or model.denoise)(batch, cache).float(), dim=-1)
+    tok_logp = logp.gather(-1, clean[..., None]).squeeze(-1).cpu()
+    where = torch.tensor(hidden, dtype=torch.float32)
+    n = len(canvases)
+    total = (tok_logp * where)[:n].sum(-1) + (tok_logp * where)[n:].sum(-1)
+    count = where[:n].sum(-1) + where[n:].sum(-1)
+    return (total / count.clamp(min=1)).tolist()
 
 
 def split_range(text: str, count: Callable[[str], int], capacity: int) -> list[str]:
@@ -118,6 +187,9 @@ def rewrite(
     done: list[str] = []
     kept: list[int] = []
     steps = 0
+    rows = req.candidates
+    draws: list[list[EditCandidate]] = []
+    scores: list[float] = []
     for i, chunk in enumerate(chunks):
         before = req.text[: req.start] + "".join(done)
         after = "".join(chunks[i + 1 :]) + req.text[req.end :]
@@ -134,16 +206,26 @@ def rewrite(
         prompt, tail = built.ids, built.tail
         draft = tok.encode(chunk)
         free_len = length - len(tail)
-        noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
-        spec = lay.assemble_edit_canvas(length, draft, tail, specials.eos, specials.pad, noised)
-        seed = noise_fill(spec.seed, vocab, cpu_gen, model.generation.noise_token_id)[None].to(device)
-        pinned = torch.tensor([spec.pinned], dtype=torch.bool, device=device)
+        specs = [
+            lay.assemble_edit_canvas(
+                length,
+                draft,
+                tail,
+                specials.eos,
+                specials.pad,
+                (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist(),
+            )
+            for _ in range(rows)
+        ]
+        noise_id = model.generation.noise_token_id
+        seed = torch.stack([noise_fill(sp.seed, vocab, cpu_gen, noise_id) for sp in specs]).to(device)
+        pinned = torch.tensor([sp.pinned for sp in specs], dtype=torch.bool, device=device)
         cache = (encoder or model.encode)(torch.tensor([prompt], dtype=torch.long, device=device))
         result = sample(
             model,
             cache,
             canvas_length=length,
-            batch=1,
+            batch=rows,
             seed_canvas=seed,
             pinned=pinned,
             generation=model.generation,
@@ -152,14 +234,41 @@ def rewrite(
             denoise=denoise,
         )
         steps += result.stats.steps
-        ids, _ = lay.middle_ids(result.tokens[0].tolist(), spec.free_len, stops)
-        new = _clean_rewrite(tok.decode(ids), chunk, chat)
-        if new is None:
+        middles = [lay.middle_ids(row, free_len, stops)[0] for row in result.tokens.cpu().tolist()]
+        # Scored with the same pinned suffix tail in every layout, as completions are (engine/tasks/infill.py).
+        score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
+        padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
+        scoring = [lay.scoring_canvas(m, free_len, padded_tail, specials.eos, specials.pad) for m in middles]
+        ends = [min(len(m), free_len - 1) for m in middles]
+        scores_now = masked_scores(model, cache, scoring, ends, cpu_gen, denoise)
+
+        rest = "".join(chunks[i + 1 :]) + req.text[req.end :]
+        ranked: dict[str, EditCandidate] = {}
+        for m, sc in sorted(zip(middles, scores_now, strict=True), key=lambda r: -r[1]):
+            new = _clean_rewrite(tok.decode(m), chunk, chat)
+            text = new or ""
+            if text in ranked:
+                continue  # the same rewrite drawn twice: its best score stands
+            if new is None:
+                why: str | None = UNUSABLE
+            else:
+                why = breakage(req.language, before + chunk + rest, before + new + rest, chunk, new)
+            ranked[text] = EditCandidate(text, sc, why)
+        chunk_draws = list(ranked.values())
+        draws.append(chunk_draws)
+        chosen = next((d for d in chunk_draws if d.dropped is None), None)
+        if chosen is None:
             kept.append(i)
-            new = chunk
-        done.append(new)
+            done.append(chunk)
+        else:
+            done.append(chosen.text)
+            scores.append(chosen.score)
 
     rewritten = "".join(done)
+    score = sum(scores) / len(scores) if scores else None
+    why_not = refusal([draws[i] for i in kept], rewritten != original, score, req.min_score)
+    if why_not:
+        rewritten = original
     return EditResult(
         edits=diff_edits(original, rewritten, base=req.start),
         rewritten=rewritten,
@@ -168,4 +277,7 @@ def rewrite(
         seconds=time.perf_counter() - started,
         canvases=len(chunks),
         kept_chunks=kept,
+        score=score,
+        refused=why_not,
+        draws=draws,
     )

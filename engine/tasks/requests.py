@@ -49,6 +49,10 @@ SNIPPETS = 3  # snippets sent with a request at most (best-ranked windows of oth
 RETRIEVE = True  # continuations found in the document and its snippets join the model's hypotheses
 RETRIEVED = 4  # retrieved candidates scored per request at most
 SEED_CANVAS = False  # the best retrieved candidate also seeds an extra canvas, partly re-noised, for the model to edit
+EDIT_CANDIDATES = 4  # draws of each edit canvas (one batch), tried best first
+# the edit gate: a rewrite scoring below this is not offered (engine/tasks/edit.py's masked_scores, <= 0); chosen
+# on the held-out edit tasks' calibration split, bench/RESULTS.md
+EDIT_MIN_SCORE = -2.72
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class EditRequest:
     max_canvases: int = 8
     seed: int = SEED
     snippets: tuple[Snippet, ...] = ()  # cross-file context, best-ranked first
+    candidates: int = EDIT_CANDIDATES
+    min_score: float = EDIT_MIN_SCORE
 
 
 def device_defaults(device: str) -> DeviceDefaults:

@@ -131,7 +131,7 @@ def test_env_key(name, key):
         ("nope.x", "1", "unknown setting (sections: model, completion, edit, server)"),
         ("model", "1", "unknown setting (sections: model, completion, edit, server)"),
         ("model.", "1", "unknown setting (sections: model, completion, edit, server)"),
-        ("edit.amount", "1", "unknown setting (keys in [edit]: renoise)"),
+        ("edit.amount", "1", "unknown setting (keys in [edit]: renoise, candidates, min_score)"),
         ("model.dtype", "fp8", "Invalid enum value 'fp8' (one of: auto, float32, bfloat16, float16) (got 'fp8')"),
         ("model.device", "tpu", "Expected `str` (auto, cpu, cuda or cuda:N) (got 'tpu')"),
         ("completion.hypotheses", 17, "Expected `int` <= 16 (got 17)"),

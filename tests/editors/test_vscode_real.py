@@ -129,6 +129,9 @@ def vscode_session(vsix: Path, browser, tmp_path: Path, **extra_settings):
         "DCOPILOT_SERVER_LOG_FILE": str(serve_log),
         "DCOPILOT_SERVER_LOG_LEVEL": "debug",
         "OMP_NUM_THREADS": "2",
+        # The edit gate open: the rewrite preview's plumbing is under test, on whatever the weak model offers
+        # (what it offers still has to parse: the syntax filter has no setting).
+        "DCOPILOT_EDIT_MIN_SCORE": "-100",
     }
     vscode = VSCode(tmp_path, vsix, settings(_dcopilot_exe(), **extra_settings), env)
     page = None

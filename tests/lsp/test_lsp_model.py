@@ -41,7 +41,7 @@ def server(request, tiny_checkpoint):
     if request.param == "embedded" and not EMBEDDED.exists():
         pytest.skip("the embedded model is not installed (engine/embedded/model.safetensors)")
     # The gate open: these tests check protocol invariants on whatever the model offers, not its quality.
-    env = {"DCOPILOT_MODEL_DEVICE": "cpu", "DCOPILOT_COMPLETION_MIN_SCORE": "-100"}
+    env = {"DCOPILOT_MODEL_DEVICE": "cpu", "DCOPILOT_COMPLETION_MIN_SCORE": "-100", "DCOPILOT_EDIT_MIN_SCORE": "-100"}
     if request.param == "tiny":
         env["DCOPILOT_MODEL_PATH"] = str(tiny_checkpoint)
     client = RawClient(lsp_support.SERVE, lsp_support.server_env(deterministic=False, **env))
@@ -176,6 +176,52 @@ def test_code_action_edit_is_versioned(server):
     for e in change["edits"]:
         assert (e["range"]["start"]["line"], e["range"]["start"]["character"]) >= (3, 0)
         assert (e["range"]["end"]["line"], e["range"]["end"]["character"]) <= (6, 11)
+
+
+def _apply(text: str, edits: list[dict]) -> str:
+    """LSP edits applied to an ASCII text (UTF-16 columns are code points there)."""
+    lines = text.splitlines(keepends=True)
+
+    def offset(pos: dict) -> int:
+        return sum(map(len, lines[: pos["line"]])) + pos["character"]
+
+    for e in sorted(edits, key=lambda e: offset(e["range"]["start"]), reverse=True):
+        text = text[: offset(e["range"]["start"])] + e["newText"] + text[offset(e["range"]["end"]) :]
+    return text
+
+
+def test_rewrite_that_breaks_the_syntax_is_not_offered(server):
+    """The edit gate is open here: only the syntax filter stands between the model's draws and the editor. The tiny
+    model's random weights draw token soup, so it must be refused with the reason; whatever the embedded model gets
+    offered must parse."""
+    import ast
+
+    uri = f"file:///work/syntax_{server.kind}.py"
+    text = "import os\n\n\ndef add(a, b):\n    return a+b\n\n\nprint(add(1, 2))\n"
+    open_doc(server, uri, text=text)
+    selection = {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": 0}}
+    actions = server.request(
+        "textDocument/codeAction", {"textDocument": {"uri": uri}, "range": selection, "context": {"diagnostics": []}}
+    )["result"]
+    resolved = server.request("codeAction/resolve", actions[0], timeout=240)["result"]
+    inline = server.request(
+        "dcopilot/inlineEdit", {"textDocument": {"uri": uri}, "range": selection, "instruction": "add type hints"}, 240
+    )["result"]
+    for edits, why in [
+        (
+            [e for c in (resolved.get("edit") or {}).get("documentChanges", []) for e in c["edits"]],
+            resolved.get("disabled"),
+        ),
+        (inline["edits"], inline.get("message")),
+    ]:
+        if edits:
+            ast.parse(_apply(text, edits))
+        else:
+            assert why
+    if server.kind == "tiny":
+        assert "edit" not in resolved or resolved["edit"] is None
+        assert resolved["disabled"]["reason"].startswith("no rewrite: every candidate"), resolved
+        assert inline["edits"] == [] and inline.get("message", "").startswith("no rewrite: every candidate"), inline
 
 
 def test_missing_weights_leave_a_working_server(raw_server, tmp_path):

@@ -1,0 +1,133 @@
+"""Does a text parse? A real parser per language: Python's own `ast`, tree-sitter grammars for the others.
+
+Pure functions on text (no torch): the edit path asks them before offering a rewrite, so an edit never turns
+code that parsed into code that does not, nor replaces code with comments alone. A language without a grammar
+here answers None (unknown), and callers then judge by other means.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import io
+import tokenize
+import warnings
+from collections.abc import Callable
+from functools import cache
+
+# LSP language ids (and the CLI's names) -> (grammar module, its language function). Both TypeScript grammars
+# ship in one module.
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "javascript": ("tree_sitter_javascript", "language"),
+    "javascriptreact": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "typescriptreact": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "lua": ("tree_sitter_lua", "language"),
+    "shellscript": ("tree_sitter_bash", "language"),
+    "bash": ("tree_sitter_bash", "language"),
+    "ruby": ("tree_sitter_ruby", "language"),
+}
+_ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust", "sh": "shellscript"}
+
+
+def known(language: str) -> bool:
+    """Whether `language` has a parser here."""
+    lang = _ALIASES.get(language.lower(), language.lower())
+    return lang == "python" or lang in _GRAMMARS
+
+
+@cache
+def _parser(language: str):
+    """A tree-sitter parser for a language id in _GRAMMARS (grammars load once per process)."""
+    import tree_sitter
+
+    module, fn = _GRAMMARS[language]
+    grammar: Callable[[], object] = getattr(importlib.import_module(module), fn)
+    return tree_sitter.Parser(tree_sitter.Language(grammar()))
+
+
+def _python_parses(text: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in strings warn, and still parse
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL character in the source
+        return False
+    return True
+
+
+def parses(language: str, text: str) -> bool | None:
+    """True when `text` is a whole program the language's parser accepts without an error node; None when there
+    is no parser for `language`."""
+    lang = _ALIASES.get(language.lower(), language.lower())
+    if lang == "python":
+        return _python_parses(text)
+    if lang not in _GRAMMARS:
+        return None
+    tree = _parser(lang).parse(text.encode("utf-8", "surrogatepass"))
+    return not tree.root_node.has_error
+
+
+def _python_has_code(text: str) -> bool:
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type not in skip:
+                return True
+    except (tokenize.TokenError, SyntaxError):
+        return True  # it got as far as something that is not a comment
+    return False
+
+
+def has_code(language: str, text: str) -> bool | None:
+    """True when `text` holds something besides comments and white space; None when there is no parser."""
+    lang = _ALIASES.get(language.lower(), language.lower())
+    if lang == "python":
+        return _python_has_code(text)
+    if lang not in _GRAMMARS:
+        return None
+    stack = [_parser(lang).parse(text.encode("utf-8", "surrogatepass")).root_node]
+    while stack:
+        node = stack.pop()
+        if "comment" in node.type:
+            continue  # a comment's own tokens (`//`, `/*`) are not code
+        if node.child_count == 0 and node.type.strip():
+            return True
+        stack.extend(node.children)
+    return False
+
+
+def dedent_block(text: str) -> str:
+    """`text` with the indent its first non-blank line has removed from every line, so that a selected block
+    from inside a function can be parsed on its own. Lines indented less keep what they have."""
+    lines = text.splitlines(keepends=True)
+    first = next((ln for ln in lines if ln.strip()), "")
+    indent = first[: len(first) - len(first.lstrip(" \t"))]
+    if not indent:
+        return text
+    return "".join(ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines)
+
+
+def breakage(language: str, before: str, after: str, before_range: str, after_range: str) -> str | None:
+    """Why replacing `before` (whose edited range was `before_range`) by `after` (`after_range`) must not be
+    offered, or None when it may.
+
+    - "breaks the syntax": the whole document parsed and no longer does; or, in a document that did not parse
+      anyway, the selected range parsed on its own (after dedenting) and its rewrite does not.
+    - "deletes the code": the range held code and its rewrite holds only comments and white space.
+    A language without a parser is never judged here (None).
+    """
+    if not known(language):
+        return None
+    if has_code(language, before_range) and not has_code(language, after_range):
+        return "deletes the code"
+    if parses(language, before):
+        return None if parses(language, after) else "breaks the syntax"
+    if parses(language, dedent_block(before_range)) and not parses(language, dedent_block(after_range)):
+        return "breaks the syntax"
+    return None

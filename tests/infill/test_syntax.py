@@ -1,0 +1,112 @@
+"""engine/tasks/syntax.py: which texts parse, which hold code, and which rewrites may be offered (tables)."""
+
+import pytest
+from dcopilot.engine.tasks.syntax import breakage, dedent_block, has_code, known, parses
+
+PARSES = [
+    # (language, text, parses)
+    ("python", "def add(a, b):\n    return a+b\n", True),
+    ("python", "def add(a: int, b: int) -> int:\n    return a + b\n", True),
+    ("python", "def add(a, b):\nreturn a+b\n", False),  # body lost its indent
+    ("python", "def add(a, b)\n    return a+b\n", False),
+    ("python", "x = '\\d'\n", True),  # an invalid escape warns and still parses
+    ("python", "x = 1\0\n", False),  # NUL in the source: ast raises ValueError
+    ("python", "", True),
+    ("py", "x = (", False),  # the CLI's short names work too
+    ("javascript", "function add(a, b) { return a + b; }\n", True),
+    ("javascript", "function add(a, b) { return a + ; }\n", False),
+    ("javascript", "const x: number = 1;\n", False),  # a type annotation is TypeScript, not JavaScript
+    ("typescript", "const x: number = 1;\n", True),
+    ("typescript", "function f(a: number { return a }\n", False),
+    ("typescriptreact", "const e = <div>{x}</div>;\n", True),
+    ("go", "package main\n\nfunc add(a, b int) int {\n\treturn a + b\n}\n", True),
+    ("go", "package main\n\nfunc add(a, b int) int {\n\treturn a +\n", False),
+    ("rust", "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n", True),
+    ("rust", "fn main() { let x = 1 }\n", False),  # a missing `;` is a MISSING node: an error too
+    ("c", "int add(int a, int b) { return a + b; }\n", True),
+    ("c", "int add(int a, int b) { return a + b }\n", False),
+    ("cpp", "template <typename T> T add(T a, T b) { return a + b; }\n", True),
+    ("java", "class A { int add(int a, int b) { return a + b; } }\n", True),
+    ("java", "class A { int add(int a, int b) { return a + b; }\n", False),
+    ("lua", "local function add(a, b) return a + b end\n", True),
+    ("lua", "local function add(a, b) return a + b\n", False),
+    ("shellscript", 'if [ -n "$x" ]; then echo hi; fi\n', True),
+    ("shellscript", 'if [ -n "$x" ]; then echo hi\n', False),
+    ("ruby", "def add(a, b)\n  a + b\nend\n", True),
+    ("Python", "x = 1\n", True),  # language ids are case-insensitive
+]
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), PARSES)
+def test_parses(language, text, expected):
+    assert parses(language, text) is expected
+
+
+@pytest.mark.parametrize("language", ["", "plaintext", "markdown", "cobol"])
+def test_unknown_languages_are_not_judged(language):
+    assert not known(language)
+    assert parses(language, "anything (") is None
+    assert has_code(language, "anything") is None
+    assert breakage(language, "a(", "b)", "a(", "b)") is None
+
+
+HAS_CODE = [
+    ("python", "# add a string to b.\n    # a string\n", False),
+    ("python", "\n\n", False),
+    ("python", "x = 1  # one\n", True),
+    ("python", "    return a+b\n", True),  # an indented line alone still holds code
+    ("python", "x = (\n", True),  # unfinished code is code
+    ("rust", "// hi\n/* x */\n/// doc\n", False),
+    ("rust", "let x = 1;\n", True),
+    ("go", "// only words\n", False),
+    ("typescript", "/** doc */\nconst x = 1\n", True),
+    ("lua", "-- c\n", False),
+    ("shellscript", "# c\n", False),
+    ("shellscript", "# c\necho hi\n", True),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), HAS_CODE)
+def test_has_code(language, text, expected):
+    assert has_code(language, text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("    x = 1\n    y = 2\n", "x = 1\ny = 2\n"),
+        ("\n    if x:\n        y()\n", "\nif x:\n    y()\n"),  # blank lines first: the first code line decides
+        ("    x = 1\n  y = 2\n", "x = 1\n  y = 2\n"),  # a line indented less keeps its indent
+        ("x = 1\n", "x = 1\n"),
+        ("\tx\n\ty\n", "x\ny\n"),
+    ],
+)
+def test_dedent_block(text, expected):
+    assert dedent_block(text) == expected
+
+
+ADD = "def add(a, b):\n    return a+b\n"
+BROKEN_DOC = "x = (\n\ndef add(a, b):\n    return a+b\n"  # does not parse, whatever the range becomes
+BODY = "    total = a + b\n    return total\n"
+BREAKAGE = [
+    # (language, before, after, before range, after range, why not or None)
+    ("python", ADD, "def add(a: int, b: int) -> int:\n    return a + b\n", ADD, None, None),
+    ("python", ADD, "# add a string to b.\n    # a string\n", ADD, None, "deletes the code"),
+    ("python", ADD, "def add(a, b) -> int\n    return a+b\n", ADD, None, "breaks the syntax"),
+    ("python", ADD, "def add(a, b):\nreturn a+b\n", ADD, None, "breaks the syntax"),
+    ("python", "# note\n", "# a better note\n", "# note\n", None, None),  # comments may become comments
+    ("python", "# note\n", "", "# note\n", None, None),
+    # The document did not parse: the selected block alone (dedented) decides.
+    ("python", BROKEN_DOC + BODY, BROKEN_DOC + "    total = a +\n", BODY, "    total = a +\n", "breaks the syntax"),
+    ("python", BROKEN_DOC + BODY, BROKEN_DOC + "    return a + b\n", BODY, "    return a + b\n", None),
+    # Neither parsed: nothing to keep.
+    ("python", "x = (\n", "x = [\n", "x = (\n", "x = [\n", None),
+    ("go", "package p\n\nvar x = 1\n", "package p\n\nvar x = \n", "var x = 1\n", "var x = \n", "breaks the syntax"),
+    ("rust", "fn f() {}\n", "// gone\n", "fn f() {}\n", None, "deletes the code"),
+    ("typescript", "let a = 1;\n", "let a: number = 1;\n", "let a = 1;\n", None, None),
+]
+
+
+@pytest.mark.parametrize(("language", "before", "after", "before_range", "after_range", "why"), BREAKAGE)
+def test_breakage(language, before, after, before_range, after_range, why):
+    assert breakage(language, before, after, before_range, after if after_range is None else after_range) == why
