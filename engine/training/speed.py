@@ -1,0 +1,76 @@
+"""Training-only speed-ups for the engine's model on CPU, without changing what it computes in float32.
+
+Measured on the project's 2-core AMD EPYC (avx512_bf16), torch 2.13 (bench/train_speed.py, bench/RESULTS.md):
+- bf16 matmuls run ~4.7x faster than fp32 there, so training runs under bf16 autocast (weights, optimiser and
+  loss stay float32: mixed precision, the usual recipe on GPUs too);
+- but the CPU's bf16 flash attention is slower than its fp32 one, so attention runs in float32, and a square causal
+  mask (a prompt encoded from an empty cache, shorter than the sliding window) becomes `is_causal=True`, which lets
+  the kernel skip the masked half instead of reading a mask;
+- RMSNorm uses the fused `F.rms_norm` (one kernel instead of seven elementwise passes; same formula).
+`prepare(model)` swaps the classes of the attention and norm modules in place: same parameters, same state dict,
+so checkpoints written from a prepared model load in the engine unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from dcopilot.engine.runtime.model import Attention, DiffusionGemma, RMSNorm
+
+
+def is_square_causal(mask: torch.Tensor | None, t: int) -> bool:
+    """True when mask is exactly the lower-triangular [t, t] mask (keys = the queries' own positions)."""
+    if mask is None or mask.dtype != torch.bool or mask.shape[-2:] != (t, t) or mask.dim() != 2:
+        return False
+    return bool(torch.equal(mask, torch.ones(t, t, dtype=torch.bool, device=mask.device).tril()))
+
+
+class TrainingAttention(Attention):
+    """Attention whose score/softmax/value product runs in float32 even under bf16 autocast."""
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, _, T, _ = q.shape
+        if k.shape[0] != B:
+            k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
+        causal = k.shape[2] == T and is_square_causal(mask, T)
+        with torch.autocast(q.device.type, enabled=False):
+            out = F.scaled_dot_product_attention(
+                q.float(),
+                k.float(),
+                v.float(),
+                attn_mask=None if causal else mask,
+                is_causal=causal,
+                scale=1.0,
+                enable_gqa=self.num_heads != self.num_kv,
+            )
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+
+
+class FusedRMSNorm(RMSNorm):
+    """RMSNorm through torch's fused kernel, in float32 like the original."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = None if self.weight is None else self.weight.float()
+        with torch.autocast(x.device.type, enabled=False):
+            h = F.rms_norm(x.float(), (x.shape[-1],), w, self.eps)
+        return h.type_as(x)
+
+
+def prepare(model: DiffusionGemma) -> DiffusionGemma:
+    """Swap attention and norm modules for their training versions, in place; returns the model."""
+    for module in model.modules():
+        if type(module) is Attention:
+            module.__class__ = TrainingAttention
+        elif type(module) is RMSNorm:
+            module.__class__ = FusedRMSNorm
+    return model
+
+
+def restore(model: DiffusionGemma) -> DiffusionGemma:
+    """Undo prepare (the engine's own classes again), e.g. before handing the model to the sampler."""
+    for module in model.modules():
+        if type(module) is TrainingAttention:
+            module.__class__ = Attention
+        elif type(module) is FusedRMSNorm:
+            module.__class__ = RMSNorm
+    return model
