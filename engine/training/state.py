@@ -9,7 +9,6 @@ directory is written to a temporary name and renamed, so a kill mid-write leaves
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -149,15 +148,3 @@ def load_state(
 
 def has_state(run_dir: Path) -> bool:
     return (Path(run_dir) / STATE_DIR / "state.json").is_file()
-
-
-def fsync_dir(path: Path) -> None:
-    """Best effort: make a rename durable before reporting a save (ignored where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
