@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from dcopilot.engine.runtime.model import Attention, DiffusionGemma, RMSNorm
+from dcopilot.engine.runtime.fast import grouped_experts
+from dcopilot.engine.runtime.model import GROUPED_MM, Attention, DiffusionGemma, Experts, RMSNorm
 
 
 def is_square_causal(mask: torch.Tensor | None, t: int) -> bool:
@@ -56,9 +57,27 @@ class FusedRMSNorm(RMSNorm):
         return h.type_as(x)
 
 
+class Bf16GroupedExperts(Experts):
+    """On CUDA the grouped expert matmul takes bf16 only: inputs and weights are cast for it (float32 master
+    weights, as autocast does for every other matmul); gradients flow back through the casts."""
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        if not GROUPED_MM:
+            return self.forward_loop(x, weights, index)
+        bf = torch.bfloat16
+        y = grouped_experts(x.to(bf), weights, index, self.gate_up_proj.to(bf), self.down_proj.to(bf))
+        return y.to(x.dtype)
+
+
 def prepare(model: DiffusionGemma) -> DiffusionGemma:
-    """Swap attention and norm modules for their training versions, in place; returns the model."""
+    """Swap modules for their training versions, in place; returns the model. On a CPU: float32 attention and
+    fused norms (above); on CUDA, where bf16 attention is fast, only the experts change (Bf16GroupedExperts)."""
+    cuda = next(model.parameters()).device.type == "cuda"
     for module in model.modules():
+        if cuda:
+            if type(module) is Experts:
+                module.__class__ = Bf16GroupedExperts
+            continue
         if type(module) is Attention:
             module.__class__ = TrainingAttention
         elif type(module) is RMSNorm:
@@ -73,4 +92,6 @@ def restore(model: DiffusionGemma) -> DiffusionGemma:
             module.__class__ = Attention
         elif type(module) is FusedRMSNorm:
             module.__class__ = RMSNorm
+        elif type(module) is Bf16GroupedExperts:
+            module.__class__ = Experts
     return model
