@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=Recipe.lr)
     ap.add_argument("--warmup-steps", type=int, default=Recipe.warmup_steps)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-batch", type=int, default=Recipe.val_batch, help="batch size of the held-out scoring")
     ap.add_argument("--device", default="auto", help="auto (cuda when present), cuda or cpu")
     args = ap.parse_args(argv)
     device = (
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         seed=args.seed,
+        val_batch=args.val_batch,
         log_every=1 if args.steps and args.steps <= 50 else Recipe.log_every,
     )
     run(recipe, args.data, args.out, device, log=lambda s: print(s, flush=True))

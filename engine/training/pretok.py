@@ -72,12 +72,15 @@ def example_bytes(p: int, n: int, itemsize: int) -> int:
     return (p + n) * itemsize + n + 2  # ids, pinned flags (1 byte each), n_middle (int16)
 
 
-def plan(mib: float, itemsize: int, other_bytes: int = 0) -> dict[str, dict[tuple[int, int], int]]:
+def plan(
+    mib: float, itemsize: int, other_bytes: int = 0, val: int = VAL_EXAMPLES["val_diff"]
+) -> dict[str, dict[tuple[int, int], int]]:
     """Examples per bucket: validation first, then AR_SHARE of the rest to AR buckets, the remainder split evenly
     (in examples) over the diffusion buckets. other_bytes: the folder's other files (tokenizer, meta)."""
     budget = mib * 2**20 - other_bytes - 64 * 1024  # headroom for the safetensors header and meta.json
     out: dict[str, dict[tuple[int, int], int]] = {}
     for kind, n in VAL_EXAMPLES.items():
+        n = n * val // VAL_EXAMPLES["val_diff"]
         out[kind] = {VAL_BUCKET: n}
         budget -= n * example_bytes(*VAL_BUCKET, itemsize)
     if budget <= 0:
@@ -110,7 +113,14 @@ def _draw(task: tuple[str, int, int, int, int]) -> dict[str, torch.Tensor]:
 
 
 def build(
-    tok_path: Path, corpus: Path, out: Path, mib: float = 45.0, seed: int = 0, workers: int = 1, log=print
+    tok_path: Path,
+    corpus: Path,
+    out: Path,
+    mib: float = 45.0,
+    seed: int = 0,
+    workers: int = 1,
+    val: int = VAL_EXAMPLES["val_diff"],
+    log=print,
 ) -> dict:
     t0 = time.monotonic()
     tok = Tokenizer.from_file(str(tok_path))
@@ -120,7 +130,7 @@ def build(
     vocab = tok.get_vocab_size()
     dtype = torch.int16 if vocab <= 2**15 else torch.int32
     itemsize = 2 if dtype == torch.int16 else 4
-    counts = plan(mib, itemsize, tok_path.stat().st_size)
+    counts = plan(mib, itemsize, tok_path.stat().st_size, val)
     _WORK.update(tok=tok, train=train, held=held, dtype=dtype)
     # One task per (bucket, chunk); each chunk has its own seed, so the result depends on the seed only.
     chunk = 2000
@@ -182,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mib", type=float, default=45.0, help="size budget of the folder (the carry limit is 50 MiB)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--val", type=int, default=VAL_EXAMPLES["val_diff"], help="held-out diffusion examples (AR: half)")
     args = ap.parse_args(argv)
     try:
-        build(args.tokenizer, args.corpus, args.out, args.mib, args.seed, args.workers)
+        build(args.tokenizer, args.corpus, args.out, args.mib, args.seed, args.workers, args.val)
     except PretokError as e:
         ap.exit(1, f"pretok: {e}\n")
     return 0
