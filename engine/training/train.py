@@ -356,6 +356,26 @@ def validation_batches(tok: Tokenizer, heldout_texts: dict[str, str]) -> list[Ba
     return [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
 
 
+def lineage(record: dict) -> dict[str, float]:
+    """Tokens, minutes and thread-minutes that went into a checkpoint since training from scratch, from its
+    config.json training record (a run continued from it adds its own on top: the model card's compute record)."""
+    if "cumulative" in record:
+        return dict(record["cumulative"])
+    if "stages" in record:  # the first shipped model: three stages, each with its thread count
+        stages = record["stages"]
+        return {
+            "tokens": sum(s["tokens"] for s in stages),
+            "minutes": round(sum(s["minutes"] for s in stages), 2),
+            "thread_minutes": round(sum(s["minutes"] * s.get("threads", 1) for s in stages), 2),
+        }
+    minutes = record.get("train_minutes", 0.0)
+    return {
+        "tokens": record.get("train_tokens", 0),
+        "minutes": minutes,
+        "thread_minutes": record.get("train_thread_minutes", minutes * record.get("threads", 1)),
+    }
+
+
 def noise_token(tok: Tokenizer, noise: str) -> int | None:
     """The noise id for TrainConfig.noise: None for uniform noise, the tokenizer's <mask> for absorbing noise."""
     if noise == "uniform":
@@ -444,6 +464,7 @@ def train(
     def save(tag: str) -> None:
         progress.seconds = round(elapsed(), 3)
         progress.thread_seconds = round(thread_seconds_before + (time.monotonic() - session_start) * threads, 3)
+        before = card.get("init_lineage", {"tokens": 0, "minutes": 0.0, "thread_minutes": 0.0})
         info = {
             **card,
             "train_steps": progress.step,
@@ -451,6 +472,11 @@ def train(
             "train_minutes": round(progress.seconds / 60, 2),
             "train_thread_minutes": round(progress.thread_seconds / 60, 2),
             "checkpoint": tag,
+            "cumulative": {
+                "tokens": before["tokens"] + progress.tokens,
+                "minutes": round(before["minutes"] + progress.seconds / 60, 2),
+                "thread_minutes": round(before["thread_minutes"] + progress.thread_seconds / 60, 2),
+            },
         }
         save_state(run_dir, model, opt, generators, rngs, progress, {"argv": card.get("argv", []), "card": card})
         write_checkpoint(run_dir / "checkpoint", model, tok, cfg, {"training": info}, generation)
@@ -691,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *argv]),
         "argv": argv,
     }
+    if args.init_from is not None:
+        init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
+        card["init_lineage"] = lineage(init_record)
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
     stop = StopFlag()
     stop.install()
