@@ -46,9 +46,11 @@ def test_prepare_train_load_score(tmp_path, small_corpus):
     assert meta["id_dtype"] == "int16" and meta["corpus"]["heldout_split"] == "heldout"
     assert {k.split(".")[0] for k in meta["buckets"]} == {"diff", "ar", "val_diff", "val_ar"}
     assert all(n > 0 for n in meta["buckets"].values())
+    assert sh("--unpack", str(carry), str(tmp_path / "x")).returncode == 2  # not a pack: says so
 
-    run = sh("--out", str(out), "--data", str(carry), "--size", "tiny", "--steps", "3", "--batch-size", "4",
-             "--val-batch", "16", "--device", "cpu")  # fmt: skip
+    pack, back = tmp_path / "pack", tmp_path / "back"
+    run = sh("--out", str(out), "--pack", str(pack), "--data", str(carry), "--size", "tiny", "--steps", "3",
+             "--batch-size", "4", "--val-batch", "16", "--device", "cpu")  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     scores = json.loads((out / "scores.json").read_text())
     assert scores["steps"] == 3 and scores["tokens"] > 0 and scores["heldout_split"] == "heldout"
@@ -58,7 +60,17 @@ def test_prepare_train_load_score(tmp_path, small_corpus):
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]
     assert (out / "run.log").read_text().count('"step"') == 3 and (out / "summary.md").is_file()
-    model = load_model(str(out / "checkpoint"), device="cpu", dtype=torch.float32)
+    # what the device tool brings back: at most 8 files of at most 16 MiB, reassembled and checked here
+    packed = sorted(p.name for p in pack.iterdir())
+    assert len(packed) <= 8 and all(p.stat().st_size <= 15 * 2**20 for p in pack.iterdir())
+    assert packed[:2] == ["checkpoint.tar.part-00", "logs.tgz"] and "pack.json" in packed
+    unpacked = sh("--unpack", str(pack), str(back))
+    assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
+    assert (back / "checkpoint" / "model.safetensors").read_bytes() == (
+        out / "checkpoint" / "model.safetensors"
+    ).read_bytes()
+    assert json.loads((back / "scores.json").read_text()) == scores and (back / "train_log.jsonl").is_file()
+    model = load_model(str(back / "checkpoint"), device="cpu", dtype=torch.float32)
     assert model.config.hidden_size == 32 and model.generation.noise_token_id == model.tokenizer.token_to_id("<mask>")
     assert json.loads((out / "checkpoint" / "training_data.json").read_text()) == meta
     prompt = torch.tensor([[model.tokenizer.token_to_id("<bos>")] * 8])
