@@ -76,10 +76,18 @@ def card_row(candidate: Path, before: dict, after: dict) -> str:
 
 
 def append_card(card: Path, row: str) -> None:
+    """Add the row at the end of the Promotions table (creating the section at the end of the card if missing)."""
     text = card.read_text() if card.exists() else ""
     if CARD_SECTION not in text:
         text = text.rstrip("\n") + f"\n\n{CARD_SECTION}\n\n{CARD_HEADER}\n"
-    card.write_text(text.rstrip("\n") + "\n" + row + "\n")
+    lines = text.splitlines()
+    at = lines.index(CARD_SECTION)
+    while at < len(lines) and not lines[at].startswith("|"):  # to the table
+        at += 1
+    while at < len(lines) and lines[at].startswith("|"):  # past its last row
+        at += 1
+    lines.insert(at, row)
+    card.write_text("\n".join(lines) + "\n")
 
 
 def install(candidate: Path, shipped: Path) -> None:

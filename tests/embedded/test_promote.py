@@ -10,10 +10,11 @@ import torch
 from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 from dcopilot.engine.tasks.layout import fim_specials
 from dcopilot.engine.training.bpe import train_bpe
-from dcopilot.engine.training.promote import CARD_SECTION, MODEL_FILES, PromotionError, promote
+from dcopilot.engine.training.promote import CARD_HEADER, CARD_SECTION, MODEL_FILES, PromotionError, promote
 from dcopilot.engine.training.train import TrainConfig, default_generation, train, write_checkpoint
 from tiny_checkpoint import tiny_shape
 
+CARD = f"# card\n\nintro\n\n{CARD_SECTION}\n\ntext\n\n{CARD_HEADER}\n| old row |\n\n## Later section\n"
 FEW = (2, 1)  # held-out batches (diffusion, AR): enough for a tiny model that trained against one that did not
 
 
@@ -28,7 +29,7 @@ def setup(tmp_path_factory, manifest, small_tok, small_texts):
     init_weights(untrained, generator=torch.Generator().manual_seed(0))
     gen = default_generation(ids, small_tok.token_to_id("<mask>"))
     write_checkpoint(d / "shipped", untrained, small_tok, TrainConfig(), {}, gen)
-    (d / "shipped" / "MODEL_CARD.md").write_text("# card\n\nintro\n")
+    (d / "shipped" / "MODEL_CARD.md").write_text(CARD)
     cfg = TrainConfig(steps=20, batch_size=8, prompt_lens=(48,), canvas_lens=(16,), ar_fraction=0.2, lr=1e-2)
     cfg = TrainConfig(**{**cfg.__dict__, "warmup_steps": 3, "ckpt_minutes": 1e9})
     train(
@@ -49,8 +50,9 @@ def test_better_candidate_is_promoted_and_recorded(setup, tmp_path):
     for name in MODEL_FILES:
         assert (shipped / name).read_bytes() == (candidate / name).read_bytes(), name
     card = (shipped / "MODEL_CARD.md").read_text()
-    assert card.startswith("# card\n\nintro\n") and card.count(CARD_SECTION) == 1
-    row = card.rstrip("\n").splitlines()[-1]
+    lines = card.splitlines()
+    assert card.count(CARD_SECTION) == 1 and lines[-1] == "## Later section"
+    row = lines[lines.index("| old row |") + 1]  # appended after the table's last row, before the next section
     assert str(candidate) in row and f"{d['shipped']['val_diff_t0.5']:.4f}" in row
     # the same candidate again is not better than itself: nothing changes, the card keeps one row
     again = promote(candidate, shipped, setup / "manifest.json", run_dir=tmp_path, batches=FEW)
