@@ -6,7 +6,8 @@ Measured on the project's 2-core AMD EPYC (avx512_bf16), torch 2.13 (bench/train
 - but the CPU's bf16 flash attention is slower than its fp32 one, so attention runs in float32, and a square causal
   mask (a prompt encoded from an empty cache, shorter than the sliding window) becomes `is_causal=True`, which lets
   the kernel skip the masked half instead of reading a mask;
-- RMSNorm uses the fused `F.rms_norm` (one kernel instead of seven elementwise passes; same formula).
+- RMSNorm uses the fused `F.rms_norm` (one kernel instead of seven elementwise passes; same formula);
+- on CUDA the grouped expert matmul, which takes bf16 only, gets bf16 copies of its inputs and weights.
 `prepare(model)` swaps the classes of the attention and norm modules in place: same parameters, same state dict,
 so checkpoints written from a prepared model load in the engine unchanged.
 """
@@ -27,22 +28,24 @@ def is_square_causal(mask: torch.Tensor | None, t: int) -> bool:
 
 
 class TrainingAttention(Attention):
-    """Attention whose score/softmax/value product runs in float32 even under bf16 autocast."""
+    """Attention with `is_causal` for a square causal mask; on a CPU its score/softmax/value product runs in
+    float32 even under bf16 autocast (on CUDA, bf16 attention is the fast one and autocast keeps it)."""
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, _, T, _ = q.shape
         if k.shape[0] != B:
             k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
         causal = k.shape[2] == T and is_square_causal(mask, T)
-        with torch.autocast(q.device.type, enabled=False):
+        gqa = self.num_heads != self.num_kv
+        if q.device.type == "cpu":
+            with torch.autocast("cpu", enabled=False):
+                q, k, v = q.float(), k.float(), v.float()
+                out = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=None if causal else mask, is_causal=causal, scale=1.0, enable_gqa=gqa
+                )
+        else:
             out = F.scaled_dot_product_attention(
-                q.float(),
-                k.float(),
-                v.float(),
-                attn_mask=None if causal else mask,
-                is_causal=causal,
-                scale=1.0,
-                enable_gqa=self.num_heads != self.num_kv,
+                q, k, v, attn_mask=None if causal else mask, is_causal=causal, scale=1.0, enable_gqa=gqa
             )
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 
@@ -70,15 +73,13 @@ class Bf16GroupedExperts(Experts):
 
 
 def prepare(model: DiffusionGemma) -> DiffusionGemma:
-    """Swap modules for their training versions, in place; returns the model. On a CPU: float32 attention and
-    fused norms (above); on CUDA, where bf16 attention is fast, only the experts change (Bf16GroupedExperts)."""
+    """Swap modules for their training versions, in place; returns the model: attention and norms (above) on any
+    device, and on CUDA the experts (Bf16GroupedExperts)."""
     cuda = next(model.parameters()).device.type == "cuda"
     for module in model.modules():
-        if cuda:
-            if type(module) is Experts:
-                module.__class__ = Bf16GroupedExperts
-            continue
-        if type(module) is Attention:
+        if type(module) is Experts and cuda:
+            module.__class__ = Bf16GroupedExperts
+        elif type(module) is Attention:
             module.__class__ = TrainingAttention
         elif type(module) is RMSNorm:
             module.__class__ = FusedRMSNorm

@@ -10,8 +10,10 @@ Phases (same weights throughout, the engine's own model class):
    the clean canvas; pinned positions (suffix tail, and for some examples the <eos>/<pad> of a length hypothesis)
    are fed clean and carry no loss. Half of the steps first run a no-grad pass and feed its temperature-scaled logits
    as self-conditioning, as the sampler does from its second step on. A share of AR steps continues in phase 2.
-The schedule is by wall time (--minutes) or by step count (--steps, exactly reproducible). Checkpoints are written
-atomically every --ckpt-minutes so an interrupted run still leaves a usable model.
+The schedule is by wall time (--minutes) or by step count (--steps, exactly reproducible). Every --ckpt-minutes, on
+SIGTERM/SIGINT and at the end, the run writes a checkpoint and its whole state (engine/training/state.py), and
+`--resume RUN_DIR` continues it exactly. Steps run under bf16 autocast with float32 attention and norms
+(engine/training/speed.py; --fp32 for plain float32).
 """
 
 from __future__ import annotations
@@ -350,7 +352,7 @@ def validate(
 
 
 def validation_batches(tok: Tokenizer, heldout_texts: dict[str, str]) -> list[Batch]:
-    """The fixed held-out batches every run and the promotion check score on (seeded, so always the same)."""
+    """The fixed held-out batches a run validates on (seeded, so every run and step sees the same ones)."""
     val_diff = ExampleSampler(tok, heldout_texts, seed=1234)
     val_ar = ExampleSampler(tok, heldout_texts, seed=4321, mix=AR_MIX)
     return [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
