@@ -40,15 +40,19 @@ def test_prepared_model_matches_the_engine_classes(small_tok, small_texts):
     batch = ExampleSampler(small_tok, small_texts, seed=5).batch(4, 40, 12)
     keys = list(model.state_dict())
     want = loss(model, batch, ids)
-    speed.prepare(model)
+    speed.prepare(model, bf16_experts=False)  # the float32 classes: the same loss as the engine's
     assert {type(m) for m in model.modules()} >= {speed.TrainingAttention, speed.FusedRMSNorm}
     assert list(model.state_dict()) == keys
     torch.testing.assert_close(loss(model, batch, ids), want, rtol=1e-5, atol=1e-5)
+    speed.restore(model)
+    speed.prepare(model)  # the bf16 training path: experts on bf16 copies, the rest under autocast
+    assert speed.Bf16GroupedExperts in {type(m) for m in model.modules()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = loss(model, batch, ids)
     assert abs(mixed.item() - want.item()) < 0.05 * want.item()
     mixed.backward()  # gradients flow through the float32 attention and fused norms
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p.ndim >= 2)
     speed.restore(model)
-    assert not any(isinstance(m, (speed.TrainingAttention, speed.FusedRMSNorm)) for m in model.modules())
+    trained = (speed.TrainingAttention, speed.FusedRMSNorm, speed.Bf16GroupedExperts)
+    assert not any(isinstance(m, trained) for m in model.modules()) and list(model.state_dict()) == keys
     assert any(type(m) is Attention for m in model.modules()) and any(type(m) is RMSNorm for m in model.modules())
