@@ -7,13 +7,15 @@ Measured on the project's 2-core AMD EPYC (avx512_bf16), torch 2.13 (bench/train
   mask (a prompt encoded from an empty cache, shorter than the sliding window) becomes `is_causal=True`, which lets
   the kernel skip the masked half instead of reading a mask;
 - RMSNorm uses the fused `F.rms_norm` (one kernel instead of seven elementwise passes; same formula);
-- the grouped expert matmul, which autocast leaves in float32 (and which takes bf16 only on CUDA), gets bf16
+- on CUDA the grouped expert matmul, which autocast leaves in float32 and which takes bf16 only there, gets bf16
   copies of its inputs and weights.
 `prepare(model)` swaps the classes of the attention, norm and expert modules in place: same parameters, same state dict,
 so checkpoints written from a prepared model load in the engine unchanged.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -63,20 +65,30 @@ class FusedRMSNorm(RMSNorm):
 
 class Bf16GroupedExperts(Experts):
     """The grouped expert matmul on bf16 copies of its inputs and weights (float32 master weights, as autocast
-    does for every other matmul; autocast does not cover this op). On CUDA it takes bf16 only; on this CPU bf16 is
-    2x faster forward + backward (bench/RESULTS.md). Gradients flow back through the casts."""
+    does for every other matmul; autocast does not cover this op). Used on CUDA, where it takes bf16 only; on this
+    CPU a whole training step was slower with it (bf16 scatter-add), although the matmul alone is 2x faster.
+    Gradients flow back through the casts. Where the grouped
+    matmul is missing or refuses the shapes (a GPU it was never run on), the per-expert loop takes over."""
+
+    grouped_failed: str | None = None  # the first refusal's message, shared by every layer
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        if not GROUPED_MM:
-            return self.forward_loop(x, weights, index)
-        bf = torch.bfloat16
-        y = grouped_experts(x.to(bf), weights, index, self.gate_up_proj.to(bf), self.down_proj.to(bf))
-        return y.to(x.dtype)
+        if GROUPED_MM and Bf16GroupedExperts.grouped_failed is None:
+            bf = torch.bfloat16
+            try:
+                y = grouped_experts(x.to(bf), weights, index, self.gate_up_proj.to(bf), self.down_proj.to(bf))
+                return y.to(x.dtype)
+            except RuntimeError as e:
+                Bf16GroupedExperts.grouped_failed = str(e).splitlines()[0]
+                warnings.warn(f"grouped expert matmul failed, using the per-expert loop: {e}", stacklevel=2)
+        return self.forward_loop(x, weights, index)
 
 
-def prepare(model: DiffusionGemma, bf16_experts: bool = True) -> DiffusionGemma:
-    """Swap modules for their training versions, in place; returns the model: attention, norms and (for bf16
-    training) the experts."""
+def prepare(model: DiffusionGemma, bf16_experts: bool | None = None) -> DiffusionGemma:
+    """Swap modules for their training versions, in place; returns the model: attention, norms and the experts
+    (bf16_experts None: on CUDA only)."""
+    if bf16_experts is None:
+        bf16_experts = next(model.parameters()).device.type == "cuda"
     for module in model.modules():
         if type(module) is Experts and bf16_experts:
             module.__class__ = Bf16GroupedExperts

@@ -45,7 +45,7 @@ def test_prepared_model_matches_the_engine_classes(small_tok, small_texts):
     assert list(model.state_dict()) == keys
     torch.testing.assert_close(loss(model, batch, ids), want, rtol=1e-5, atol=1e-5)
     speed.restore(model)
-    speed.prepare(model)  # the bf16 training path: experts on bf16 copies, the rest under autocast
+    speed.prepare(model, bf16_experts=True)  # the CUDA training path: experts on bf16 copies, the rest autocast
     assert speed.Bf16GroupedExperts in {type(m) for m in model.modules()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = loss(model, batch, ids)
