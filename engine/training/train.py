@@ -719,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *argv]),
         "argv": argv,
     }
-    if args.init_from is not None:
+    if args.init_from is not None and (args.init_from / "config.json").is_file():
         init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
         card["init_lineage"] = lineage(init_record)
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
