@@ -719,7 +719,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *argv]),
         "argv": argv,
     }
-    if args.init_from is not None and (args.init_from / "config.json").is_file():
+    saved = read_settings(resume_dir).get("card", {}) if resume_dir is not None else {}
+    if "init_lineage" in saved:  # what the run started from, as recorded then
+        card["init_lineage"] = saved["init_lineage"]
+    elif args.init_from is not None and (args.init_from / "config.json").is_file():
         init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
         card["init_lineage"] = lineage(init_record)
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
