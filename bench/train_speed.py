@@ -112,7 +112,7 @@ def parts(model, opt, data: ExampleSampler, cfg: TrainConfig, ids, steps: int, f
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             with timer.part("prompt encode (fwd)"):
                 cache = model.encode(b.prompt)
-            total = 0.0
+            total: torch.Tensor | float = 0.0
             for draw in range(2):
                 with timer.part("noise draws"):
                     t = torch.rand(b.canvas.shape[0], 1, generator=gen)
@@ -126,6 +126,7 @@ def parts(model, opt, data: ExampleSampler, cfg: TrainConfig, ids, steps: int, f
                     logits = model.denoise(noisy, cache, sc)
                     ce = F.cross_entropy(logits.reshape(-1, V).float(), b.canvas.reshape(-1), reduction="none")
                     total = total + (ce.view_as(b.weight) * b.weight).sum() / b.weight.sum()
+        assert isinstance(total, torch.Tensor)
         with timer.part("backward"):
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -162,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             "old: float32": (TrainConfig(autocast_bf16=False), *build(shape, ids, False)),
             "new: bf16 autocast + speed.prepare": (TrainConfig(autocast_bf16=True), *build(shape, ids, True)),
         }
-        wall = {k: [] for k in variants}
-        cpu = {k: [] for k in variants}
+        wall: dict[str, list[float]] = {k: [] for k in variants}
+        cpu: dict[str, list[float]] = {k: [] for k in variants}
         tokens = 0
         for i, b in enumerate(batches):
             for name, (cfg, model, opt) in variants.items():

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from dcopilot.engine.runtime.fast import grouped_experts
 from dcopilot.engine.runtime.model import GROUPED_MM, Attention, DiffusionGemma, Experts, RMSNorm
+from torch import nn
 
 
 def is_square_causal(mask: torch.Tensor | None, t: int) -> bool:
@@ -89,23 +90,25 @@ def prepare(model: DiffusionGemma, bf16_experts: bool | None = None) -> Diffusio
     (bf16_experts None: on CUDA only)."""
     if bf16_experts is None:
         bf16_experts = next(model.parameters()).device.type == "cuda"
+    swaps: dict[type[nn.Module], type[nn.Module]] = {Attention: TrainingAttention, RMSNorm: FusedRMSNorm}
+    if bf16_experts:
+        swaps[Experts] = Bf16GroupedExperts
     for module in model.modules():
-        if type(module) is Experts and bf16_experts:
-            module.__class__ = Bf16GroupedExperts
-        elif type(module) is Attention:
-            module.__class__ = TrainingAttention
-        elif type(module) is RMSNorm:
-            module.__class__ = FusedRMSNorm
+        new = swaps.get(type(module))
+        if new is not None:
+            module.__class__ = new
     return model
 
 
 def restore(model: DiffusionGemma) -> DiffusionGemma:
     """Undo prepare (the engine's own classes again), e.g. before handing the model to the sampler."""
+    back: dict[type[nn.Module], type[nn.Module]] = {
+        TrainingAttention: Attention,
+        FusedRMSNorm: RMSNorm,
+        Bf16GroupedExperts: Experts,
+    }
     for module in model.modules():
-        if type(module) is TrainingAttention:
-            module.__class__ = Attention
-        elif type(module) is FusedRMSNorm:
-            module.__class__ = RMSNorm
-        elif type(module) is Bf16GroupedExperts:
-            module.__class__ = Experts
+        new = back.get(type(module))
+        if new is not None:
+            module.__class__ = new
     return model
