@@ -159,6 +159,7 @@ def build(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_file(tensors, str(tmp / "data.safetensors"))
+    (tmp / "data.safetensors").chmod(0o644)  # save_file makes it 0600; the folder travels to another machine
     shutil.copy2(tok_path, tmp / "tokenizer.json")
     meta = {
         "version": META_VERSION,
