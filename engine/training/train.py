@@ -10,8 +10,10 @@ Phases (same weights throughout, the engine's own model class):
    the clean canvas; pinned positions (suffix tail, and for some examples the <eos>/<pad> of a length hypothesis)
    are fed clean and carry no loss. Half of the steps first run a no-grad pass and feed its temperature-scaled logits
    as self-conditioning, as the sampler does from its second step on. A share of AR steps continues in phase 2.
-The schedule is by wall time (--minutes) or by step count (--steps, exactly reproducible). Checkpoints are written
-atomically every --ckpt-minutes so an interrupted run still leaves a usable model.
+The schedule is by wall time (--minutes) or by step count (--steps, exactly reproducible). Every --ckpt-minutes, on
+SIGTERM/SIGINT and at the end, the run writes a checkpoint and its whole state (engine/training/state.py), and
+`--resume RUN_DIR` continues it exactly. Steps run under bf16 autocast with float32 attention and norms
+(engine/training/speed.py; --fp32 for plain float32).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,13 +36,16 @@ import torch.nn.functional as F
 from dcopilot.engine.runtime.config import ARCHITECTURE, FULL, SLIDING, GenerationConfig, TextConfig
 from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 from dcopilot.engine.tasks.layout import Specials, fim_specials
+from dcopilot.engine.training import speed
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS, train_bpe
 from dcopilot.engine.training.corpus import build_manifest, load_texts, summary
 from dcopilot.engine.training.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
+from dcopilot.engine.training.state import Progress, StateError, load_state, read_settings, save_state
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
 WEIGHT_PREFIX = "model.decoder."  # the real checkpoint's namespace for the (only) text transformer
+AR_MIX = MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))  # AR examples: no pinned canvas tail
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,9 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    autocast_bf16: bool = False  # measured: bf16 autocast backward is ~5x slower than fp32 on this CPU
+    # bf16 matmuls under autocast, attention and norms in float32 (engine/training/speed.py): 1.4x faster per core
+    # than float32 on the development CPU (bench/train_speed.py); the first shipped model trained in float32.
+    autocast_bf16: bool = True
     seed: int = 0
     ckpt_minutes: float = 10.0
     pinned_suffix_tokens: int = 8  # default K written for inference
@@ -139,25 +148,26 @@ def diffusion_loss(
     (per noised token, like masked diffusion, so low-t examples are not drowned by trivially copied tokens)."""
     B, L = batch.canvas.shape
     V = model.config.vocab_size
+    dev = batch.canvas.device
     pinned = batch.pinned.clone()
     weight = batch.weight.clone()
     if length_pin_prob > 0:
         # Pin <eos> and the pads after it for some rows: the sampler's length hypotheses look exactly like this.
-        rows = torch.rand(B, generator=gen) < length_pin_prob
+        rows = torch.rand(B, generator=gen, device=dev) < length_pin_prob
         eos_pos = (batch.canvas == eos_id).int().argmax(dim=1)
-        after = torch.arange(L)[None, :] >= eos_pos[:, None]
+        after = torch.arange(L, device=dev)[None, :] >= eos_pos[:, None]
         pin_len = rows[:, None] & after & (batch.weight > 0)
         pinned |= pin_len
         weight = weight * (~pin_len)
     if t is None:
-        t = torch.rand(B, 1, generator=gen)
+        t = torch.rand(B, 1, generator=gen, device=dev)
 
     def noise_like() -> torch.Tensor:
         if noise_id is not None:
-            return torch.full((B, L), noise_id, dtype=torch.long)
-        return torch.randint(0, V, (B, L), generator=gen)
+            return torch.full((B, L), noise_id, dtype=torch.long, device=dev)
+        return torch.randint(0, V, (B, L), generator=gen, device=dev)
 
-    corrupt = (torch.rand(B, L, generator=gen) < t) & ~pinned
+    corrupt = (torch.rand(B, L, generator=gen, device=dev) < t) & ~pinned
     noisy = torch.where(corrupt, noise_like(), batch.canvas)
     cache = model.encode(batch.prompt)
     total: torch.Tensor | float = 0.0
@@ -165,13 +175,13 @@ def diffusion_loss(
         # Several noise draws per encoded prompt: the denoiser pass (L tokens) is much cheaper than the encoder
         # pass (P tokens), so extra draws buy more denoising signal per unit of compute.
         if draw > 0:
-            t = torch.rand(B, 1, generator=gen)
-            corrupt = (torch.rand(B, L, generator=gen) < t) & ~pinned
+            t = torch.rand(B, 1, generator=gen, device=dev)
+            corrupt = (torch.rand(B, L, generator=gen, device=dev) < t) & ~pinned
             noisy = torch.where(corrupt, noise_like(), batch.canvas)
         sc = None
         if self_cond[draw % len(self_cond)]:
             with torch.no_grad():
-                temp = 0.4 + 0.4 * torch.rand(B, 1, 1, generator=gen)
+                temp = 0.4 + 0.4 * torch.rand(B, 1, 1, generator=gen, device=dev)
                 sc = model.denoise(noisy, cache, None) / temp
         logits = model.denoise(noisy, cache, sc)
         ce = F.cross_entropy(logits.reshape(-1, V).float(), batch.canvas.reshape(-1), reduction="none").view(B, L)
@@ -315,22 +325,57 @@ def default_generation(ids: Specials, noise_id: int | None = None) -> Generation
 def validate(
     model: DiffusionGemma, batches: list[Batch], ids: Specials, seed: int, noise_id: int | None = None
 ) -> dict[str, float]:
+    """Held-out losses on fixed batches: diffusion CE at t = 0.5 and 1.0 (no self-conditioning) and AR CE."""
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
+    dev = batches[0].canvas.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
     out: dict[str, float] = {}
     for tval in (0.5, 1.0):
         losses = [
             diffusion_loss(
-                model, b, gen, (False,), 0.0, ids.eos, t=torch.full((b.canvas.shape[0], 1), tval), noise_id=noise_id
+                model,
+                b,
+                gen,
+                (False,),
+                0.0,
+                ids.eos,
+                t=torch.full((b.canvas.shape[0], 1), tval, device=dev),
+                noise_id=noise_id,
             ).item()
             for b in batches
         ]
         out[f"val_diff_t{tval}"] = sum(losses) / len(losses)
-    out["val_ar"] = sum(ar_loss(model, b, ids).item() for b in batches if not b.pinned.any()) / max(
-        1, sum(1 for b in batches if not b.pinned.any())
-    )
+    ar = [b for b in batches if not b.pinned.any()]
+    out["val_ar"] = sum(ar_loss(model, b, ids).item() for b in ar) / max(1, len(ar))
     model.train()
     return out
+
+
+def validation_batches(tok: Tokenizer, heldout_texts: dict[str, str]) -> list[Batch]:
+    """The fixed held-out batches a run validates on (seeded, so every run and step sees the same ones)."""
+    val_diff = ExampleSampler(tok, heldout_texts, seed=1234)
+    val_ar = ExampleSampler(tok, heldout_texts, seed=4321, mix=AR_MIX)
+    return [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
+
+
+def lineage(record: dict) -> dict[str, float]:
+    """Tokens, minutes and thread-minutes that went into a checkpoint since training from scratch, from its
+    config.json training record (a run continued from it adds its own on top: the model card's compute record)."""
+    if "cumulative" in record:
+        return dict(record["cumulative"])
+    if "stages" in record:  # the first shipped model: three stages, each with its thread count
+        stages = record["stages"]
+        return {
+            "tokens": sum(s["tokens"] for s in stages),
+            "minutes": round(sum(s["minutes"] for s in stages), 2),
+            "thread_minutes": round(sum(s["minutes"] * s.get("threads", 1) for s in stages), 2),
+        }
+    minutes = record.get("train_minutes", 0.0)
+    return {
+        "tokens": record.get("train_tokens", 0),
+        "minutes": minutes,
+        "thread_minutes": record.get("train_thread_minutes", minutes * record.get("threads", 1)),
+    }
 
 
 def noise_token(tok: Tokenizer, noise: str) -> int | None:
@@ -356,13 +401,18 @@ def train(
     card: dict,
     log=print,
     init_from: Path | None = None,
+    resume: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+    threads: int = 1,
 ) -> tuple[DiffusionGemma, list[dict]]:
+    """Train (or, with resume, continue from RUN_DIR/state) until the step or time budget is spent or stop()
+    turns true; the state is saved every cfg.ckpt_minutes, when stopped and at the end."""
     torch.manual_seed(cfg.seed)
     ids = fim_specials(tok)
     text_cfg = shape.text_config(ids)
     model = DiffusionGemma(text_cfg)
     init_weights(model, generator=torch.Generator().manual_seed(cfg.seed))
-    if init_from is not None:
+    if init_from is not None and not resume:
         # continue from a checkpoint of the same shape (its bf16 weights; the optimiser state starts fresh)
         from safetensors.torch import load_file
 
@@ -370,6 +420,8 @@ def train(
         model.load_state_dict({k[len(WEIGHT_PREFIX) :]: v.float() for k, v in state.items()})
         log(f"initialised from {init_from}")
     model.canvas_length = cfg.canvas_length
+    if cfg.autocast_bf16:
+        speed.prepare(model)
     model.train()
     n_params = model.num_parameters()
     log(f"params {n_params:,}")
@@ -381,105 +433,111 @@ def train(
         betas=(0.9, 0.95),
     )
     diff_data = ExampleSampler(tok, train_texts, seed=cfg.seed)
-    ar_data = ExampleSampler(
-        tok, train_texts, seed=cfg.seed + 1, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
-    )
-    val_diff = ExampleSampler(tok, heldout_texts, seed=1234)
-    val_ar = ExampleSampler(
-        tok, heldout_texts, seed=4321, mix=MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
-    )
-    val_batches = [val_diff.batch(16, 160, 48), val_diff.batch(16, 160, 48), val_ar.batch(16, 160, 48)]
+    ar_data = ExampleSampler(tok, train_texts, seed=cfg.seed + 1, mix=AR_MIX)
+    val_batches = validation_batches(tok, heldout_texts)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
-    budget_s = cfg.minutes * 60
-    start = time.monotonic()
-    last_ckpt = start
-    history: list[dict] = []
+    # Everything random a step draws from: restoring these (with the weights and optimiser) continues the run
+    # exactly; the data samplers' states are the data position.
+    generators = {"noise": gen}
+    rngs = {"schedule": rng, "diff_data": diff_data.rng, "ar_data": ar_data.rng}
     run_dir.mkdir(parents=True, exist_ok=True)
+    progress = load_state(run_dir, model, opt, generators, rngs) if resume else Progress()
+    progress.sessions += 1
+    if resume:
+        log(f"resumed {run_dir} at step {progress.step} ({progress.tokens:,} tokens)")
+    budget_s = cfg.minutes * 60
+    session_start = time.monotonic()
+    seconds_before, thread_seconds_before = progress.seconds, progress.thread_seconds
+    last_save = session_start
+    history: list[dict] = []
     log_path = run_dir / "train_log.jsonl"
 
     def append_log(rec: dict) -> None:
         with log_path.open("a") as f:  # one open per record: a killed run keeps every record written so far
             f.write(json.dumps(rec) + "\n")
 
-    tokens_seen = 0
-    step = 0
     noise_id = noise_token(tok, cfg.noise)
     generation = default_generation(ids, noise_id)
 
+    def elapsed() -> float:
+        return seconds_before + time.monotonic() - session_start
+
     def save(tag: str) -> None:
+        progress.seconds = round(elapsed(), 3)
+        progress.thread_seconds = round(thread_seconds_before + (time.monotonic() - session_start) * threads, 3)
+        before = card.get("init_lineage", {"tokens": 0, "minutes": 0.0, "thread_minutes": 0.0})
         info = {
             **card,
-            "train_steps": step,
-            "train_tokens": tokens_seen,
-            "train_minutes": round((time.monotonic() - start) / 60, 2),
+            "train_steps": progress.step,
+            "train_tokens": progress.tokens,
+            "train_minutes": round(progress.seconds / 60, 2),
+            "train_thread_minutes": round(progress.thread_seconds / 60, 2),
             "checkpoint": tag,
+            "cumulative": {
+                "tokens": before["tokens"] + progress.tokens,
+                "minutes": round(before["minutes"] + progress.seconds / 60, 2),
+                "thread_minutes": round(before["thread_minutes"] + progress.thread_seconds / 60, 2),
+            },
         }
+        save_state(run_dir, model, opt, generators, rngs, progress, {"argv": card.get("argv", []), "card": card})
         write_checkpoint(run_dir / "checkpoint", model, tok, cfg, {"training": info}, generation)
         if out is not None:
             write_checkpoint(out, model, tok, cfg, {"training": info}, generation)
 
+    stopped = False
     while True:
-        elapsed = time.monotonic() - start
-        progress = step / cfg.steps if cfg.steps > 0 else elapsed / budget_s
-        if progress >= 1.0:
+        step = progress.step
+        progress_frac = step / cfg.steps if cfg.steps > 0 else elapsed() / budget_s
+        if progress_frac >= 1.0:
             break
-        lr = lr_at(progress, step, cfg)
+        if stop():
+            stopped = True
+            break
+        lr = lr_at(progress_frac, step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
         P = rng.choice(cfg.prompt_lens)
         L = rng.choice(cfg.canvas_lens)
-        is_ar = progress < cfg.ar_fraction or rng.random() < cfg.ar_mix
+        is_ar = progress_frac < cfg.ar_fraction or rng.random() < cfg.ar_mix
         t0 = time.monotonic()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.autocast_bf16):
-            if is_ar:
-                batch = ar_data.batch(cfg.batch_size, P, L)
-                loss = ar_loss(model, batch, ids)
-            else:
-                batch = diff_data.batch(cfg.batch_size, P, L)
-                sc = tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
-                loss = diffusion_loss(
-                    model,
-                    batch,
-                    gen,
-                    sc,
-                    cfg.length_pin_prob,
-                    ids.eos,
-                    noise_draws=cfg.noise_draws,
-                    noise_id=noise_id,
-                    clean_weight=cfg.clean_weight,
-                )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
-        tokens_seen += batch.prompt.numel() + batch.canvas.numel()
+        batch = (ar_data if is_ar else diff_data).batch(cfg.batch_size, P, L)
+        sc = () if is_ar else tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
+        loss, gnorm = train_step(model, opt, batch, cfg, ids, gen, sc, noise_id, is_ar)
+        progress.step += 1
+        progress.tokens += batch.prompt.numel() + batch.canvas.numel()
         rec = {
-            "step": step,
+            "step": progress.step,
             "kind": "ar" if is_ar else "diff",
-            "loss": round(loss.item(), 4),
+            "loss": round(loss, 4),
             "lr": lr,
             "P": P,
             "L": L,
-            "gnorm": round(float(gnorm), 3),
+            "gnorm": round(gnorm, 3),
             "sec": round(time.monotonic() - t0, 3),
-            "elapsed_min": round((time.monotonic() - start) / 60, 2),
+            "elapsed_min": round(elapsed() / 60, 2),
         }
-        if step % 100 == 0 or step == 1:
+        if progress.step % 100 == 0 or progress.step == 1:
             rec.update(validate(model, val_batches, ids, cfg.seed, noise_id))
             log(json.dumps(rec))
         history.append(rec)
         append_log(rec)
-        if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
-            save(f"step{step}")
-            last_ckpt = time.monotonic()
+        if time.monotonic() - last_save > cfg.ckpt_minutes * 60:
+            save(f"step{progress.step}")
+            last_save = time.monotonic()
+    if stopped:
+        save(f"step{progress.step}")
+        minutes = round(elapsed() / 60, 2)
+        rec = {"step": progress.step, "stopped": True, "tokens": progress.tokens, "elapsed_min": minutes}
+        log(json.dumps(rec))
+        append_log(rec)
+        return model, history
     final = {
-        "step": step,
+        "step": progress.step,
         "final": True,
         **validate(model, val_batches, ids, cfg.seed, noise_id),
-        "elapsed_min": round((time.monotonic() - start) / 60, 2),
-        "tokens": tokens_seen,
+        "elapsed_min": round(elapsed() / 60, 2),
+        "tokens": progress.tokens,
     }
     log(json.dumps(final))
     append_log(final)
@@ -488,9 +546,43 @@ def train(
     return model, history
 
 
-def main(argv: list[str] | None = None) -> int:
+def train_step(
+    model: DiffusionGemma,
+    opt: torch.optim.Optimizer,
+    batch: Batch,
+    cfg: TrainConfig,
+    ids: Specials,
+    gen: torch.Generator,
+    self_cond: tuple[bool, ...],
+    noise_id: int | None,
+    is_ar: bool,
+) -> tuple[float, float]:
+    """One optimiser step on one batch; returns (loss, gradient norm before clipping)."""
+    with torch.autocast(batch.prompt.device.type, dtype=torch.bfloat16, enabled=cfg.autocast_bf16):
+        if is_ar:
+            loss = ar_loss(model, batch, ids)
+        else:
+            loss = diffusion_loss(
+                model,
+                batch,
+                gen,
+                self_cond,
+                cfg.length_pin_prob,
+                ids.eos,
+                noise_draws=cfg.noise_draws,
+                noise_id=noise_id,
+                clean_weight=cfg.clean_weight,
+            )
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss.item(), float(gnorm)
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="checkpoint directory to (over)write, e.g. engine/embedded")
+    ap.add_argument("--out", type=Path, help="checkpoint directory to (over)write, e.g. engine/embedded")
     ap.add_argument("--run-dir", type=Path, default=Path("runs/embedded"), help="logs and intermediate checkpoints")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget of the training loop")
     ap.add_argument("--steps", type=int, default=0, help="fixed step budget instead of --minutes (reproducible)")
@@ -514,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--ar-fraction", type=float, default=TrainConfig.ar_fraction)
     ap.add_argument("--ckpt-minutes", type=float, default=TrainConfig.ckpt_minutes)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (slower than float32 on the CPUs measured)")
+    ap.add_argument("--fp32", action="store_true", help="plain float32 instead of bf16 autocast (slower)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
@@ -526,7 +618,56 @@ def main(argv: list[str] | None = None) -> int:
         default=TrainConfig.noise,
         help="absorbing-state (<mask>) or uniform-state noise",
     )
+    ap.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run saved in RUN_DIR/state exactly (its own settings; give no other option)",
+    )
+    return ap
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the loop finishes its step, saves the state and a checkpoint, and returns. A second
+    signal stops at once (the state saved last time stays valid)."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def install(self) -> None:
+        def handler(signum, frame):
+            if self.set:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            self.set = True
+            print(f"signal {signum}: saving the state after this step", file=sys.stderr, flush=True)
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def __call__(self) -> bool:
+        return self.set
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = parser()
     args = ap.parse_args(argv)
+    resume_dir = args.resume
+    if resume_dir is not None:
+        if vars(args) != vars(ap.parse_args(["--resume", str(resume_dir)])):
+            ap.error("--resume RUN_DIR takes no other option: the run continues with the settings it was started with")
+        try:
+            argv = read_settings(resume_dir)["argv"]
+        except (StateError, KeyError) as e:
+            ap.error(str(e))
+        args = ap.parse_args(argv)
+        # the run's own copies: a tokenizer trained at the start and the manifest it scanned
+        args.tokenizer, args.manifest = resume_dir / "tokenizer.json", resume_dir / "corpus_manifest.json"
+        args.run_dir = resume_dir
+    if args.out is None:
+        ap.error("--out is required")
     torch.set_num_threads(args.threads)
 
     t0 = time.time()
@@ -537,11 +678,14 @@ def main(argv: list[str] | None = None) -> int:
     train_texts = load_texts(manifest, "train")
     heldout_texts = load_texts(manifest, "heldout")
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    (args.run_dir / "corpus_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if resume_dir is None:
+        (args.run_dir / "corpus_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if args.tokenizer is not None:
         tok = Tokenizer.from_file(str(args.tokenizer))
     else:
         tok = train_bpe((train_texts[p] for p in sorted(train_texts)), vocab_size=args.vocab_size)
+    if resume_dir is None:
+        tok.save(str(args.run_dir / "tokenizer.json"))
     shape = ModelShape(
         vocab_size=tok.get_vocab_size(),
         hidden_size=args.hidden,
@@ -560,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         ar_fraction=args.ar_fraction,
         ckpt_minutes=args.ckpt_minutes,
-        autocast_bf16=args.bf16,
+        autocast_bf16=not args.fp32,
         seed=args.seed,
         warmup_steps=args.warmup_steps,
         canvas_length=args.canvas_length,
@@ -572,11 +716,18 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": asdict(cfg),
         "threads": args.threads,
         "torch": torch.__version__,
-        "command": " ".join(
-            ["python", "-m", "dcopilot.engine.training.train", *(argv if argv is not None else sys.argv[1:])]
-        ),
+        "command": " ".join(["python", "-m", "dcopilot.engine.training.train", *argv]),
+        "argv": argv,
     }
+    saved = read_settings(resume_dir).get("card", {}) if resume_dir is not None else {}
+    if "init_lineage" in saved:  # what the run started from, as recorded then
+        card["init_lineage"] = saved["init_lineage"]
+    elif args.init_from is not None and (args.init_from / "config.json").is_file():
+        init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
+        card["init_lineage"] = lineage(init_record)
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
+    stop = StopFlag()
+    stop.install()
     train(
         cfg,
         shape,
@@ -588,6 +739,9 @@ def main(argv: list[str] | None = None) -> int:
         card,
         log=lambda s: print(s, flush=True),
         init_from=args.init_from,
+        resume=resume_dir is not None,
+        stop=stop,
+        threads=args.threads,
     )
     # the manifest travels with the weights: it is the exact list of files they were trained on
     shutil.copy2(args.run_dir / "corpus_manifest.json", args.out / "corpus_manifest.json")

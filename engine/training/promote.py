@@ -1,0 +1,166 @@
+"""Promotion: a candidate checkpoint replaces the shipped embedded model only when it scores better held out.
+
+    python -m dcopilot.engine.training.promote --candidate runs/background/checkpoint [--shipped engine/embedded]
+
+The benchmark is the training corpus's held-out split (whole packages never trained on; the `heldout` files of the
+shipped model's corpus_manifest.json), scored as the trainer validates: absorbing-noise diffusion cross-entropy at
+t = 0.5 on fixed, seeded batches (lower is better), with t = 1.0 and the AR loss reported beside it. The quality
+benchmark's test split is never used here. Both checkpoints are read by the engine's loader, so they are compared
+exactly as they would ship (bf16 weights). Per-token losses are only comparable under one tokenizer, so a
+candidate with another tokenizer is refused (compare those with `bench/quality.py --split calibration`).
+
+A promotion copies the candidate's model files over the shipped ones (the model card and other files stay) and
+appends one row to the model card's "Promotions" table: date, run, the run's and the cumulative tokens and compute,
+the scores before and after. Every decision, promoted or not, is also appended to RUN_DIR/promotions.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.training.corpus import load_texts
+from dcopilot.engine.training.fim_data import Batch, ExampleSampler
+from dcopilot.engine.training.train import AR_MIX, validate
+
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+SCORE = "val_diff_t0.5"
+CARD_SECTION = "## Promotions (append-only)"
+CARD_HEADER = (
+    "| date (UTC) | run | run tokens | run minutes (thread-min) | cumulative tokens | cumulative thread-min "
+    f"| held-out {SCORE} before | after |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+class PromotionError(RuntimeError):
+    pass
+
+
+def heldout_batches(tok, texts: dict[str, str], n_diff: int = 8, n_ar: int = 2) -> list[Batch]:
+    """Fixed held-out batches (seeded): n_diff diffusion batches and n_ar AR batches of 16 x 160-token prompts."""
+    diff = ExampleSampler(tok, texts, seed=1234)
+    ar = ExampleSampler(tok, texts, seed=4321, mix=AR_MIX)
+    return [diff.batch(16, 160, 48) for _ in range(n_diff)] + [ar.batch(16, 160, 48) for _ in range(n_ar)]
+
+
+def score(model_dir: Path, batches: list[Batch]) -> dict[str, float]:
+    model = load_model(str(model_dir), device="cpu", dtype=torch.float32)
+    assert model.tokenizer is not None
+    ids = fim_specials(model.tokenizer)
+    return validate(model, batches, ids, seed=0, noise_id=model.generation.noise_token_id)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def training_record(model_dir: Path) -> dict:
+    return json.loads((model_dir / "config.json").read_text()).get("dcopilot", {}).get("training", {})
+
+
+def card_row(candidate: Path, before: dict, after: dict) -> str:
+    rec = training_record(candidate)
+    cum = rec.get("cumulative", {})
+    return (
+        f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | `{candidate}` | {rec.get('train_tokens', 0):,} "
+        f"| {rec.get('train_minutes', 0)} ({rec.get('train_thread_minutes', '?')}) | {cum.get('tokens', 0):,} "
+        f"| {cum.get('thread_minutes', '?')} | {before[SCORE]:.4f} | {after[SCORE]:.4f} |"
+    )
+
+
+def append_card(card: Path, row: str) -> None:
+    """Add the row at the end of the Promotions table (creating the section at the end of the card if missing)."""
+    text = card.read_text() if card.exists() else ""
+    if CARD_SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{CARD_SECTION}\n\n{CARD_HEADER}\n"
+    lines = text.splitlines()
+    at = lines.index(CARD_SECTION)
+    while at < len(lines) and not lines[at].startswith("|"):  # to the table
+        at += 1
+    while at < len(lines) and lines[at].startswith("|"):  # past its last row
+        at += 1
+    lines.insert(at, row)
+    card.write_text("\n".join(lines) + "\n")
+
+
+def install(candidate: Path, shipped: Path) -> None:
+    """Copy the model files in; each lands under a temporary name first, so a reader never sees half a file."""
+    for name in MODEL_FILES:
+        tmp = shipped / (name + ".promote-tmp")
+        shutil.copyfile(candidate / name, tmp)
+        tmp.chmod(0o644)
+        tmp.replace(shipped / name)
+
+
+def promote(
+    candidate: Path,
+    shipped: Path,
+    manifest: Path,
+    run_dir: Path | None = None,
+    margin: float = 0.0,
+    dry_run: bool = False,
+    batches: tuple[int, int] = (8, 2),
+) -> dict:
+    """Score both on the held-out batches (diffusion, AR counts in `batches`) and install the candidate if better."""
+    for d in (candidate, shipped):
+        missing = [n for n in MODEL_FILES if not (d / n).is_file()]
+        if missing:
+            raise PromotionError(f"{d} is not a checkpoint (missing {', '.join(missing)})")
+    if sha(candidate / "tokenizer.json") != sha(shipped / "tokenizer.json"):
+        raise PromotionError(
+            "the candidate's tokenizer differs from the shipped one: per-token losses are not comparable "
+            "(compare with bench/quality.py --split calibration)"
+        )
+    texts = load_texts(json.loads(manifest.read_text()), "heldout")
+    from tokenizers import Tokenizer
+
+    fixed = heldout_batches(Tokenizer.from_file(str(shipped / "tokenizer.json")), texts, *batches)
+    before, after = score(shipped, fixed), score(candidate, fixed)
+    promoted = after[SCORE] < before[SCORE] - margin
+    decision = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "candidate": str(candidate),
+        "benchmark": f"held-out split of {manifest} ({len(texts)} files), {SCORE}",
+        "shipped": before,
+        "candidate_scores": after,
+        "margin": margin,
+        "promoted": promoted and not dry_run,
+    }
+    if promoted and not dry_run:
+        install(candidate, shipped)
+        append_card(shipped / "MODEL_CARD.md", card_row(candidate, before, after))
+    if run_dir is not None:
+        with (run_dir / "promotions.jsonl").open("a") as f:
+            f.write(json.dumps(decision) + "\n")
+    return decision
+
+
+def main(argv: list[str] | None = None) -> int:
+    repo = Path(__file__).resolve().parents[2]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--candidate", type=Path, required=True, help="a checkpoint folder (e.g. RUN_DIR/checkpoint)")
+    ap.add_argument("--shipped", type=Path, default=repo / "engine" / "embedded")
+    ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: the shipped model's)")
+    ap.add_argument("--run-dir", type=Path, default=None, help="append the decision to RUN_DIR/promotions.jsonl")
+    ap.add_argument("--margin", type=float, default=0.0, help=f"required {SCORE} improvement (nats)")
+    ap.add_argument("--dry-run", action="store_true", help="score and report, change nothing")
+    args = ap.parse_args(argv)
+    manifest = args.manifest or args.shipped / "corpus_manifest.json"
+    try:
+        d = promote(args.candidate, args.shipped, manifest, args.run_dir, args.margin, args.dry_run)
+    except PromotionError as e:
+        ap.exit(1, f"promote: {e}\n")
+    verdict = "promoted" if d["promoted"] else "kept the shipped model"
+    print(f"{verdict}: {SCORE} shipped {d['shipped'][SCORE]:.4f}, candidate {d['candidate_scores'][SCORE]:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

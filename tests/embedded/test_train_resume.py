@@ -1,0 +1,144 @@
+"""Resumable training: N steps straight and N/2 + resume + N/2 give the same weights, optimiser and data position;
+SIGTERM saves the state and `--resume RUN_DIR` finishes the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.training.state import StateError, has_state, load_state, read_settings
+from dcopilot.engine.training.train import TrainConfig, train
+from safetensors.torch import load_file
+from tiny_checkpoint import tiny_shape
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = TrainConfig(
+    steps=6,
+    batch_size=4,
+    prompt_lens=(40, 48),
+    canvas_lens=(12, 16),
+    ar_fraction=0.34,  # steps 0-1 are AR, then diffusion with AR mixed in: the resume point is in diffusion
+    warmup_steps=2,
+    ckpt_minutes=1e9,
+    lr=3e-3,
+)
+
+
+def run(tmp: Path, name: str, tok, texts, stop_after: int | None = None, resume: bool = False):
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return stop_after is not None and calls["n"] > stop_after
+
+    heldout = dict(list(texts.items())[:5])
+    return train(
+        CFG,
+        tiny_shape(tok.get_vocab_size()),
+        texts,
+        heldout,
+        tok,
+        tmp / name,
+        None,
+        {},
+        log=lambda s: None,
+        resume=resume,
+        stop=stop,
+    )
+
+
+def state_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "state" / "state.safetensors"))
+
+
+def test_half_plus_resume_equals_straight(tmp_path, small_tok, small_texts):
+    straight, _ = run(tmp_path, "straight", small_tok, small_texts)
+    run(tmp_path, "split", small_tok, small_texts, stop_after=3)
+    first_half = json.loads((tmp_path / "split" / "state" / "state.json").read_text())
+    assert first_half["progress"]["step"] == 3 and first_half["progress"]["sessions"] == 1
+    resumed, _ = run(tmp_path, "split", small_tok, small_texts, resume=True)
+    a, b = state_tensors(tmp_path / "straight"), state_tensors(tmp_path / "split")
+    assert sorted(a) == sorted(b)
+    assert any(k.startswith("opt.") for k in a) and any(k.startswith("gen.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    for (n, p), (_, q) in zip(straight.named_parameters(), resumed.named_parameters(), strict=True):
+        assert torch.equal(p, q), n
+    meta = json.loads((tmp_path / "split" / "state" / "state.json").read_text())
+    straight_meta = json.loads((tmp_path / "straight" / "state" / "state.json").read_text())
+    assert meta["progress"]["step"] == 6 and meta["progress"]["sessions"] == 2
+    assert meta["progress"]["tokens"] == straight_meta["progress"]["tokens"]
+    assert meta["random"] == straight_meta["random"]  # same data position afterwards
+    # the state files are plain data: safetensors and JSON, no pickle anywhere in the run directory
+    names = {p.name for p in (tmp_path / "split" / "state").iterdir()}
+    assert names == {"state.safetensors", "state.json"}
+
+
+def test_resuming_without_state_or_another_shape_is_a_clear_error(tmp_path, small_tok, small_texts):
+    with pytest.raises(StateError, match="no training state"):
+        read_settings(tmp_path / "nothing")
+    run(tmp_path, "r", small_tok, small_texts, stop_after=1)
+    assert has_state(tmp_path / "r")
+    from dcopilot.engine.runtime.model import DiffusionGemma
+    from dcopilot.engine.tasks.layout import fim_specials
+
+    other = DiffusionGemma(tiny_shape(small_tok.get_vocab_size(), hidden_size=48).text_config(fim_specials(small_tok)))
+    opt = torch.optim.AdamW(other.parameters())
+    with pytest.raises(StateError, match="do not fit"):
+        load_state(tmp_path / "r", other, opt, {}, {})
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dcopilot.engine.training.train", *args]
+
+
+def test_sigterm_saves_state_and_resume_finishes(tmp_path, manifest):
+    # a small corpus slice: 20 train files, 3 held-out ones (the real manifest's entries, so the hashes check)
+    train_files = [f for f in manifest["files"] if f["split"] == "train"][:20]
+    held = [f for f in manifest["files"] if f["split"] == "heldout"][:3]
+    small = dict(manifest, files=train_files + held)
+    (tmp_path / "manifest.json").write_text(json.dumps(small))
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    shape = ["--hidden", "32", "--layers", "2", "--experts", "4", "--intermediate", "48", "--moe-intermediate", "16"]
+    shape += ["--full-every", "2", "--head-dim", "16", "--global-head-dim", "16", "--vocab-size", "400"]
+    args = ["--out", str(out), "--run-dir", str(run_dir), "--manifest", str(tmp_path / "manifest.json"), "--steps"]
+    args += ["100000", "--batch-size", "2", "--threads", "1", *shape]
+    proc = subprocess.Popen(_cli(*args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = run_dir / "train_log.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    settings = read_settings(run_dir)
+    step = json.loads((run_dir / "state" / "state.json").read_text())["progress"]["step"]
+    assert step >= 3 and '"stopped": true' in output
+    assert "--steps" in settings["argv"]
+    assert load_model(str(out), device="cpu", dtype=torch.float32).config.hidden_size == 32
+    # --resume takes no other option, and a resumed run keeps the run's own settings
+    bad = subprocess.run(_cli("--resume", str(run_dir), "--steps", "5"), cwd=ROOT, env=env, capture_output=True)
+    assert bad.returncode == 2 and b"takes no other option" in bad.stderr
+    # shorten the saved budget so the resumed run ends after two more steps (the test's only edit of a state)
+    meta_path = run_dir / "state" / "state.json"
+    meta = json.loads(meta_path.read_text())
+    argv = meta["settings"]["argv"]
+    argv[argv.index("--steps") + 1] = str(step + 2)
+    meta_path.write_text(json.dumps(meta))
+    done = subprocess.run(
+        _cli("--resume", str(run_dir)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = json.loads((run_dir / "state" / "state.json").read_text())["progress"]
+    assert final["step"] == step + 2 and final["sessions"] == 2
+    assert f"resumed {run_dir} at step {step}" in done.stdout

@@ -1,0 +1,58 @@
+"""engine/training/speed.py: the training classes compute what the engine's do (float32), bf16 autocast stays close,
+and restore gives the engine's classes back with an unchanged state dict."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dcopilot.engine.runtime.model import Attention, DiffusionGemma, RMSNorm, init_weights
+from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.training import speed
+from dcopilot.engine.training.fim_data import ExampleSampler
+from dcopilot.engine.training.train import diffusion_loss
+from tiny_checkpoint import tiny_shape
+
+
+@pytest.mark.parametrize(
+    ("mask", "t", "want"),
+    [
+        (torch.ones(4, 4, dtype=torch.bool).tril(), 4, True),
+        (torch.ones(4, 4, dtype=torch.bool), 4, False),  # full attention, not causal
+        (torch.ones(4, 4, dtype=torch.bool).tril(-1), 4, False),  # a query that sees nothing
+        (torch.ones(3, 5, dtype=torch.bool).tril(2), 3, False),  # keys beyond the queries (a cache)
+        (torch.ones(4, 4).tril(), 4, False),  # a float mask means something else
+        (None, 4, False),
+    ],
+)
+def test_is_square_causal(mask, t, want):
+    assert speed.is_square_causal(mask, t) is want
+
+
+def loss(model, batch, ids) -> torch.Tensor:
+    return diffusion_loss(model, batch, torch.Generator().manual_seed(3), (True, False), 0.25, ids.eos, noise_draws=2)
+
+
+def test_prepared_model_matches_the_engine_classes(small_tok, small_texts):
+    ids = fim_specials(small_tok)
+    torch.manual_seed(0)
+    model = DiffusionGemma(tiny_shape(small_tok.get_vocab_size()).text_config(ids))
+    init_weights(model, std=0.2, generator=torch.Generator().manual_seed(0))
+    batch = ExampleSampler(small_tok, small_texts, seed=5).batch(4, 40, 12)
+    keys = list(model.state_dict())
+    want = loss(model, batch, ids)
+    speed.prepare(model, bf16_experts=False)  # the float32 classes: the same loss as the engine's
+    assert {type(m) for m in model.modules()} >= {speed.TrainingAttention, speed.FusedRMSNorm}
+    assert list(model.state_dict()) == keys
+    torch.testing.assert_close(loss(model, batch, ids), want, rtol=1e-5, atol=1e-5)
+    speed.restore(model)
+    speed.prepare(model, bf16_experts=True)  # the CUDA training path: experts on bf16 copies, the rest autocast
+    assert speed.Bf16GroupedExperts in {type(m) for m in model.modules()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(model, batch, ids)
+    assert abs(mixed.item() - want.item()) < 0.05 * want.item()
+    mixed.backward()  # gradients flow through the float32 attention and fused norms
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p.ndim >= 2)
+    speed.restore(model)
+    trained = (speed.TrainingAttention, speed.FusedRMSNorm, speed.Bf16GroupedExperts)
+    assert not any(isinstance(m, trained) for m in model.modules()) and list(model.state_dict()) == keys
+    assert any(type(m) is Attention for m in model.modules()) and any(type(m) is RMSNorm for m in model.modules())
