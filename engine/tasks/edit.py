@@ -236,7 +236,7 @@ def rewrite(
         steps += result.stats.steps
         middles = [lay.middle_ids(row, free_len, stops)[0] for row in result.tokens.cpu().tolist()]
         # Scored with the same pinned suffix tail in every layout, as completions are (engine/tasks/infill.py).
-        score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, window.suffix, k)
+        score_tail = tail if layout.pins_suffix else lay.pinned_tail(tok, lay.Layout.C, built.tail_text, k)
         padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
         scoring = [lay.scoring_canvas(m, free_len, padded_tail, specials.eos, specials.pad) for m in middles]
         ends = [min(len(m), free_len - 1) for m in middles]
