@@ -29,10 +29,11 @@ class Evidence:
 
 
 FEATURES = ("confidence", "agreement", "log_tokens", "retrieved", "context", "log_typed", "attested")
-# Fitted by bench/calibrate_score.py on the calibration split (embedded model, 2026-11-30: 1142 candidates of 320
-# cases; bench/RESULTS.md). Refit for another model: the scale of its log-probabilities is its own.
-WEIGHTS = (-0.079, 0.112, -1.063, 1.518, 0.724, 0.802, 1.327)
-BIAS = -3.820
+# Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
+# tokens, snippets in the prompt; 2026-11-30: 811 candidates of 320 cases; bench/RESULTS.md). Refit for another
+# model: the scale of its log-probabilities is its own.
+WEIGHTS = (-0.058, -0.093, -1.049, 1.272, 0.810, 0.953, 1.167)
+BIAS = -4.081
 
 
 def features(e: Evidence) -> tuple[float, ...]:
