@@ -11,6 +11,7 @@ from dcopilot.copilot.requests import infill_request
 from dcopilot.copilot.service import EngineBackend
 from dcopilot.engine.runtime.static import Buckets, StaticDenoise, StepShape, warm_up
 from dcopilot.engine.tasks.infill import step_shapes
+from dcopilot.engine.tasks.requests import RETRIEVED
 from dcopilot.lsp.service import CompletionRequest
 
 # as on CUDA (dtype auto): the grouped expert matmul compiles for bfloat16 only
@@ -75,10 +76,14 @@ def test_loading_compiles_the_completion_shapes_before_ready_and_the_first_reque
     assert isinstance(engine.denoise, StaticDenoise) and not engine.denoise.failed
     shapes, longest = step_shapes(model, infill_request(config, text="", cursor=0))
     buckets = Buckets().upto(longest)
-    # single- and multi-line canvases (layout C: the scoring pass has the loop's shape); prompts capped at 256 tokens
-    assert len(shapes) == 2 and all(s.sampled for s in shapes) and buckets == [256]
+    # single- and multi-line canvases, each with its scoring pass (every row twice, plus the retrieved candidates'
+    # rows); prompts capped at 256 tokens
+    assert sorted((s.batch, s.sampled) for s in shapes) == [(3, True)] * 2 + [(2 * (3 + RETRIEVED), False)] * 2
+    assert buckets == [256]
     w = engine.warmup
-    assert w.graphs == 2 * len(shapes) * len(buckets) and len(graphs) >= w.graphs and not w.failed
+    # a sampled shape has two graphs (the first step and the self-conditioned one), a scoring-only shape one
+    per_bucket = sum(2 if s.sampled else 1 for s in shapes)
+    assert w.graphs == per_bucket * len(buckets) and len(graphs) >= w.graphs and not w.failed
     messages = [m for _, m in reports]
     assert any(m.startswith("compiling the denoise step: 1/") for m in messages)
     assert messages[-1].startswith(f"denoise step compiled for {w.graphs} shapes in ")
@@ -174,7 +179,7 @@ def test_layout_a_warms_the_scoring_pass_too_and_a_short_suffix_keeps_its_shape(
     model = engine.load(lambda fraction, message: None)
     assert sorted(
         (s.batch, s.canvas, s.sampled) for s in step_shapes(model, infill_request(config, text="", cursor=0))[0]
-    ) == [(3, 65, True), (3, 73, False)]
+    ) == [(3, 65, True), (2 * (3 + RETRIEVED), 73, False)]
     assert engine.warmup.graphs == 3 and not engine.warmup.failed
     compiled = len(graphs)
     at_end = CompletionRequest(

@@ -7,10 +7,14 @@ from dcopilot.engine.tasks.infill import run_infill, step_shapes
 from dcopilot.engine.tasks.requests import InfillRequest, Snippet
 
 DOC = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\nprint(ar"
+H = 3  # hypotheses and budget pinned: the shipped AUTO depends on the device (test_device_defaults.py)
+FIXED = {"hypotheses": H, "max_tokens": 64}
 
 
 def test_retrieved_candidates_are_scored_and_ranked_with_the_models(tiny_model):
-    res = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16))
+    res = run_infill(
+        tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED)
+    )
     by_origin = {c.origin for c in res.candidates}
     assert res.retrieved >= 1 and {"model", "retrieved"} <= by_origin
     retrieved = next(c for c in res.candidates if c.origin == "retrieved")
@@ -26,7 +30,7 @@ def test_retrieved_candidates_are_scored_and_ranked_with_the_models(tiny_model):
 
 
 def test_without_retrieval_only_the_model_answers(tiny_model):
-    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, retrieve=False)
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED, retrieve=False)
     res = run_infill(tiny_model, req)
     assert res.retrieved == 0 and {c.origin for c in res.candidates} <= {"model"}
 
@@ -34,29 +38,33 @@ def test_without_retrieval_only_the_model_answers(tiny_model):
 def test_snippets_feed_retrieval_with_text_only_they_hold(tiny_model):
     doc = "total = 0\ntotal = comp"
     snippet = Snippet("lib/widgets.py", "total = compute_widget_total(parts)\n")
-    plain = run_infill(tiny_model, InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16))
+    plain = run_infill(
+        tiny_model, InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16, **FIXED)
+    )
     fed = run_infill(
         tiny_model,
-        InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16, snippets=(snippet,)),
+        InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16, **FIXED, snippets=(snippet,)),
     )
     assert not any("compute_widget_total" in c.text for c in plain.candidates)
     assert any(c.origin == "retrieved" and c.text == "ute_widget_total(parts)" for c in fed.candidates)
 
 
 def test_a_seeded_canvas_is_one_more_row_of_the_step_loop(tiny_model):
-    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, seed_canvas=True)
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED, seed_canvas=True)
     res = run_infill(tiny_model, req)
     assert res.model_rows == req.hypotheses + 1 and len(res.canvases) == req.hypotheses + 1
-    plain = run_infill(tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16))
+    plain = run_infill(
+        tiny_model, InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED)
+    )
     assert plain.model_rows == req.hypotheses
 
 
 def test_step_shapes_count_seeded_and_retrieved_rows(tiny_model):
     def batches(**kw):
-        shapes, _ = step_shapes(tiny_model, InfillRequest(text="", cursor=0, multiline="never", **kw))
+        shapes, _ = step_shapes(tiny_model, InfillRequest(text="", cursor=0, multiline="never", **FIXED, **kw))
         return sorted((s.batch, s.sampled) for s in shapes)
 
-    h = 3
+    h = H
     assert batches(retrieve=False) == [(h, True), (2 * h, False)]  # scoring: every row twice
     assert batches(retrieved=4) == [(h, True), (2 * (h + 4), False)]
     assert batches(retrieved=4, seed_canvas=True) == [(h + 1, True), (2 * (h + 1 + 4), False)]
