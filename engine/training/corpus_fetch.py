@@ -1,7 +1,9 @@
 """Download registry packages for corpus v2 with each registry's own client, into a cache that a rebuild reuses.
 
-PyPI sdists come from `pip download --no-deps --no-binary NAME` (only the package itself must be an sdist; its
-build backend may come as a wheel, which keeps metadata preparation in seconds), npm tarballs from `npm pack`,
+PyPI sdists come from `pip download --no-deps --no-binary NAME`. pip prepares each sdist's metadata, which in
+an isolated build environment means installing the build backend every time (10-50 s on a busy machine), so the
+download runs first without isolation in a venv of its own that holds the common backends (PIP_BACKENDS) and
+falls back to isolation (backend as a wheel) for the rest. npm tarballs come from `npm pack`,
 Debian packages from `apt-get download` (many names per call). Each package gets its own cache directory holding
 its archive; a failure is recorded there as FAILED (with the client's message) so a rerun skips it unless told
 to retry.
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +29,19 @@ PIP_TIMEOUT_S = 90  # a few sdists compile to produce metadata; they are skipped
 NPM_TIMEOUT_S = 120
 APT_TIMEOUT_S = 900
 APT_BATCH = 40
+# Build backends of most sdists: with them installed, pip prepares metadata without a fresh environment.
+PIP_BACKENDS = (
+    "setuptools",
+    "wheel",
+    "setuptools-scm",
+    "hatchling",
+    "hatch-vcs",
+    "hatch-fancy-pypi-readme",
+    "flit-core",
+    "poetry-core",
+    "pdm-backend",
+)
+_pip_env_lock = threading.Lock()
 
 
 class FetchError(RuntimeError):
@@ -66,6 +82,19 @@ def npm_command() -> str:
     raise FetchError("npm not found: install Node (.ci/editors.sh puts it in ~/.cache/dcopilot-editors)")
 
 
+def pip_env(cache: Path) -> Path:
+    """The python of the download venv (created once under the cache, with PIP_BACKENDS)."""
+    env = cache / "pip-env"
+    python = env / "bin" / "python"
+    with _pip_env_lock:
+        if not (env / "READY").exists():
+            shutil.rmtree(env, ignore_errors=True)
+            _run([sys.executable, "-m", "venv", str(env)], cache, 300)
+            _run([str(python), "-m", "pip", "install", "-q", *PIP_BACKENDS], cache, 600)
+            (env / "READY").write_text(" ".join(PIP_BACKENDS) + "\n")
+    return python
+
+
 def _run(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> None:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -76,6 +105,7 @@ def _run(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None =
 
 
 def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool) -> Fetched:
+    """Fetch one package into its cache directory (reused when its archive is there)."""
     d = package_dir(cache, ecosystem, name)
     found = _archive_in(d)
     if found:
@@ -88,8 +118,12 @@ def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool) -> Fet
         tmp = Path(tmp_s)
         try:
             if ecosystem == "pypi":
-                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", name, name, "-d", tmp_s]
-                _run([*cmd, "-q", "--disable-pip-version-check"], tmp, PIP_TIMEOUT_S)
+                cmd = [str(pip_env(cache)), "-m", "pip", "download", "--no-deps", "--no-binary", name, name]
+                cmd += ["-d", tmp_s, "-q", "--disable-pip-version-check"]
+                try:
+                    _run([*cmd, "--no-build-isolation"], tmp, PIP_TIMEOUT_S)
+                except FetchError:
+                    _run(cmd, tmp, PIP_TIMEOUT_S)
             elif ecosystem == "npm":
                 env = {**os.environ, "npm_config_cache": str(cache / ".npm"), "npm_config_loglevel": "error"}
                 _run([npm_command(), "pack", name, "--pack-destination", tmp_s], tmp, NPM_TIMEOUT_S, env)

@@ -92,9 +92,12 @@ def _split_top(expr: str, op: str) -> list[str]:
 def evaluate_expression(expr: str) -> str | None:
     """SPDX-style "A OR (B AND C)" -> the permissive choice as a string, or None when no choice is permissive.
 
-    Debian separates alternatives with "or" and joins with "and"; a comma list is read as "and".
+    Debian separates alternatives with "or" and joins with "and", as SPDX does.
     """
     expr = expr.strip()
+    whole = normalize(expr)
+    if whole:
+        return whole
     while expr.startswith("(") and expr.endswith(")") and _balanced(expr[1:-1]):
         expr = expr[1:-1].strip()
     if not expr:
@@ -106,7 +109,7 @@ def evaluate_expression(expr: str) -> str | None:
             if got:
                 return got
         return None
-    conjuncts = [c for part in _split_top(expr, "and") for c in part.split(",")]
+    conjuncts = _split_top(expr, "and")
     if len(conjuncts) > 1:
         got_all = [evaluate_expression(c) for c in conjuncts if c.strip()]
         return " AND ".join(g for g in got_all if g) if got_all and all(got_all) else None

@@ -360,7 +360,7 @@ class BuildOptions:
     cache: Path
     packages: Path = PACKAGES_TOML
     workers: int = 2  # staging processes (CPU); downloads use fetch_workers threads
-    fetch_workers: int = 6
+    fetch_workers: int = 4  # pip download threads
     retry_failed: bool = False
     limit: int = 0  # first N packages only (a quick trial); 0 = all
     log: list[str] = field(default_factory=list)
@@ -411,17 +411,23 @@ def _fetch_and_stage(
     debian = [s.name for s in specs if s.ecosystem == "debian"]
     fetched: dict[tuple[str, str], corpus_fetch.Fetched] = {}
     staging: dict[tuple[str, str], Future[Path]] = {}
-    with ThreadPoolExecutor(opts.fetch_workers) as threads, ProcessPoolExecutor(opts.workers) as procs:
-        # sdists first: pip is the slowest client, so it starts while apt and npm finish quickly
+    with (
+        ThreadPoolExecutor(opts.fetch_workers) as pip_threads,
+        ThreadPoolExecutor(2) as other_threads,
+        ProcessPoolExecutor(opts.workers) as procs,
+    ):
+        # pip is the slowest client: it gets its own threads so that apt and npm downloads, and staging, go on
         jobs: list[Future[list[corpus_fetch.Fetched]]] = [
-            threads.submit(lambda s=s: [corpus_fetch.fetch_one(downloads, s.ecosystem, s.name, opts.retry_failed)])
-            for s in sorted(specs, key=lambda s: s.ecosystem != "pypi")
-            if s.ecosystem != "debian"
-        ]
-        jobs += [
-            threads.submit(corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed)
+            other_threads.submit(corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed)
             for n in (corpus_fetch.APT_BATCH,)
             for i in range(0, len(debian), n)
+        ]
+        jobs += [
+            (pip_threads if s.ecosystem == "pypi" else other_threads).submit(
+                lambda s=s: [corpus_fetch.fetch_one(downloads, s.ecosystem, s.name, opts.retry_failed)]
+            )
+            for s in specs
+            if s.ecosystem != "debian"
         ]
         for job in as_completed(jobs):
             for f in job.result():
@@ -584,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--cache", type=Path, default=None, help="downloads + staged packages (default: <out>/../cache)")
     b.add_argument("--packages", type=Path, default=PACKAGES_TOML)
     b.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    b.add_argument("--fetch-workers", type=int, default=6)
+    b.add_argument("--fetch-workers", type=int, default=4, help="parallel pip downloads")
     b.add_argument("--retry-failed", action="store_true", help="retry downloads that failed in an earlier run")
     b.add_argument("--limit", type=int, default=0, help="only the first N packages (a quick trial)")
     s = sub.add_parser("summary", help="print the counts; --out writes the summary that is committed")
