@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,8 +105,12 @@ def _run(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None =
         raise FetchError(f"{' '.join(cmd[:6])} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
 
 
-def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool) -> Fetched:
-    """Fetch one package into its cache directory (reused when its archive is there)."""
+OUT_OF_TIME = "not started: the build's time budget was spent"
+
+
+def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool, deadline: float = 0.0) -> Fetched:
+    """Fetch one package into its cache directory (reused when its archive is there); after `deadline`
+    (time.time(), 0 = none) only cached archives are returned."""
     d = package_dir(cache, ecosystem, name)
     found = _archive_in(d)
     if found:
@@ -113,6 +118,8 @@ def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool) -> Fet
     failed = d / "FAILED"
     if failed.exists() and not retry_failed:
         return Fetched(ecosystem, name, None, failed.read_text().strip())
+    if deadline and time.time() > deadline:
+        return Fetched(ecosystem, name, None, OUT_OF_TIME)
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=d) as tmp_s:
         tmp = Path(tmp_s)
@@ -143,13 +150,13 @@ def fetch_one(cache: Path, ecosystem: str, name: str, retry_failed: bool) -> Fet
     return Fetched(ecosystem, name, target)
 
 
-def fetch_debian_batch(cache: Path, names: list[str], retry_failed: bool) -> list[Fetched]:
+def fetch_debian_batch(cache: Path, names: list[str], retry_failed: bool, deadline: float = 0.0) -> list[Fetched]:
     """apt-get download for many packages in one call (one process, parallel downloads); names it cannot fetch
     as a batch are fetched one by one so that one bad name does not fail the others."""
     todo = [n for n in names if not _archive_in(package_dir(cache, "debian", n))]
     if not retry_failed:
         todo = [n for n in todo if not (package_dir(cache, "debian", n) / "FAILED").exists()]
-    if todo:
+    if todo and not (deadline and time.time() > deadline):
         (cache / "debian").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache / "debian") as tmp_s:
             tmp = Path(tmp_s)
@@ -163,7 +170,7 @@ def fetch_debian_batch(cache: Path, names: list[str], retry_failed: bool) -> lis
                     d = package_dir(cache, "debian", pkg)
                     d.mkdir(parents=True, exist_ok=True)
                     p.replace(d / p.name)
-    return [fetch_one(cache, "debian", n, retry_failed) for n in names]
+    return [fetch_one(cache, "debian", n, retry_failed, deadline) for n in names]
 
 
 def iter_members(archive: Path, want: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:

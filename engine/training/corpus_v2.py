@@ -27,9 +27,9 @@ import shutil
 import sys
 import time
 import tomllib
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -47,7 +47,7 @@ SHIPPED_TOKENIZER = REPO / "engine" / "embedded" / "tokenizer.json"
 MANIFEST_NAME = "manifest.jsonl"
 BUILD_NAME = "build.json"
 FILES_DIR = "files"
-STAGE_VERSION = 2  # bump when filters change: staged packages are recomputed
+STAGE_VERSION = 3  # bump when filters change: staged packages are recomputed
 # Salt and modulus of the validation rule; changing them changes the split.
 SPLIT_SALT = "dcopilot-corpus-v2"
 SPLIT_MODULUS = 20  # about 1 package in 20 is validation
@@ -136,7 +136,6 @@ class StagedFile(msgspec.Struct, frozen=True):
     text: str
     sha256: str
     signature: bytes  # MinHash signature (corpus_dedup.NUM_PERM uint32)
-    tokens: int  # with the shipped tokenizer
 
 
 class Staged(msgspec.Struct):
@@ -223,8 +222,7 @@ def stage_package(spec: PackageSpec, archive: Path) -> Staged:
         language = corpus_filters.language_of(path, cpp_package=cpp)
         assert language is not None  # want() kept only paths with a language
         sig = corpus_dedup.signature(text)
-        tokens = len(_shipped_tokenizer().encode(text, add_special_tokens=False).ids)
-        st.files.append(StagedFile(path, language, text, corpus_dedup.text_sha256(text), sig.tobytes(), tokens))
+        st.files.append(StagedFile(path, language, text, corpus_dedup.text_sha256(text), sig.tobytes()))
     st.drops = dict(drops)
     if not st.files:
         st.status = "no source files left after filters"
@@ -264,8 +262,9 @@ def _stage_path(stage_dir: Path, spec: PackageSpec) -> Path:
     return stage_dir / spec.ecosystem / (corpus_fetch.safe_name(spec.name) + ".msgpack")
 
 
-def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path) -> Path:
-    """Stage a package unless a staged copy of the same archive (same filters version) exists; returns its path."""
+def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path, deadline: float = 0.0) -> Path | None:
+    """Stage a package unless a staged copy of the same archive (same filters version) exists; returns its path.
+    After `deadline` (time.time(), 0 = none) only staged copies are returned (else None)."""
     out = _stage_path(stage_dir, spec)
     if out.exists():
         try:
@@ -274,6 +273,8 @@ def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path) -> Path:
                 return out
         except msgspec.DecodeError:
             pass
+    if deadline and time.time() > deadline:
+        return None
     try:
         st = stage_package(spec, archive)
     except Exception as e:  # one odd archive must not stop a long build; the package reports why it is empty
@@ -303,7 +304,6 @@ class ManifestEntry(msgspec.Struct, frozen=True):
     source_path: str  # inside the package archive
     sha256: str
     bytes: int
-    tokens: int  # with the shipped tokenizer (engine/embedded/tokenizer.json), 0 if not counted
     split: str
 
 
@@ -363,6 +363,8 @@ class BuildOptions:
     fetch_workers: int = 4  # pip download threads
     retry_failed: bool = False
     limit: int = 0  # first N packages only (a quick trial); 0 = all
+    budget_s: float = 0.0  # after this long, start no new download or staging (0 = no limit); the rest is reported
+    started: float = field(default_factory=time.time)
     log: list[str] = field(default_factory=list)
 
 
@@ -377,7 +379,7 @@ def _say(msg: str) -> None:
 
 
 def build(opts: BuildOptions) -> dict:
-    t0 = time.time()
+    t0 = opts.started
     timings: dict[str, float] = {}
     specs = load_packages(opts.packages)
     if opts.limit:
@@ -392,6 +394,9 @@ def build(opts: BuildOptions) -> dict:
     t2 = time.time()
     report = _assemble(specs, fetched, staged_paths, opts)
     timings["dedup_write_s"] = time.time() - t2
+    t3 = time.time()
+    _estimate_tokens(opts.out, report)
+    timings["tokens_s"] = time.time() - t3
     timings["total_s"] = time.time() - t0
     report["timings"] = {k: round(v, 1) for k, v in timings.items()}
     report["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -401,54 +406,72 @@ def build(opts: BuildOptions) -> dict:
     return report
 
 
+# Staging takes packages from these queues in turn, so that a time budget that ends the build early cuts
+# every ecosystem a little rather than one ecosystem entirely (thousands of small Debian packages arrive first).
+STAGE_TURNS = ("pypi", "debian", "npm", "debian")
+
+
 def _fetch_and_stage(
     specs: list[PackageSpec], opts: BuildOptions
-) -> tuple[dict[tuple[str, str], corpus_fetch.Fetched], dict[tuple[str, str], Path]]:
-    """Download in threads (the clients are processes) and stage each package in a process as soon as it is
+) -> tuple[dict[tuple[str, str], corpus_fetch.Fetched], dict[tuple[str, str], Path | None]]:
+    """Download in threads (the clients are processes) and stage packages in processes as soon as they are
     there, so reading archives overlaps with the slow sdist downloads."""
     downloads, stage_dir = opts.cache / "downloads", opts.cache / "stage"
+    deadline = opts.started + opts.budget_s if opts.budget_s else 0.0
     by_key = {(s.ecosystem, s.name): s for s in specs}
     debian = [s.name for s in specs if s.ecosystem == "debian"]
     fetched: dict[tuple[str, str], corpus_fetch.Fetched] = {}
-    staging: dict[tuple[str, str], Future[Path]] = {}
+    staged: dict[tuple[str, str], Path | None] = {}
+    queues: dict[str, deque[tuple[PackageSpec, Path]]] = {eco: deque() for eco in STAGE_TURNS}
+    turn = 0
     with (
         ThreadPoolExecutor(opts.fetch_workers) as pip_threads,
         ThreadPoolExecutor(2) as other_threads,
         ProcessPoolExecutor(opts.workers) as procs,
     ):
         # pip is the slowest client: it gets its own threads so that apt and npm downloads, and staging, go on
-        jobs: list[Future[list[corpus_fetch.Fetched]]] = [
-            other_threads.submit(corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed)
+        fetching: set[Future[list[corpus_fetch.Fetched]]] = {
+            other_threads.submit(corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed,
+                                 deadline)  # fmt: skip
             for n in (corpus_fetch.APT_BATCH,)
             for i in range(0, len(debian), n)
-        ]
-        jobs += [
+        }
+        fetching |= {
             (pip_threads if s.ecosystem == "pypi" else other_threads).submit(
-                lambda s=s: [corpus_fetch.fetch_one(downloads, s.ecosystem, s.name, opts.retry_failed)]
+                lambda s=s: [corpus_fetch.fetch_one(downloads, s.ecosystem, s.name, opts.retry_failed, deadline)]
             )
             for s in specs
             if s.ecosystem != "debian"
-        ]
-        for job in as_completed(jobs):
-            for f in job.result():
-                key = (f.ecosystem, f.name)
-                fetched[key] = f
-                if f.archive is not None:
-                    staging[key] = procs.submit(stage_cached, by_key[key], f.archive, stage_dir)
-                if len(fetched) % 250 == 0:
-                    _say(f"fetched {len(fetched)}/{len(specs)}")
-        staged_paths = {}
-        for i, (key, fut) in enumerate(staging.items(), 1):
-            staged_paths[key] = fut.result()
-            if i % 500 == 0:
-                _say(f"staged {i}/{len(staging)}")
-    return fetched, staged_paths
+        }
+        staging: dict[Future[Path | None], tuple[str, str]] = {}
+        while fetching or staging or any(queues.values()):
+            while len(staging) < 2 * opts.workers and any(queues.values()):
+                eco = STAGE_TURNS[turn % len(STAGE_TURNS)]
+                turn += 1
+                if queues[eco]:
+                    spec, archive = queues[eco].popleft()
+                    fut = procs.submit(stage_cached, spec, archive, stage_dir, deadline)
+                    staging[fut] = (spec.ecosystem, spec.name)
+            done, _ = wait(fetching | set(staging), return_when=FIRST_COMPLETED)
+            for fut in done:
+                if fut in staging:
+                    staged[staging.pop(fut)] = fut.result()  # type: ignore[arg-type]
+                    if len(staged) % 250 == 0:
+                        _say(f"staged {len(staged)} packages ({len(fetched)}/{len(specs)} fetched)")
+                    continue
+                fetching.discard(fut)  # type: ignore[arg-type]
+                for f in fut.result():  # type: ignore[union-attr]
+                    key = (f.ecosystem, f.name)
+                    fetched[key] = f
+                    if f.archive is not None:
+                        queues[f.ecosystem].append((by_key[key], f.archive))
+    return fetched, staged
 
 
 def _assemble(
     specs: list[PackageSpec],
     fetched: dict[tuple[str, str], corpus_fetch.Fetched],
-    staged_paths: dict[tuple[str, str], Path],
+    staged_paths: dict[tuple[str, str], Path | None],
     opts: BuildOptions,
 ) -> dict:
     """Dedup across packages (held-out sources first, then train, then validation packages) and write files."""
@@ -473,7 +496,11 @@ def _assemble(
         if f.archive is None:
             info["status"] = f"not fetched: {f.error[-200:]}"
             continue
-        st = msgspec.msgpack.decode(staged_paths[key].read_bytes(), type=Staged)
+        staged_path = staged_paths.get(key)
+        if staged_path is None:
+            info["status"] = "not staged: the build's time budget was spent"
+            continue
+        st = msgspec.msgpack.decode(staged_path.read_bytes(), type=Staged)
         info.update(version=st.version, license=st.licence, license_metadata=st.licence_evidence, status=st.status)
         drops.update(st.drops)
         kept = 0
@@ -493,7 +520,7 @@ def _assemble(
             entries.append(
                 ManifestEntry(
                     spec.name, spec.ecosystem, st.version, st.licence, sf.language, rel, sf.path,
-                    sf.sha256, len(data), sf.tokens, split,
+                    sf.sha256, len(data), split,
                 )  # fmt: skip
             )
             kept += 1
@@ -517,22 +544,62 @@ def _assemble(
         "dropped_files": dict(sorted(drops.items())),
         "packages": packages,
         "counts": _counts(entries),
-        "token_counter": "engine/embedded/tokenizer.json (the shipped 8k BPE)",
     }
 
 
 def _counts(entries: Iterable[ManifestEntry]) -> dict:
-    c: dict = defaultdict(lambda: defaultdict(lambda: {"files": 0, "bytes": 0, "tokens": 0, "packages": set()}))
+    c: dict = defaultdict(lambda: defaultdict(lambda: {"files": 0, "bytes": 0, "packages": set()}))
     for e in entries:
         d = c[e.split][e.language]
         d["files"] += 1
         d["bytes"] += e.bytes
-        d["tokens"] += e.tokens
         d["packages"].add((e.ecosystem, e.package))
     return {
         split: {lang: {**d, "packages": len(d["packages"])} for lang, d in sorted(langs.items())}
         for split, langs in sorted(c.items())
     }
+
+
+# Tokenizing costs ten times more than everything else per byte, so train tokens are measured on a fixed 1 in
+# TOKEN_SAMPLE share of the files (by sha256) and scaled by bytes; validation is counted whole.
+TOKEN_SAMPLE = 8
+
+
+def _sampled(e: ManifestEntry) -> bool:
+    return e.split == "validation" or int(e.sha256[:8], 16) % TOKEN_SAMPLE == 0
+
+
+def _estimate_tokens(root: Path, report: dict) -> None:
+    """Add `tokens` (shipped tokenizer) to every split/language of report["counts"]."""
+    tok = _shipped_tokenizer()
+    sample: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # bytes, tokens, files
+    batch: list[ManifestEntry] = []
+
+    def flush() -> None:
+        texts = [(root / FILES_DIR / e.path).read_text("utf-8") for e in batch]
+        for e, enc in zip(batch, tok.encode_batch(texts, add_special_tokens=False), strict=True):
+            acc = sample[(e.split, e.language)]
+            acc[0] += e.bytes
+            acc[1] += len(enc.ids)
+            acc[2] += 1
+        batch.clear()
+
+    for e in read_manifest(root / MANIFEST_NAME):
+        if _sampled(e):
+            batch.append(e)
+            if len(batch) >= 256:
+                flush()
+    if batch:
+        flush()
+    for split, langs in report["counts"].items():
+        for lang, d in langs.items():
+            sb, st, sf = sample.get((split, lang), [0, 0, 0])
+            d["tokens"] = round(d["bytes"] * st / sb) if sb else 0
+            d["tokens_counted_files"] = sf
+    report["tokens"] = (
+        f"engine/embedded/tokenizer.json (the shipped 8k BPE); validation counted whole, train measured on the "
+        f"files whose sha256 mod {TOKEN_SAMPLE} is 0 and scaled by bytes per language"
+    )
 
 
 def format_summary(report: dict) -> str:
@@ -547,7 +614,7 @@ def format_summary(report: dict) -> str:
     for lang in langs:
         row = [lang]
         for split in SPLITS:
-            d = counts.get(split, {}).get(lang, {"files": 0, "bytes": 0, "tokens": 0})
+            d = {"files": 0, "bytes": 0, "tokens": 0, **counts.get(split, {}).get(lang, {})}
             row += [str(d["files"]), f"{d['bytes'] / 1e6:.1f}", f"{d['tokens'] / 1e6:.2f}"]
             tot.update({f"{split}-files": d["files"], f"{split}-bytes": d["bytes"], f"{split}-tokens": d["tokens"]})
         lines.append("| " + " | ".join(row) + " |")
@@ -593,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--fetch-workers", type=int, default=4, help="parallel pip downloads")
     b.add_argument("--retry-failed", action="store_true", help="retry downloads that failed in an earlier run")
     b.add_argument("--limit", type=int, default=0, help="only the first N packages (a quick trial)")
+    b.add_argument(
+        "--budget-min", type=float, default=0, help="start no new download or staging after this many minutes"
+    )
     s = sub.add_parser("summary", help="print the counts; --out writes the summary that is committed")
     s.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     s.add_argument("--out", type=Path, default=None)
@@ -605,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
             build(
                 BuildOptions(
                     out, cache, args.packages, args.workers, args.fetch_workers, args.retry_failed,
-                    args.limit,
+                    args.limit, args.budget_min * 60,
                 )  # fmt: skip
             )
         except CorpusError as e:
