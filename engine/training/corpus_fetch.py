@@ -11,6 +11,7 @@ to retry.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -160,10 +161,8 @@ def fetch_debian_batch(cache: Path, names: list[str], retry_failed: bool, deadli
         (cache / "debian").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache / "debian") as tmp_s:
             tmp = Path(tmp_s)
-            try:
+            with contextlib.suppress(FetchError):  # the loop below fetches what the batch did not
                 _run(["apt-get", "download", *todo], tmp, APT_TIMEOUT_S)
-            except FetchError:
-                pass  # the loop below fetches what the batch did not
             for p in tmp.glob("*.deb"):
                 pkg = p.name.split("_", 1)[0]
                 if pkg in todo:
@@ -182,7 +181,8 @@ def iter_members(archive: Path, want: Callable[[str], bool]) -> Iterator[tuple[s
         proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=False)
         if proc.returncode != 0:
             raise FetchError(f"dpkg-deb {archive.name}: {proc.stderr.decode(errors='replace').strip()[-200:]}")
-        yield from _tar_members(tarfile.open(fileobj=io.BytesIO(proc.stdout)), want, lambda n: n.removeprefix("./"))
+        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+            yield from _tar_members(tar, want, lambda n: n.removeprefix("./"))
         return
     strip = lambda n: n.split("/", 1)[1] if "/" in n else n  # noqa: E731
     if archive.suffix == ".zip":
@@ -191,16 +191,16 @@ def iter_members(archive: Path, want: Callable[[str], bool]) -> Iterator[tuple[s
                 if not info.is_dir() and want(strip(info.filename)):
                     yield strip(info.filename), z.read(info)
         return
-    yield from _tar_members(tarfile.open(archive, "r:*"), want, strip)
+    with tarfile.open(archive, "r:*") as tar:
+        yield from _tar_members(tar, want, strip)
 
 
 def _tar_members(tar: tarfile.TarFile, want: Callable[[str], bool], strip: Callable[[str], str]):
-    with tar:
-        for m in tar:
-            if not m.isfile():
-                continue
-            path = strip(m.name)
-            if want(path):
-                f = tar.extractfile(m)
-                if f is not None:
-                    yield path, f.read()
+    for m in tar:
+        if not m.isfile():
+            continue
+        path = strip(m.name)
+        if want(path):
+            f = tar.extractfile(m)
+            if f is not None:
+                yield path, f.read()

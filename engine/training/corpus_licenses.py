@@ -73,7 +73,9 @@ def normalize(name: str) -> str | None:
 
 def _split_top(expr: str, op: str) -> list[str]:
     """Split an SPDX-like expression on `op` outside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     tokens = re.split(r"(\(|\)|\s+)", expr)
     for t in tokens:
         if t == "(":

@@ -28,15 +28,15 @@ import sys
 import time
 import tomllib
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
-
 from dcopilot.engine.training import corpus_dedup, corpus_fetch, corpus_filters, corpus_licenses
 
 REPO = Path(__file__).resolve().parents[2]
@@ -331,15 +331,19 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
 
 
 def load(
-    root: Path | str = DEFAULT_ROOT, split: str = "train", languages: Iterable[str] | None = None
+    root: Path | str = DEFAULT_ROOT,
+    split: str = "train",
+    languages: Iterable[str] | None = None,
+    where: Callable[[ManifestEntry], bool] | None = None,
 ) -> Iterator[CorpusFile]:
-    """The files of one split in manifest order; raises CorpusMismatch for a file that is missing or changed."""
+    """The files of one split in manifest order (only `languages`, only entries `where` accepts); raises
+    CorpusMismatch for a file that is missing or changed."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     root = Path(root).expanduser()
     wanted = set(languages) if languages is not None else None
     for e in read_manifest(root / MANIFEST_NAME):
-        if e.split != split or (wanted is not None and e.language not in wanted):
+        if e.split != split or (wanted is not None and e.language not in wanted) or (where and not where(e)):
             continue
         p = root / FILES_DIR / e.path
         try:
@@ -411,6 +415,10 @@ def build(opts: BuildOptions) -> dict:
 STAGE_TURNS = ("pypi", "debian", "npm", "debian")
 
 
+def _fetch_single(cache: Path, spec: PackageSpec, retry_failed: bool, deadline: float) -> list[corpus_fetch.Fetched]:
+    return [corpus_fetch.fetch_one(cache, spec.ecosystem, spec.name, retry_failed, deadline)]
+
+
 def _fetch_and_stage(
     specs: list[PackageSpec], opts: BuildOptions
 ) -> tuple[dict[tuple[str, str], corpus_fetch.Fetched], dict[tuple[str, str], Path | None]]:
@@ -430,20 +438,21 @@ def _fetch_and_stage(
         ProcessPoolExecutor(opts.workers) as procs,
     ):
         # pip is the slowest client: it gets its own threads so that apt and npm downloads, and staging, go on
-        fetching: set[Future[list[corpus_fetch.Fetched]]] = {
-            other_threads.submit(corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed,
-                                 deadline)  # fmt: skip
+        fetching: set[Future[Any]] = {
+            other_threads.submit(
+                corpus_fetch.fetch_debian_batch, downloads, debian[i : i + n], opts.retry_failed, deadline
+            )
             for n in (corpus_fetch.APT_BATCH,)
             for i in range(0, len(debian), n)
         }
         fetching |= {
             (pip_threads if s.ecosystem == "pypi" else other_threads).submit(
-                lambda s=s: [corpus_fetch.fetch_one(downloads, s.ecosystem, s.name, opts.retry_failed, deadline)]
+                _fetch_single, downloads, s, opts.retry_failed, deadline
             )
             for s in specs
             if s.ecosystem != "debian"
         }
-        staging: dict[Future[Path | None], tuple[str, str]] = {}
+        staging: dict[Future[Any], tuple[str, str]] = {}
         while fetching or staging or any(queues.values()):
             while len(staging) < 2 * opts.workers and any(queues.values()):
                 eco = STAGE_TURNS[turn % len(STAGE_TURNS)]
@@ -453,14 +462,14 @@ def _fetch_and_stage(
                     fut = procs.submit(stage_cached, spec, archive, stage_dir, deadline)
                     staging[fut] = (spec.ecosystem, spec.name)
             done, _ = wait(fetching | set(staging), return_when=FIRST_COMPLETED)
-            for fut in done:
-                if fut in staging:
-                    staged[staging.pop(fut)] = fut.result()  # type: ignore[arg-type]
+            for job in done:
+                if job in staging:
+                    staged[staging.pop(job)] = job.result()
                     if len(staged) % 250 == 0:
                         _say(f"staged {len(staged)} packages ({len(fetched)}/{len(specs)} fetched)")
                     continue
-                fetching.discard(fut)  # type: ignore[arg-type]
-                for f in fut.result():  # type: ignore[union-attr]
+                fetching.discard(job)
+                for f in job.result():
                     key = (f.ecosystem, f.name)
                     fetched[key] = f
                     if f.archive is not None:
@@ -476,8 +485,8 @@ def _assemble(
 ) -> dict:
     """Dedup across packages (held-out sources first, then train, then validation packages) and write files."""
     dd = corpus_dedup.Deduplicator()
-    for key, text in sorted(heldout_texts().items()):
-        dd.offer(f"heldout:{key}", corpus_dedup.text_sha256(text), corpus_dedup.signature(text))
+    for heldout_key, text in sorted(heldout_texts().items()):
+        dd.offer(f"heldout:{heldout_key}", corpus_dedup.text_sha256(text), corpus_dedup.signature(text))
     order = sorted(specs, key=lambda s: (split_of(s.ecosystem, s.name, s.split) != "train", s.ecosystem, s.name))
     files_tmp = opts.out / (FILES_DIR + ".tmp")
     if files_tmp.exists():
@@ -519,9 +528,17 @@ def _assemble(
             target.write_bytes(data)
             entries.append(
                 ManifestEntry(
-                    spec.name, spec.ecosystem, st.version, st.licence, sf.language, rel, sf.path,
-                    sf.sha256, len(data), split,
-                )  # fmt: skip
+                    spec.name,
+                    spec.ecosystem,
+                    st.version,
+                    st.licence,
+                    sf.language,
+                    rel,
+                    sf.path,
+                    sf.sha256,
+                    len(data),
+                    split,
+                )
             )
             kept += 1
         info["files"] = kept
@@ -639,9 +656,7 @@ def summary_for_git(report: dict) -> dict:
         "dedup": report["dedup"],
         "packages_listed": len(report["packages"]),
         "package_outcomes": dict(status.most_common()),
-        "packages_used": {
-            split: Counter(p["ecosystem"] for p in used if p["split"] == split) for split in SPLITS
-        },
+        "packages_used": {split: Counter(p["ecosystem"] for p in used if p["split"] == split) for split in SPLITS},
         "licences_of_used_packages": dict(licences.most_common()),
         "dropped_files": report["dropped_files"],
         "counts": report["counts"],
@@ -674,9 +689,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             build(
                 BuildOptions(
-                    out, cache, args.packages, args.workers, args.fetch_workers, args.retry_failed,
-                    args.limit, args.budget_min * 60,
-                )  # fmt: skip
+                    out,
+                    cache,
+                    args.packages,
+                    args.workers,
+                    args.fetch_workers,
+                    args.retry_failed,
+                    args.limit,
+                    args.budget_min * 60,
+                )
             )
         except CorpusError as e:
             print(f"corpus_v2: {e}", file=sys.stderr)

@@ -19,6 +19,7 @@ from dcopilot.engine.training import corpus_v2
 from dcopilot.engine.training.corpus_fetch import package_dir
 
 HELDOUT_KEY = "toolz@0.12.1/toolz/dicttoolz.py"
+SHELL_LOOP = 'for f in "$@"; do\n    echo "processing $f"\n    wc -l "$f"\ndone\n'
 
 
 def _code(tag: str, n: int = 30) -> str:
@@ -47,8 +48,11 @@ def _deb(cache: Path, name: str, version: str, files: dict[str, str]) -> None:
     )
     d = package_dir(cache / "downloads", "debian", name)
     d.mkdir(parents=True)
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(d / f"{name}_{version}_all.deb")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(d / f"{name}_{version}_all.deb")],
+        check=True,
+        capture_output=True,
+    )
 
 
 DEP5 = textwrap.dedent("""\
@@ -76,40 +80,61 @@ def built(tmp_path_factory):
     cache, out = base / "cache", base / "v2"
     heldout = json.loads(gzip.decompress((corpus_v2.HELDOUT_DIR / "sources.json.gz").read_bytes()))
     mit = "Metadata-Version: 2.1\nName: {n}\nVersion: 1.0\nLicense-Expression: MIT\n"
-    _tar(package_dir(cache / "downloads", "pypi", "goodpy") / "goodpy-1.0.tar.gz", "goodpy-1.0", {
-        "PKG-INFO": mit.format(n="goodpy"),
-        "goodpy/core.py": _code("core"),
-        "goodpy/core_copy.py": _code("core"),  # exact duplicate
-        "goodpy/core_edit.py": _code("core").replace("core_7(", "renamed_7("),  # near duplicate
-        "goodpy/_vendor/six.py": _code("six"),  # vendored
-        "goodpy/api_pb2.py": _code("pb"),  # generated
-        "goodpy/table.py": "T = [\n" + "    0x1f, 0x2e, 0x3d, 0x4c,\n" * 80 + "]\n",  # data
-        "goodpy/dicts.py": heldout[HELDOUT_KEY],  # a copy of held-out benchmark code
-        "scripts/run.sh": "#!/bin/sh\nset -eu\n" + "for f in \"$@\"; do\n    echo \"processing $f\"\n    wc -l \"$f\"\ndone\n" * 3,
-    })  # fmt: skip
-    _tar(package_dir(cache / "downloads", "pypi", "gplpy") / "gplpy-2.0.tar.gz", "gplpy-2.0", {
-        "PKG-INFO": "Metadata-Version: 2.1\nName: gplpy\nVersion: 2.0\nLicense-Expression: GPL-3.0-only\n",
-        "gplpy/x.py": _code("gpl"),
-    })  # fmt: skip
+    _tar(
+        package_dir(cache / "downloads", "pypi", "goodpy") / "goodpy-1.0.tar.gz",
+        "goodpy-1.0",
+        {
+            "PKG-INFO": mit.format(n="goodpy"),
+            "goodpy/core.py": _code("core"),
+            "goodpy/core_copy.py": _code("core"),  # exact duplicate
+            "goodpy/core_edit.py": _code("core").replace("core_7(", "renamed_7("),  # near duplicate
+            "goodpy/_vendor/six.py": _code("six"),  # vendored
+            "goodpy/api_pb2.py": _code("pb"),  # generated
+            "goodpy/table.py": "T = [\n" + "    0x1f, 0x2e, 0x3d, 0x4c,\n" * 80 + "]\n",  # data
+            "goodpy/dicts.py": heldout[HELDOUT_KEY],  # a copy of held-out benchmark code
+            "scripts/run.sh": "#!/bin/sh\nset -eu\n" + SHELL_LOOP * 3,
+        },
+    )
+    _tar(
+        package_dir(cache / "downloads", "pypi", "gplpy") / "gplpy-2.0.tar.gz",
+        "gplpy-2.0",
+        {
+            "PKG-INFO": "Metadata-Version: 2.1\nName: gplpy\nVersion: 2.0\nLicense-Expression: GPL-3.0-only\n",
+            "gplpy/x.py": _code("gpl"),
+        },
+    )
     # a package name the split rule sends to validation (checked below)
-    _tar(package_dir(cache / "downloads", "pypi", "valpkg53") / "valpkg53-0.1.tar.gz", "valpkg53-0.1", {
-        "PKG-INFO": mit.format(n="valpkg53").replace("Version: 1.0", "Version: 0.1"),
-        "valpkg53/a.py": _code("val"),
-        "valpkg53/b.py": _code("core"),  # duplicates a train file: dropped from validation
-    })  # fmt: skip
-    _tar(package_dir(cache / "downloads", "npm", "goodjs") / "goodjs-3.1.0.tgz", "package", {
-        "package.json": json.dumps({"name": "goodjs", "version": "3.1.0", "license": "ISC"}),
-        "lib/index.js": _code("js").replace("def ", "function ").replace(":\n", " {\n").replace("\n\n", "\n}\n"),
-        "lib/index.d.ts": "export declare function js_0(value: number, scale: number): number;\n" * 3,
-        "dist/bundle.js": _code("bundle"),
-    })  # fmt: skip
+    _tar(
+        package_dir(cache / "downloads", "pypi", "valpkg53") / "valpkg53-0.1.tar.gz",
+        "valpkg53-0.1",
+        {
+            "PKG-INFO": mit.format(n="valpkg53").replace("Version: 1.0", "Version: 0.1"),
+            "valpkg53/a.py": _code("val"),
+            "valpkg53/b.py": _code("core"),  # duplicates a train file: dropped from validation
+        },
+    )
+    _tar(
+        package_dir(cache / "downloads", "npm", "goodjs") / "goodjs-3.1.0.tgz",
+        "package",
+        {
+            "package.json": json.dumps({"name": "goodjs", "version": "3.1.0", "license": "ISC"}),
+            "lib/index.js": _code("js").replace("def ", "function ").replace(":\n", " {\n").replace("\n\n", "\n}\n"),
+            "lib/index.d.ts": "export declare function js_0(value: number, scale: number): number;\n" * 3,
+            "dist/bundle.js": _code("bundle"),
+        },
+    )
     go = "package thing\n\n" + "".join(f"func F{i}(a int) int {{\n\treturn a * {i}\n}}\n\n" for i in range(30))
     prefix = "usr/share/gocode/src/example.org/thing/"
-    _deb(cache, "golang-example-thing-dev", "1.2-1", {
-        prefix + "thing.go": go,
-        prefix + "gpl/part.go": go.replace("F", "G"),  # covered by a GPL stanza
-        "usr/share/doc/golang-example-thing-dev/copyright": DEP5,
-    })  # fmt: skip
+    _deb(
+        cache,
+        "golang-example-thing-dev",
+        "1.2-1",
+        {
+            prefix + "thing.go": go,
+            prefix + "gpl/part.go": go.replace("F", "G"),  # covered by a GPL stanza
+            "usr/share/doc/golang-example-thing-dev/copyright": DEP5,
+        },
+    )
     toml = base / "packages.toml"
     toml.write_text(
         'pypi = ["goodpy", "gplpy", "valpkg53", "notfetched"]\nnpm = ["goodjs"]\n'
