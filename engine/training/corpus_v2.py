@@ -262,9 +262,8 @@ def _stage_path(stage_dir: Path, spec: PackageSpec) -> Path:
     return stage_dir / spec.ecosystem / (corpus_fetch.safe_name(spec.name) + ".msgpack")
 
 
-def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path, deadline: float = 0.0) -> Path | None:
-    """Stage a package unless a staged copy of the same archive (same filters version) exists; returns its path.
-    After `deadline` (time.time(), 0 = none) only staged copies are returned (else None)."""
+def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path) -> Path:
+    """Stage a package unless a staged copy of the same archive (same filters version) exists; returns its path."""
     out = _stage_path(stage_dir, spec)
     if out.exists():
         try:
@@ -273,8 +272,6 @@ def stage_cached(spec: PackageSpec, archive: Path, stage_dir: Path, deadline: fl
                 return out
         except msgspec.DecodeError:
             pass
-    if deadline and time.time() > deadline:
-        return None
     try:
         st = stage_package(spec, archive)
     except Exception as e:  # one odd archive must not stop a long build; the package reports why it is empty
@@ -367,7 +364,8 @@ class BuildOptions:
     fetch_workers: int = 4  # pip download threads
     retry_failed: bool = False
     limit: int = 0  # first N packages only (a quick trial); 0 = all
-    budget_s: float = 0.0  # after this long, start no new download or staging (0 = no limit); the rest is reported
+    budget_s: float = 0.0  # after this long, start no new download (0 = no limit); what is missing is reported
+    offline: bool = False  # only archives already in the cache
     started: float = field(default_factory=time.time)
     log: list[str] = field(default_factory=list)
 
@@ -421,15 +419,16 @@ def _fetch_single(cache: Path, spec: PackageSpec, retry_failed: bool, deadline: 
 
 def _fetch_and_stage(
     specs: list[PackageSpec], opts: BuildOptions
-) -> tuple[dict[tuple[str, str], corpus_fetch.Fetched], dict[tuple[str, str], Path | None]]:
+) -> tuple[dict[tuple[str, str], corpus_fetch.Fetched], dict[tuple[str, str], Path]]:
     """Download in threads (the clients are processes) and stage packages in processes as soon as they are
     there, so reading archives overlaps with the slow sdist downloads."""
     downloads, stage_dir = opts.cache / "downloads", opts.cache / "stage"
-    deadline = opts.started + opts.budget_s if opts.budget_s else 0.0
+    # a deadline in the past fetches nothing new: only archives already in the cache are used
+    deadline = 1.0 if opts.offline else opts.started + opts.budget_s if opts.budget_s else 0.0
     by_key = {(s.ecosystem, s.name): s for s in specs}
     debian = [s.name for s in specs if s.ecosystem == "debian"]
     fetched: dict[tuple[str, str], corpus_fetch.Fetched] = {}
-    staged: dict[tuple[str, str], Path | None] = {}
+    staged: dict[tuple[str, str], Path] = {}
     queues: dict[str, deque[tuple[PackageSpec, Path]]] = {eco: deque() for eco in STAGE_TURNS}
     turn = 0
     with (
@@ -459,7 +458,7 @@ def _fetch_and_stage(
                 turn += 1
                 if queues[eco]:
                     spec, archive = queues[eco].popleft()
-                    fut = procs.submit(stage_cached, spec, archive, stage_dir, deadline)
+                    fut = procs.submit(stage_cached, spec, archive, stage_dir)
                     staging[fut] = (spec.ecosystem, spec.name)
             done, _ = wait(fetching | set(staging), return_when=FIRST_COMPLETED)
             for job in done:
@@ -480,7 +479,7 @@ def _fetch_and_stage(
 def _assemble(
     specs: list[PackageSpec],
     fetched: dict[tuple[str, str], corpus_fetch.Fetched],
-    staged_paths: dict[tuple[str, str], Path | None],
+    staged_paths: dict[tuple[str, str], Path],
     opts: BuildOptions,
 ) -> dict:
     """Dedup across packages (held-out sources first, then train, then validation packages) and write files."""
@@ -507,7 +506,7 @@ def _assemble(
             continue
         staged_path = staged_paths.get(key)
         if staged_path is None:
-            info["status"] = "not staged: the build's time budget was spent"
+            info["status"] = "not staged"
             continue
         st = msgspec.msgpack.decode(staged_path.read_bytes(), type=Staged)
         info.update(version=st.version, license=st.licence, license_metadata=st.licence_evidence, status=st.status)
@@ -675,9 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--fetch-workers", type=int, default=4, help="parallel pip downloads")
     b.add_argument("--retry-failed", action="store_true", help="retry downloads that failed in an earlier run")
     b.add_argument("--limit", type=int, default=0, help="only the first N packages (a quick trial)")
-    b.add_argument(
-        "--budget-min", type=float, default=0, help="start no new download or staging after this many minutes"
-    )
+    b.add_argument("--budget-min", type=float, default=0, help="start no new download after this many minutes")
+    b.add_argument("--offline", action="store_true", help="use only the archives already in the download cache")
     s = sub.add_parser("summary", help="print the counts; --out writes the summary that is committed")
     s.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     s.add_argument("--out", type=Path, default=None)
@@ -697,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.retry_failed,
                     args.limit,
                     args.budget_min * 60,
+                    args.offline,
                 )
             )
         except CorpusError as e:

@@ -5,6 +5,7 @@ package metadata, filters, dedup against the held-out benchmark's sources, the p
 the reading API.
 """
 
+import dataclasses
 import gzip
 import io
 import json
@@ -12,10 +13,11 @@ import shutil
 import subprocess
 import tarfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from dcopilot.engine.training import corpus_v2
+from dcopilot.engine.training import corpus_fetch, corpus_v2
 from dcopilot.engine.training.corpus_fetch import package_dir
 
 HELDOUT_KEY = "toolz@0.12.1/toolz/dicttoolz.py"
@@ -237,3 +239,18 @@ def test_committed_package_list_is_valid():
     specs = corpus_v2.load_packages()  # raises on a held-out package or a name listed twice
     assert {s.ecosystem for s in specs} == {"pypi", "npm", "debian"}
     assert len(specs) > 1000
+
+
+def test_offline_build_uses_only_the_cache_and_records_what_it_skipped(built, tmp_path):
+    out, cache, opts, _ = built
+    toml = tmp_path / "more.toml"
+    toml.write_text(opts.packages.read_text().replace('"notfetched"]', '"notfetched", "neverdownloaded"]'))
+    report = corpus_v2.build(
+        dataclasses.replace(opts, out=tmp_path / "v2", packages=toml, offline=True, started=time.time())
+    )
+    status = {p["name"]: p["status"] for p in report["packages"]}
+    assert status["neverdownloaded"] == f"not fetched: {corpus_fetch.OUT_OF_TIME}"
+    assert not (corpus_fetch.package_dir(cache / "downloads", "pypi", "neverdownloaded") / "FAILED").exists()
+    assert status["goodpy"] == "ok"
+    # the same cached packages give the same files
+    assert (tmp_path / "v2" / corpus_v2.MANIFEST_NAME).read_bytes() == (out / corpus_v2.MANIFEST_NAME).read_bytes()
