@@ -21,6 +21,7 @@ import functools
 import gzip
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -434,7 +435,9 @@ def _fetch_and_stage(
     with (
         ThreadPoolExecutor(opts.fetch_workers) as pip_threads,
         ThreadPoolExecutor(2) as other_threads,
-        ProcessPoolExecutor(opts.workers) as procs,
+        # forkserver, not fork: a worker forked while a download thread runs a client would inherit that client's
+        # pipe, and the thread would wait for an end of file that never comes
+        ProcessPoolExecutor(opts.workers, mp_context=multiprocessing.get_context("forkserver")) as procs,
     ):
         # pip is the slowest client: it gets its own threads so that apt and npm downloads, and staging, go on
         fetching: set[Future[Any]] = {
@@ -500,7 +503,7 @@ def _assemble(
         split = split_of(spec.ecosystem, spec.name, spec.split)
         info: dict = {"ecosystem": spec.ecosystem, "name": spec.name, "split": split}
         packages.append(info)
-        f = fetched[key]
+        f = fetched.get(key, corpus_fetch.Fetched(spec.ecosystem, spec.name, None, "no answer from the client"))
         if f.archive is None:
             info["status"] = f"not fetched: {f.error[-200:]}"
             continue
