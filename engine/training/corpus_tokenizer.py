@@ -25,6 +25,8 @@ from tokenizers import Tokenizer
 VOCAB_SIZES = (8192, 16384)
 SAMPLE_MB_PER_LANGUAGE = 4.0  # BPE training text per language (balanced, so Go's bulk does not crowd out Lua)
 MEASURE_MB_PER_LANGUAGE = 2.0  # validation text measured per language
+# Below this share of MEASURE_MB_PER_LANGUAGE, a language's validation text is too little to measure on.
+MIN_VALIDATION_SHARE = 0.25
 # The chosen vocabulary: the smallest whose mean bytes/token is within this share of the best one. A larger
 # vocabulary costs embedding parameters that a small CPU model pays on every step.
 CHOOSE_WITHIN = 0.10
@@ -76,20 +78,23 @@ def study(
     train_paths = _select(entries, "train", sample_mb, lambda e: True)
     sampled = {p for ps in train_paths.values() for p in ps}
     val_paths = _select(entries, "validation", measure_mb, lambda e: True)
-    # a language without validation packages is measured on train files the BPE did not see
+    # a language with little validation text is also measured on train files the BPE sample left out
+    size = {e.path: e.bytes for e in entries}
+    extra_paths: dict[str, set[str]] = {}
     for lang in train_paths:
-        if not val_paths.get(lang):
+        have = sum(size[p] for p in val_paths.get(lang, ()))
+        if have < measure_mb * 1e6 * MIN_VALIDATION_SHARE:
 
             def unseen(e: corpus_v2.ManifestEntry, lang: str = lang) -> bool:
                 return e.language == lang and e.path not in sampled
 
-            val_paths[lang] = _select(entries, "train", measure_mb, unseen).get(lang, set())
+            extra = _select(entries, "train", measure_mb - have / 1e6, unseen).get(lang, set())
+            if extra:
+                extra_paths[lang] = extra
     train_texts = _texts(root, "train", train_paths)
     measure = _texts(root, "validation", val_paths)
-    substitute = {lang for lang in val_paths if not measure.get(lang)}
-    if substitute:
-        extra_texts = _texts(root, "train", {lang: val_paths[lang] for lang in substitute})
-        measure.update(extra_texts)
+    for lang, texts in _texts(root, "train", extra_paths).items():
+        measure[lang] = measure.get(lang, []) + texts
     # languages interleaved so the trainer's sample is balanced even if it stops reading early
     order = [t for group in zip_longest(*train_texts.values()) for t in group if t is not None]
     shipped = Tokenizer.from_file(str(corpus_v2.SHIPPED_TOKENIZER))
@@ -111,7 +116,7 @@ def study(
         "special_tokens": list(SPECIAL_TOKENS),
         "train_sample_bytes": {lang: sum(len(t.encode()) for t in ts) for lang, ts in train_texts.items()},
         "measured_bytes": {lang: sum(len(t.encode()) for t in ts) for lang, ts in measure.items()},
-        "measured_on_train_files_outside_the_sample": sorted(substitute),
+        "also_measured_on_train_files_outside_the_sample": sorted(extra_paths),
         "bytes_per_token": table,
         "mean_bytes_per_token": means,
         "chosen_vocab": chosen,
