@@ -178,11 +178,15 @@ class Page:
 
     def ghost_text(self) -> str:
         """The ghost text on screen ('' when none): the cursor line's part, then any further lines."""
-        parts = self.page.eval_on_selector_all(
-            ".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text .view-line",
-            "els => els.map(e => e.textContent)",
+        # The cursor line's part can come as several decorations (VS Code colours ghost text token by token):
+        # they join without a break; each further line is one view line.
+        inline = self.page.eval_on_selector_all(
+            ".monaco-editor .ghost-text-decoration", "els => els.map(e => e.textContent)"
         )
-        return "\n".join(parts).replace("\u00a0", " ")
+        below = self.page.eval_on_selector_all(
+            ".monaco-editor .ghost-text .view-line", "els => els.map(e => e.textContent)"
+        )
+        return "\n".join(["".join(inline), *below] if below else ["".join(inline)]).replace("\u00a0", " ")
 
     def notifications(self) -> list[str]:
         toasts = self.page.locator(".notification-toast .notification-list-item-message")
