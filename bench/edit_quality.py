@@ -28,7 +28,6 @@ import platform
 import re
 import statistics
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ for p in (str(ROOT), str(HELDOUT)):
         sys.path.insert(0, p)
 
 from edit_tasks import EditTask, build  # noqa: E402
+from systems import ready_service  # noqa: E402
 
 OPEN_GATE = -100.0
 
@@ -130,20 +130,8 @@ class Engine:
 
     def __init__(self, load_timeout: float = 900.0):
         from dcopilot.copilot.config import load_config
-        from dcopilot.copilot.daemon import make_service
 
-        self.service = make_service(load_config())
-        ready = threading.Event()
-        self.status = None
-
-        def on_status(status) -> None:
-            self.status = status
-            if status.state != "loading":
-                ready.set()
-
-        self.service.start(on_status)
-        if not ready.wait(load_timeout) or self.status is None or self.status.state != "ready":
-            raise RuntimeError(f"model not ready: {getattr(self.status, 'message', 'timeout')}")
+        self.service, self.status = ready_service(load_config(), load_timeout)
         self.loop = asyncio.new_event_loop()
 
     def describe(self) -> str:

@@ -72,24 +72,32 @@ def at_cursor(text: str, cursor: int, new: str, start: int, end: int) -> tuple[s
     return text[cursor:start] + new, end - cursor
 
 
+def ready_service(config, load_timeout: float = 900.0):
+    """The server's EngineService for `config`, started, once its model is ready: (service, its last status)."""
+    from dcopilot.copilot.daemon import make_service
+
+    service = make_service(config)
+    ready = threading.Event()
+    last = []
+
+    def on_status(status) -> None:
+        last.append(status)
+        if status.state != "loading":
+            ready.set()
+
+    service.start(on_status)
+    if not ready.wait(load_timeout) or not last or last[-1].state != "ready":
+        raise RuntimeError(f"model not ready: {getattr(last[-1], 'message', 'timeout') if last else 'timeout'}")
+    return service, last[-1]
+
+
 class InProcess:
     def __init__(self, config, load_timeout: float = 900.0):
-        from dcopilot.copilot.daemon import make_service, settings_from
+        from dcopilot.copilot.daemon import settings_from
 
         self.settings = settings_from(config)
         self.snippets = config.completion.snippets  # as serve_main's ServerOptions
-        self.service = make_service(config)
-        ready = threading.Event()
-        self.status = None
-
-        def on_status(status) -> None:
-            self.status = status
-            if status.state != "loading":
-                ready.set()
-
-        self.service.start(on_status)
-        if not ready.wait(load_timeout) or self.status is None or self.status.state != "ready":
-            raise RuntimeError(f"model not ready: {getattr(self.status, 'message', 'timeout')}")
+        self.service, self.status = ready_service(config, load_timeout)
         self.loop = asyncio.new_event_loop()
 
     def describe(self) -> str:
