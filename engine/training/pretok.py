@@ -49,10 +49,7 @@ def read_corpus(corpus: Path) -> tuple[dict[str, str], dict[str, str], dict]:
     if corpus.is_dir():
         if not (corpus / "manifest.jsonl").is_file():
             raise PretokError(f"{corpus} is a folder without manifest.jsonl: not a corpus v2 root")
-        try:
-            from dcopilot.engine.training import corpus_v2  # type: ignore[attr-defined]
-        except ImportError as e:
-            raise PretokError(f"{corpus} is a corpus v2 root, but this checkout has no corpus_v2 reader") from e
+        from dcopilot.engine.training import corpus_v2
         train = {f.path: f.text for f in corpus_v2.load(corpus, "train")}
         held = {f.path: f.text for f in corpus_v2.load(corpus, "validation")}
         return train, held, {"kind": "corpus-v2", "root": str(corpus), "heldout_split": "validation"}
