@@ -50,6 +50,7 @@ def read_corpus(corpus: Path) -> tuple[dict[str, str], dict[str, str], dict]:
         if not (corpus / "manifest.jsonl").is_file():
             raise PretokError(f"{corpus} is a folder without manifest.jsonl: not a corpus v2 root")
         from dcopilot.engine.training import corpus_v2
+
         train = {f.path: f.text for f in corpus_v2.load(corpus, "train")}
         held = {f.path: f.text for f in corpus_v2.load(corpus, "validation")}
         return train, held, {"kind": "corpus-v2", "root": str(corpus), "heldout_split": "validation"}
