@@ -6,7 +6,9 @@
 #   bash scripts/train_background.sh status  [RUN_DIR]   # running or not, last logged step, saved state
 #   bash scripts/train_background.sh promote [RUN_DIR]   # ship RUN_DIR/checkpoint if it scores better held out
 #
-# RUN_DIR defaults to runs/background. The trainer runs under `nice -n 19` on one thread (OMP_NUM_THREADS=1,
+# RUN_DIR defaults to runs/background. $CORPUS picks the data at the first start: a corpus v2 root (e.g.
+# ~/.cache/dcopilot-corpus/v2, built by scripts/build_corpus_v2.sh) or, by default, the shipped model's manifest;
+# the tokenizer stays the shipped one, so the result can replace the shipped model. The trainer runs under `nice -n 19` on one thread (OMP_NUM_THREADS=1,
 # passive OpenMP waits), continues the shipped model with absorbing-state diffusion (STEPS optimiser steps in all,
 # default 200000: days on one core; the cosine schedule spans them), saves its state every 10 minutes and on stop,
 # and writes RUN_DIR/checkpoint each time. `promote` runs dcopilot.engine.training.promote (held-out split of the
@@ -28,7 +30,7 @@ case "$cmd" in
             args=(--resume "$run")
         else
             args=(--out "$run/out" --run-dir "$run" --steps "${STEPS:-200000}" --init-from engine/embedded
-                  --manifest engine/embedded/corpus_manifest.json --tokenizer engine/embedded/tokenizer.json
+                  --corpus "${CORPUS:-engine/embedded/corpus_manifest.json}" --tokenizer engine/embedded/tokenizer.json
                   --ar-fraction 0 --lr 1e-3 --warmup-steps 50 --seed "${SEED:-4}" --noise mask --threads 1
                   --ckpt-minutes 10)
         fi
@@ -53,5 +55,5 @@ case "$cmd" in
     promote)
         [ -f "$run/checkpoint/model.safetensors" ] || { echo "no checkpoint in $run yet" >&2; exit 1; }
         exec "$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

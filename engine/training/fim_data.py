@@ -12,6 +12,7 @@ plain text.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from dataclasses import dataclass
@@ -228,7 +229,8 @@ class ExampleSampler:
         self.paths = sorted(texts)
         self.texts = texts
         # Files are drawn proportionally to their size, so every byte is about equally likely to be a cursor.
-        self.weights = [len(texts[p]) for p in self.paths]
+        # (cumulative, computed once: random.choices would re-add them on every draw, with the same result)
+        self.cum_weights = list(itertools.accumulate(len(texts[p]) for p in self.paths))
         self.rng = random.Random(seed)
         self.mix = mix
         self.siblings: dict[str, list[str]] = {}  # directory -> its files: the "same package" snippet sources
@@ -258,7 +260,7 @@ class ExampleSampler:
     def example(self, prompt_len: int, canvas_len: int, layout: str | None = None, kind: str | None = None) -> Example:
         rng, mix = self.rng, self.mix
         for _ in range(200):
-            path = rng.choices(self.paths, weights=self.weights)[0]
+            path = rng.choices(self.paths, cum_weights=self.cum_weights)[0]
             k = kind or _choice(rng, mix.kinds)
             lay_name = layout or _choice(rng, mix.layouts)
             span = sample_span(self.texts[path], rng, k)

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 import torch
-from dcopilot.engine.training.corpus import load_texts
 from dcopilot.engine.training.fim_data import ExampleSampler, MixConfig
+from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
@@ -41,29 +41,6 @@ AR_MIX = MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
 
 class PretokError(RuntimeError):
     pass
-
-
-def read_corpus(corpus: Path) -> tuple[dict[str, str], dict[str, str], dict]:
-    """(train texts, held-out texts, description) from a v1 manifest file or a corpus v2 root."""
-    corpus = Path(corpus).expanduser()
-    if corpus.is_dir():
-        if not (corpus / "manifest.jsonl").is_file():
-            raise PretokError(f"{corpus} is a folder without manifest.jsonl: not a corpus v2 root")
-        from dcopilot.engine.training import corpus_v2
-
-        train = {f.path: f.text for f in corpus_v2.load(corpus, "train")}
-        held = {f.path: f.text for f in corpus_v2.load(corpus, "validation")}
-        return train, held, {"kind": "corpus-v2", "root": str(corpus), "heldout_split": "validation"}
-    if not corpus.is_file():
-        raise PretokError(f"no corpus at {corpus} (a corpus manifest .json or a corpus v2 folder)")
-    manifest = json.loads(corpus.read_text())
-    desc = {
-        "kind": "manifest-v1",
-        "manifest": str(corpus),
-        "source": manifest.get("source", ""),
-        "heldout_split": "heldout",
-    }
-    return load_texts(manifest, "train"), load_texts(manifest, "heldout"), desc
 
 
 def example_bytes(p: int, n: int, itemsize: int) -> int:
@@ -122,7 +99,8 @@ def build(
 ) -> dict:
     t0 = time.monotonic()
     tok = Tokenizer.from_file(str(tok_path))
-    train, held, desc = read_corpus(corpus)
+    source = read_corpus(corpus)
+    train, held, desc = source.train, source.heldout, source.record
     if not train or not held:
         raise PretokError(f"{corpus}: the train or held-out split is empty")
     vocab = tok.get_vocab_size()
@@ -195,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         build(args.tokenizer, args.corpus, args.out, args.mib, args.seed, args.workers, args.val)
-    except PretokError as e:
+    except (PretokError, CorpusSourceError) as e:
         ap.exit(1, f"pretok: {e}\n")
     return 0
 

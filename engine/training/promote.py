@@ -2,9 +2,11 @@
 
     python -m dcopilot.engine.training.promote --candidate runs/background/checkpoint [--shipped engine/embedded]
 
-The benchmark is the training corpus's held-out split (whole packages never trained on; the `heldout` files of the
-shipped model's corpus_manifest.json), scored as the trainer validates: absorbing-noise diffusion cross-entropy at
-t = 0.5 on fixed, seeded batches (lower is better), with t = 1.0 and the AR loss reported beside it. The quality
+The benchmark is the held-out split of each training corpus (whole packages never trained on): the `heldout` files
+of the shipped model's corpus_manifest.json and, for a candidate trained on corpus v2, that corpus's `validation`
+packages. Each is scored as the trainer validates: absorbing-noise diffusion cross-entropy at t = 0.5 on fixed,
+seeded batches (lower is better), with t = 1.0 and the AR loss reported beside it. A candidate is promoted only
+when it is better on every corpus: gaining languages must not cost the ones the shipped model knows. The quality
 benchmark's test split is never used here. Both checkpoints are read by the engine's loader, so they are compared
 exactly as they would ship (bf16 weights). Per-token losses are only comparable under one tokenizer, so a
 candidate with another tokenizer is refused (compare those with `bench/quality.py --split calibration`).
@@ -26,8 +28,8 @@ from pathlib import Path
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.tasks.layout import fim_specials
-from dcopilot.engine.training.corpus import load_texts
 from dcopilot.engine.training.fim_data import Batch, ExampleSampler
+from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 from dcopilot.engine.training.train import AR_MIX, validate
 
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -65,14 +67,28 @@ def training_record(model_dir: Path) -> dict:
     return json.loads((model_dir / "config.json").read_text()).get("dcopilot", {}).get("training", {})
 
 
-def card_row(candidate: Path, before: dict, after: dict) -> str:
+def card_row(candidate: Path, scores: dict[str, dict[str, dict[str, float]]]) -> str:
+    """scores: corpus label -> {"shipped": ..., "candidate": ...}; a cell lists every corpus's score."""
     rec = training_record(candidate)
     cum = rec.get("cumulative", {})
+
+    def cell(who: str) -> str:
+        return "; ".join(f"{label} {s[who][SCORE]:.4f}" for label, s in scores.items())
+
     return (
         f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | `{candidate}` | {rec.get('train_tokens', 0):,} "
         f"| {rec.get('train_minutes', 0)} ({rec.get('train_thread_minutes', '?')}) | {cum.get('tokens', 0):,} "
-        f"| {cum.get('thread_minutes', '?')} | {before[SCORE]:.4f} | {after[SCORE]:.4f} |"
+        f"| {cum.get('thread_minutes', '?')} | {cell('shipped')} | {cell('candidate')} |"
     )
+
+
+def corpora_for(candidate: Path, shipped: Path) -> list[Path]:
+    """The shipped model's corpus manifest, plus the corpus v2 root the candidate was trained on, if any."""
+    out = [shipped / "corpus_manifest.json"]
+    corpus = training_record(candidate).get("corpus", {})
+    if corpus.get("kind") == "corpus-v2":
+        out.append(Path(corpus["root"]))
+    return out
 
 
 def append_card(card: Path, row: str) -> None:
@@ -102,13 +118,14 @@ def install(candidate: Path, shipped: Path) -> None:
 def promote(
     candidate: Path,
     shipped: Path,
-    manifest: Path,
+    corpora: list[Path],
     run_dir: Path | None = None,
     margin: float = 0.0,
     dry_run: bool = False,
     batches: tuple[int, int] = (8, 2),
 ) -> dict:
-    """Score both on the held-out batches (diffusion, AR counts in `batches`) and install the candidate if better."""
+    """Score both on each corpus's held-out batches (diffusion, AR counts in `batches`) and install the candidate
+    if it is better on every one."""
     for d in (candidate, shipped):
         missing = [n for n in MODEL_FILES if not (d / n).is_file()]
         if missing:
@@ -118,24 +135,32 @@ def promote(
             "the candidate's tokenizer differs from the shipped one: per-token losses are not comparable "
             "(compare with bench/quality.py --split calibration)"
         )
-    texts = load_texts(json.loads(manifest.read_text()), "heldout")
     from tokenizers import Tokenizer
 
-    fixed = heldout_batches(Tokenizer.from_file(str(shipped / "tokenizer.json")), texts, *batches)
-    before, after = score(shipped, fixed), score(candidate, fixed)
-    promoted = after[SCORE] < before[SCORE] - margin
+    tok = Tokenizer.from_file(str(shipped / "tokenizer.json"))
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    benchmarks = []
+    for corpus in corpora:
+        try:
+            held = read_corpus(corpus, train=False)
+        except (CorpusSourceError, OSError) as e:
+            raise PromotionError(f"held-out corpus: {e}") from e
+        label = "v2" if held.record["kind"] == "corpus-v2" else "stdlib"
+        fixed = heldout_batches(tok, held.heldout, *batches)
+        scores[label] = {"shipped": score(shipped, fixed), "candidate": score(candidate, fixed)}
+        benchmarks.append(f"{held.record['heldout_split']} split of {corpus} ({len(held.heldout)} files)")
+    promoted = all(s["candidate"][SCORE] < s["shipped"][SCORE] - margin for s in scores.values())
     decision = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "candidate": str(candidate),
-        "benchmark": f"held-out split of {manifest} ({len(texts)} files), {SCORE}",
-        "shipped": before,
-        "candidate_scores": after,
+        "benchmark": f"{SCORE} on " + "; ".join(benchmarks),
+        "scores": scores,
         "margin": margin,
         "promoted": promoted and not dry_run,
     }
     if promoted and not dry_run:
         install(candidate, shipped)
-        append_card(shipped / "MODEL_CARD.md", card_row(candidate, before, after))
+        append_card(shipped / "MODEL_CARD.md", card_row(candidate, scores))
     if run_dir is not None:
         with (run_dir / "promotions.jsonl").open("a") as f:
             f.write(json.dumps(decision) + "\n")
@@ -147,18 +172,26 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--candidate", type=Path, required=True, help="a checkpoint folder (e.g. RUN_DIR/checkpoint)")
     ap.add_argument("--shipped", type=Path, default=repo / "engine" / "embedded")
-    ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: the shipped model's)")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        default=None,
+        help="a corpus manifest or v2 root whose held-out split judges (repeatable; default: the shipped model's "
+        "manifest, plus the candidate's corpus v2)",
+    )
     ap.add_argument("--run-dir", type=Path, default=None, help="append the decision to RUN_DIR/promotions.jsonl")
     ap.add_argument("--margin", type=float, default=0.0, help=f"required {SCORE} improvement (nats)")
     ap.add_argument("--dry-run", action="store_true", help="score and report, change nothing")
     args = ap.parse_args(argv)
-    manifest = args.manifest or args.shipped / "corpus_manifest.json"
+    corpora = args.corpus or corpora_for(args.candidate, args.shipped)
     try:
-        d = promote(args.candidate, args.shipped, manifest, args.run_dir, args.margin, args.dry_run)
+        d = promote(args.candidate, args.shipped, corpora, args.run_dir, args.margin, args.dry_run)
     except PromotionError as e:
         ap.exit(1, f"promote: {e}\n")
     verdict = "promoted" if d["promoted"] else "kept the shipped model"
-    print(f"{verdict}: {SCORE} shipped {d['shipped'][SCORE]:.4f}, candidate {d['candidate_scores'][SCORE]:.4f}")
+    per = ", ".join(f"{k}: shipped {s['shipped'][SCORE]:.4f} candidate {s['candidate'][SCORE]:.4f}" for k, s in d["scores"].items())
+    print(f"{verdict} ({SCORE}; {per})")
     return 0
 
 

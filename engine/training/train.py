@@ -38,8 +38,9 @@ from dcopilot.engine.runtime.model import DiffusionGemma, init_weights
 from dcopilot.engine.tasks.layout import Specials, fim_specials
 from dcopilot.engine.training import speed
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS, train_bpe
-from dcopilot.engine.training.corpus import build_manifest, load_texts, summary
+from dcopilot.engine.training.corpus import build_manifest
 from dcopilot.engine.training.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
+from dcopilot.engine.training.sources import CorpusSourceError, fingerprint, is_v2, read_corpus
 from dcopilot.engine.training.state import Progress, StateError, load_state, read_settings, save_state
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
@@ -587,10 +588,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget of the training loop")
     ap.add_argument("--steps", type=int, default=0, help="fixed step budget instead of --minutes (reproducible)")
     ap.add_argument(
+        "--corpus",
         "--manifest",
+        dest="corpus",
         type=Path,
         default=None,
-        help="reuse this corpus manifest (files must match); default: scan this interpreter's stdlib",
+        help="a corpus manifest .json or a corpus v2 folder (files must match); default: scan this interpreter's "
+        "stdlib",
     )
     ap.add_argument("--tokenizer", type=Path, default=None, help="reuse a tokenizer.json instead of training one")
     ap.add_argument("--vocab-size", type=int, default=8192)
@@ -660,26 +664,26 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--resume RUN_DIR takes no other option: the run continues with the settings it was started with")
         try:
             argv = read_settings(resume_dir)["argv"]
+            started_on = run_corpus(resume_dir)
         except (StateError, KeyError) as e:
             ap.error(str(e))
         args = ap.parse_args(argv)
-        # the run's own copies: a tokenizer trained at the start and the manifest it scanned
-        args.tokenizer, args.manifest = resume_dir / "tokenizer.json", resume_dir / "corpus_manifest.json"
+        # the run's own copies: a tokenizer trained at the start and the corpus it read
+        args.tokenizer, args.corpus = resume_dir / "tokenizer.json", started_on
         args.run_dir = resume_dir
     if args.out is None:
         ap.error("--out is required")
     torch.set_num_threads(args.threads)
 
     t0 = time.time()
-    if args.manifest is not None:
-        manifest = json.loads(args.manifest.read_text())
-    else:
-        manifest = build_manifest()
-    train_texts = load_texts(manifest, "train")
-    heldout_texts = load_texts(manifest, "heldout")
     args.run_dir.mkdir(parents=True, exist_ok=True)
     if resume_dir is None:
-        (args.run_dir / "corpus_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        args.corpus = pin_corpus(args.corpus, args.run_dir)
+    try:
+        corpus = read_corpus(args.corpus)
+    except (CorpusSourceError, OSError, ValueError) as e:
+        ap.error(f"corpus: {e}")
+    train_texts, heldout_texts = corpus.train, corpus.heldout
     if args.tokenizer is not None:
         tok = Tokenizer.from_file(str(args.tokenizer))
     else:
@@ -711,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         noise=args.noise,
     )
     card = {
-        "corpus": {"python": manifest["python"], "summary": summary(manifest), "licence": manifest["licence"]},
+        "corpus": corpus.record,
         "shape": asdict(shape),
         "train_config": asdict(cfg),
         "threads": args.threads,
@@ -725,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.init_from is not None and (args.init_from / "config.json").is_file():
         init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
         card["init_lineage"] = lineage(init_record)
-    print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {summary(manifest)}", flush=True)
+    print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {corpus.record['summary']}", flush=True)
     stop = StopFlag()
     stop.install()
     train(
@@ -743,10 +747,40 @@ def main(argv: list[str] | None = None) -> int:
         stop=stop,
         threads=args.threads,
     )
-    # the manifest travels with the weights: it is the exact list of files they were trained on
-    shutil.copy2(args.run_dir / "corpus_manifest.json", args.out / "corpus_manifest.json")
-    os.chmod(args.out / "corpus_manifest.json", 0o644)
+    # the corpus travels with the weights: the exact file list (v1) or the v2 manifest's fingerprint and root
+    for name in (V1_COPY, V2_RECORD):
+        if (args.run_dir / name).is_file():
+            shutil.copy2(args.run_dir / name, args.out / name)
+            os.chmod(args.out / name, 0o644)
     return 0
+
+
+V1_COPY = "corpus_manifest.json"  # a run's copy of its v1 manifest (small: the exact file list)
+V2_RECORD = "corpus.json"  # a run's pointer to its corpus v2 root (the manifest is too large to copy)
+
+
+def pin_corpus(corpus: Path | None, run_dir: Path) -> Path:
+    """Record at a run's start which corpus it reads, so that a resumed run reads the same one: a v1 manifest is
+    copied (scanning the stdlib when none is given), a v2 root is named with its manifest's sha256."""
+    if corpus is not None and is_v2(corpus):
+        record = {"root": str(Path(corpus).expanduser().resolve()), "manifest_sha256": fingerprint(corpus)}
+        (run_dir / V2_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        return Path(record["root"])
+    manifest = json.loads(corpus.read_text()) if corpus is not None else build_manifest()
+    (run_dir / V1_COPY).write_text(json.dumps(manifest, indent=1) + "\n")
+    return run_dir / V1_COPY
+
+
+def run_corpus(run_dir: Path) -> Path:
+    """The corpus a run started with; a v2 root whose manifest changed since is refused (the data position would
+    no longer mean the same files)."""
+    if not (run_dir / V2_RECORD).is_file():
+        return run_dir / V1_COPY
+    record = json.loads((run_dir / V2_RECORD).read_text())
+    root = Path(record["root"])
+    if not (root / "manifest.jsonl").is_file() or fingerprint(root) != record["manifest_sha256"]:
+        raise StateError(f"{run_dir} was trained on the corpus v2 at {root}, which is missing or has changed")
+    return root
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import pytest
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.training.bpe import train_bpe
-from dcopilot.engine.training.pretok import PretokError, example_bytes, plan, read_corpus
+from dcopilot.engine.training.pretok import PretokError, example_bytes, plan
+from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def small_corpus(tmp_path_factory, manifest):
     files = [f for f in manifest["files"] if f["split"] == "train"][:15]
     files += [f for f in manifest["files"] if f["split"] == "heldout"][:3]
     (d / "manifest.json").write_text(json.dumps(dict(manifest, files=files)))
-    train, _, _ = read_corpus(d / "manifest.json")
+    train = read_corpus(d / "manifest.json").train
     train_bpe(train.values(), vocab_size=400).save(str(d / "tokenizer.json"))
     return d
 
@@ -87,8 +88,8 @@ def test_plan_fills_the_budget_and_refuses_a_tiny_one():
 
 
 def test_corpus_errors_are_clear(tmp_path):
-    with pytest.raises(PretokError, match="no corpus at"):
+    with pytest.raises(CorpusSourceError, match="no corpus at"):
         read_corpus(tmp_path / "missing.json")
-    with pytest.raises(PretokError, match=r"without manifest\.jsonl"):
+    with pytest.raises(CorpusSourceError, match=r"without manifest\.jsonl"):
         read_corpus(tmp_path)
     assert sh("--out", str(tmp_path / "o"), "--data", str(tmp_path)).returncode == 2

@@ -44,18 +44,19 @@ def test_better_candidate_is_promoted_and_recorded(setup, tmp_path):
     shipped = tmp_path / "shipped"
     shutil.copytree(setup / "shipped", shipped)
     candidate = setup / "run" / "checkpoint"
-    d = promote(candidate, shipped, setup / "manifest.json", run_dir=tmp_path, batches=FEW)
+    d = promote(candidate, shipped, [setup / "manifest.json"], run_dir=tmp_path, batches=FEW)
     assert d["promoted"], d
-    assert d["candidate_scores"]["val_diff_t0.5"] < d["shipped"]["val_diff_t0.5"]
+    scores = d["scores"]["stdlib"]
+    assert scores["candidate"]["val_diff_t0.5"] < scores["shipped"]["val_diff_t0.5"]
     for name in MODEL_FILES:
         assert (shipped / name).read_bytes() == (candidate / name).read_bytes(), name
     card = (shipped / "MODEL_CARD.md").read_text()
     lines = card.splitlines()
     assert card.count(CARD_SECTION) == 1 and lines[-1] == "## Later section"
     row = lines[lines.index("| old row |") + 1]  # appended after the table's last row, before the next section
-    assert str(candidate) in row and f"{d['shipped']['val_diff_t0.5']:.4f}" in row
+    assert str(candidate) in row and f"stdlib {scores['shipped']['val_diff_t0.5']:.4f}" in row
     # the same candidate again is not better than itself: nothing changes, the card keeps one row
-    again = promote(candidate, shipped, setup / "manifest.json", run_dir=tmp_path, batches=FEW)
+    again = promote(candidate, shipped, [setup / "manifest.json"], run_dir=tmp_path, batches=FEW)
     assert not again["promoted"] and (shipped / "MODEL_CARD.md").read_text() == card
     log = [json.loads(x) for x in (tmp_path / "promotions.jsonl").read_text().splitlines()]
     assert [x["promoted"] for x in log] == [True, False]
@@ -67,8 +68,8 @@ def test_worse_candidate_and_dry_run_change_nothing(setup, tmp_path):
     shipped = tmp_path / "shipped"
     shutil.copytree(setup / "run" / "checkpoint", shipped)
     before = {n: (shipped / n).read_bytes() for n in MODEL_FILES}
-    assert not promote(setup / "shipped", shipped, setup / "manifest.json", batches=FEW)["promoted"]
-    assert not promote(setup / "run" / "checkpoint", setup / "shipped", setup / "manifest.json", dry_run=True)[
+    assert not promote(setup / "shipped", shipped, [setup / "manifest.json"], batches=FEW)["promoted"]
+    assert not promote(setup / "run" / "checkpoint", setup / "shipped", [setup / "manifest.json"], dry_run=True)[
         "promoted"
     ]
     assert {n: (shipped / n).read_bytes() for n in MODEL_FILES} == before
@@ -82,7 +83,29 @@ def test_other_tokenizer_or_missing_files_refused(setup, tmp_path, small_texts):
     shutil.copytree(setup / "shipped", other)
     train_bpe(list(small_texts.values())[:5], vocab_size=300).save(str(other / "tokenizer.json"))
     with pytest.raises(PromotionError, match="tokenizer differs"):
-        promote(other, setup / "shipped", setup / "manifest.json", batches=FEW)
+        promote(other, setup / "shipped", [setup / "manifest.json"], batches=FEW)
     (other / "model.safetensors").unlink()
     with pytest.raises(PromotionError, match=r"missing model\.safetensors"):
-        promote(other, setup / "shipped", setup / "manifest.json", batches=FEW)
+        promote(other, setup / "shipped", [setup / "manifest.json"], batches=FEW)
+
+
+def test_every_corpus_must_improve(setup, tmp_path, v2_root):
+    """Judged on two corpora (the v1 manifest and a corpus v2 root), the trained candidate wins on both and is
+    promoted with a score per corpus; against itself it wins on neither."""
+    import shutil
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(setup / "shipped", shipped)
+    candidate = setup / "run" / "checkpoint"
+    corpora = [setup / "manifest.json", v2_root]
+    d = promote(candidate, shipped, corpora, batches=FEW)
+    assert d["promoted"] and set(d["scores"]) == {"stdlib", "v2"}, d
+    assert all(s["candidate"]["val_diff_t0.5"] < s["shipped"]["val_diff_t0.5"] for s in d["scores"].values())
+    row = (shipped / "MODEL_CARD.md").read_text().splitlines()[-3]
+    assert "stdlib " in row and "; v2 " in row, row
+    # a margin no candidate can meet on the v2 corpus alone keeps the shipped model
+    gap = d["scores"]["v2"]["shipped"]["val_diff_t0.5"] - d["scores"]["v2"]["candidate"]["val_diff_t0.5"]
+    shutil.copytree(setup / "shipped", tmp_path / "again")
+    assert not promote(candidate, tmp_path / "again", corpora, margin=gap + 1e-3, batches=FEW)["promoted"]
+    with pytest.raises(PromotionError, match="held-out corpus"):
+        promote(candidate, shipped, [tmp_path / "nowhere"], batches=FEW)

@@ -142,3 +142,38 @@ def test_sigterm_saves_state_and_resume_finishes(tmp_path, manifest):
     final = json.loads((run_dir / "state" / "state.json").read_text())["progress"]
     assert final["step"] == step + 2 and final["sessions"] == 2
     assert f"resumed {run_dir} at step {step}" in done.stdout
+
+
+def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root):
+    """A run on a corpus v2 root records the root and its manifest's sha256, trains on its train split (the card
+    says so, and the checkpoint carries the record), resumes on it, and refuses to resume once it has changed."""
+    import shutil
+
+    corpus = tmp_path / "v2"
+    shutil.copytree(v2_root, corpus)
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    shape = ["--hidden", "32", "--layers", "2", "--experts", "4", "--intermediate", "48", "--moe-intermediate", "16"]
+    shape += ["--full-every", "2", "--head-dim", "16", "--global-head-dim", "16", "--vocab-size", "400"]
+    args = ["--out", str(out), "--run-dir", str(run_dir), "--corpus", str(corpus), "--steps", "2"]
+    first = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    record = json.loads((out / "corpus.json").read_text())
+    assert record["root"] == str(corpus.resolve()) and len(record["manifest_sha256"]) == 64
+    assert not (out / "corpus_manifest.json").exists()
+    trained_on = json.loads((out / "config.json").read_text())["dcopilot"]["training"]["corpus"]
+    assert trained_on["kind"] == "corpus-v2" and trained_on["summary"]["train"]["python"]["files"] == 12
+    assert trained_on["summary"]["heldout"]["python"]["files"] == 3
+    meta_path = run_dir / "state" / "state.json"
+    meta = json.loads(meta_path.read_text())
+    argv = meta["settings"]["argv"]
+    argv[argv.index("--steps") + 1] = "3"  # one more step
+    meta_path.write_text(json.dumps(meta))
+    again = subprocess.run(_cli("--resume", str(run_dir)), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and f"resumed {run_dir} at step 2" in again.stdout, again.stdout + again.stderr
+    # the corpus changes under the run: resuming is refused with the reason, nothing is trained
+    with (corpus / "manifest.jsonl").open("a") as f:
+        f.write("\n")
+    refused = subprocess.run(_cli("--resume", str(run_dir)), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "missing or has changed" in refused.stderr, refused.stderr
+    assert json.loads(meta_path.read_text())["progress"]["step"] == 3
