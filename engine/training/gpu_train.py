@@ -42,6 +42,7 @@ from dcopilot.engine.training.train import (  # noqa: E402
     default_generation,
     lr_at,
     noise_token,
+    step_kind,
     train_step,
     validate,
     write_checkpoint,
@@ -197,15 +198,9 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
         lr = lr_at(frac, step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        is_ar = frac < cfg.ar_fraction or rng.random() < cfg.ar_mix
-        if is_ar:
-            p, n = rng.choice(ar_shapes)
-            batch = data.batch("ar", p, n, cfg.batch_size, gen)
-            sc: tuple[bool, ...] = ()
-        else:
-            p, n = rng.choice(cfg.prompt_lens), rng.choice(cfg.canvas_lens)
-            batch = data.batch("diff", p, n, cfg.batch_size, gen)
-            sc = tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
+        is_ar, sc = step_kind(rng, frac, cfg)
+        p, n = rng.choice(ar_shapes) if is_ar else (rng.choice(cfg.prompt_lens), rng.choice(cfg.canvas_lens))
+        batch = data.batch("ar" if is_ar else "diff", p, n, cfg.batch_size, gen)
         loss, gnorm = train_step(model, opt, batch, cfg, ids, gen, sc, noise_id, is_ar)
         step += 1
         tokens += batch.prompt.numel() + batch.canvas.numel()

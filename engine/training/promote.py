@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except PromotionError as e:
         ap.exit(1, f"promote: {e}\n")
     verdict = "promoted" if d["promoted"] else "kept the shipped model"
-    per = ", ".join(f"{k}: shipped {s['shipped'][SCORE]:.4f} candidate {s['candidate'][SCORE]:.4f}" for k, s in d["scores"].items())
+    per = ", ".join(
+        f"{k}: shipped {s['shipped'][SCORE]:.4f} candidate {s['candidate'][SCORE]:.4f}" for k, s in d["scores"].items()
+    )
     print(f"{verdict} ({SCORE}; {per})")
     return 0
 

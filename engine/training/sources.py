@@ -70,8 +70,12 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
             "root": str(path),
             "manifest_sha256": fingerprint(path),
             "heldout_split": "validation",
-            "summary": {"train": _v2_summary(splits["train"], languages), "heldout": _v2_summary(splits["validation"], languages)},
-            "licence": "permissive only (MIT, BSD, Apache-2.0, ISC, PSF, Zlib, CC0, Unlicense): per package in the manifest",
+            "summary": {
+                "train": _v2_summary(splits["train"], languages),
+                "heldout": _v2_summary(splits["validation"], languages),
+            },
+            # the corpus build admits permissive licences only; these are the ones its files actually carry
+            "licence": ", ".join(sorted({e.license for e in corpus_v2.read_manifest(manifest_file(path))})),
         }
         return TrainingCorpus(splits["train"], splits["validation"], record)
     if not path.is_file():

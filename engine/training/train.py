@@ -500,10 +500,9 @@ def train(
             g["lr"] = lr
         P = rng.choice(cfg.prompt_lens)
         L = rng.choice(cfg.canvas_lens)
-        is_ar = progress_frac < cfg.ar_fraction or rng.random() < cfg.ar_mix
+        is_ar, sc = step_kind(rng, progress_frac, cfg)
         t0 = time.monotonic()
         batch = (ar_data if is_ar else diff_data).batch(cfg.batch_size, P, L)
-        sc = () if is_ar else tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
         loss, gnorm = train_step(model, opt, batch, cfg, ids, gen, sc, noise_id, is_ar)
         progress.step += 1
         progress.tokens += batch.prompt.numel() + batch.canvas.numel()
@@ -545,6 +544,13 @@ def train(
     history.append(final)
     save("final")
     return model, history
+
+
+def step_kind(rng: random.Random, progress: float, cfg: TrainConfig) -> tuple[bool, tuple[bool, ...]]:
+    """Whether a step is autoregressive (always during the AR warm start, then an ar_mix share) and, for a
+    diffusion step, which of its noise draws get self-conditioning. The CPU trainer and the GPU recipe both ask."""
+    is_ar = progress < cfg.ar_fraction or rng.random() < cfg.ar_mix
+    return is_ar, () if is_ar else tuple(rng.random() < cfg.self_cond_prob for _ in range(cfg.noise_draws))
 
 
 def train_step(

@@ -41,6 +41,8 @@ def v2_root(tmp_path_factory, manifest):
             (root / FILES_DIR / "pypi" / p).parent.mkdir(parents=True, exist_ok=True)
             (root / FILES_DIR / "pypi" / p).write_bytes(data)
             digest = hashlib.sha256(data).hexdigest()
-            entries.append(ManifestEntry("stdlib", "pypi", "3", "PSF-2.0", "python", f"pypi/{p}", p, digest, len(data), split))
+            entries.append(
+                ManifestEntry("stdlib", "pypi", "3", "PSF-2.0", "python", f"pypi/{p}", p, digest, len(data), split)
+            )
     write_manifest(root / MANIFEST_NAME, entries)
     return root
