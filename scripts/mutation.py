@@ -64,8 +64,9 @@ MODULES: dict[str, Target] = {
     "lsp/documents.py": Target(("tests/lsp/test_documents.py",)),
     "engine/tasks/context.py": Target(("tests/infill/test_context.py",)),
     "engine/tasks/retrieve.py": Target(("tests/infill/test_retrieve.py",)),
-    # The fitted constants are data, not logic (a refit changes them); the formula that uses them is checked.
-    "engine/tasks/calibrate.py": Target(("tests/infill/test_calibrate.py",), skip=(r"^WEIGHTS = ", r"^BIAS = ")),
+    # Its fitted WEIGHTS and BIAS are data a refit changes, out of scope without a `skip`: mutmut mutates function
+    # bodies only, never module-level constants. The score formula, the features and the fit are all checked.
+    "engine/tasks/calibrate.py": Target(("tests/infill/test_calibrate.py",)),
     "engine/tasks/syntax.py": Target(("tests/infill/test_syntax.py",)),
 }
 

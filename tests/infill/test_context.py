@@ -97,7 +97,7 @@ def test_windows_skip_blank_text_and_offset_lines():
 
 @pytest.mark.parametrize("size,stride", [(0, 1), (1, 0), (-3, 2)])
 def test_windows_refuse_empty_sizes_and_strides(size, stride):
-    with pytest.raises(ValueError, match="^window size and stride must be positive$"):
+    with pytest.raises(ValueError, match=r"^window size and stride must be positive$"):
         windows("a.py", ["x\n"], size=size, stride=stride)
 
 
