@@ -82,7 +82,8 @@ def test_a_match_that_opens_a_block_also_gives_the_block_reindented():
     doc = "    for k in keys:\n        out[k] = d[k]\n        n += 1\n    done()\nfor k in |"
     assert found(doc) == ["keys:\n    out[k] = d[k]\n    n += 1", "keys:"]
     assert found(doc, multiline=False) == ["keys:"]
-    assert [m.text for m in continuations(*doc.split("|"))] == found(doc)  # blocks unless told otherwise
+    before, after = doc.split("|")
+    assert [m.text for m in continuations(before, after)] == found(doc)  # blocks unless told otherwise
 
 
 @pytest.mark.parametrize(
