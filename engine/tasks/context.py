@@ -55,7 +55,7 @@ def windows(
         raise ValueError("window size and stride must be positive")
     n = len(lines)
     starts = list(range(0, max(n - size, 0) + 1, stride))
-    if n > size and starts[-1] + size < n:
+    if starts[-1] + size < n:  # a document no longer than a window has its one window at 0, reaching its end
         starts.append(n - size)
     out = []
     for s in starts:

@@ -3,7 +3,43 @@
 import math
 
 import pytest
-from dcopilot.engine.tasks.calibrate import FEATURES, Evidence, attested, features, fit, log_sigmoid, score
+from dcopilot.engine.tasks.calibrate import FEATURES, Evidence, _solve, attested, features, fit, log_sigmoid, score
+
+SWITCH = "below -30 the two formulas agree to 1e-13 (log1p(e^-30)); the switch only keeps exp(-z) from overflowing"
+STRICT_STEP = "the step has one entry per weight by construction: strict or not, zip pairs them all"
+PIVOT_EXACTLY = "a pivot of exactly 1e-12 in absolute value: the two tests differ only there"
+EQUIVALENT_MUTANTS = [
+    ("log_sigmoid", "return -math.log1p(math.exp(-z)) if z >= -30 else z", SWITCH),
+    ("log_sigmoid", "return -math.log1p(math.exp(-z)) if z > -31 else z", SWITCH),
+    (
+        "fit",
+        "rows: Sequence[tuple[Sequence[float], bool]], l2: float = 1e-3, iterations: int = 51",
+        "with the L2 penalty Newton's method converges in a handful of steps (the step falls below 1e-8), so a "
+        "51st step is never taken",
+    ),
+    (
+        "fit",
+        "p = 1.0 / (1.0 + math.exp(-max(-31.0, min(30.0, sum(a * b for a, b in zip(w, v, strict=True))))))",
+        "the logit is clamped only to keep exp finite: beyond 30 in size p is within 1e-13 of 0 or 1 either way",
+    ),
+    (
+        "fit",
+        "p = 1.0 / (1.0 + math.exp(-max(-30.0, min(31.0, sum(a * b for a, b in zip(w, v, strict=True))))))",
+        "the logit is clamped only to keep exp finite: beyond 30 in size p is within 1e-13 of 0 or 1 either way",
+    ),
+    ("fit", "w = [a - s for a, s in zip(w, step, strict=None)]", STRICT_STEP),
+    ("fit", "w = [a - s for a, s in zip(w, step, )]", STRICT_STEP),
+    ("fit", "w = [a - s for a, s in zip(w, step, strict=False)]", STRICT_STEP),
+    ("fit", "if max(abs(s) for s in step) <= 1e-8:", "a largest step of exactly 1e-8: one more step changes < 1e-16"),
+    ("_solve", "if abs(m[c][c]) <= 1e-12:", PIVOT_EXACTLY),
+    ("_solve", "return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]", PIVOT_EXACTLY),
+    (
+        "_solve",
+        "for k in range(n + 1):",
+        "left of column c the pivot row holds zeros (eliminated, or below 1e-12 in a skipped column): "
+        "subtracting multiples of them changes nothing",
+    ),
+]
 
 
 def test_features_follow_their_names():
@@ -21,7 +57,14 @@ def test_features_follow_their_names():
 
 
 @pytest.mark.parametrize(
-    "z,expected", [(0.0, math.log(0.5)), (40.0, 0.0), (-40.0, -40.0), (2.0, math.log(1 / (1 + math.exp(-2))))]
+    "z,expected",
+    [
+        (0.0, math.log(0.5)),
+        (40.0, 0.0),
+        (-40.0, -40.0),
+        (2.0, math.log(1 / (1 + math.exp(-2)))),
+        (-1000.0, -1000.0),  # far below: no overflow, the logit itself
+    ],
 )
 def test_log_sigmoid(z, expected):
     assert log_sigmoid(z) == pytest.approx(expected, abs=1e-12)
@@ -43,6 +86,7 @@ def test_score_is_a_log_probability_rising_with_each_positive_weight():
         ("compute(a)", ["x = compute(a)\n"], True),
         ("  compute(a)\n", ["x = compute(a)"], True),  # stripped
         ("abc", ["abc"], False),  # too short to mean anything
+        ("abcd", ["x abcd"], True),  # four characters are enough
         ("compute(b)", ["x = compute(a)", "y"], False),
         ("compute(b)", ["x", "compute(b)"], True),  # any source
     ],
@@ -67,5 +111,64 @@ def test_fit_recovers_the_direction_of_a_noisy_logistic_rule():
 def test_fit_stays_finite_on_separable_rows_and_refuses_none():
     w, bias = fit([((0.0,), False), ((1.0,), True)])
     assert all(math.isfinite(v) for v in (*w, bias)) and w[0] > 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^nothing to fit$"):
         fit([])
+
+
+ROWS = [((0.0,), False), ((1.0,), False), ((1.0,), True), ((2.0,), True), ((3.0,), True), ((0.5,), True)]
+
+
+def test_one_fit_step_is_a_newton_step_from_zero():
+    # from w = 0 every p is 1/2: gradient (sum (p - y) x, sum (p - y)), Hessian sum p (1 - p) [x 1][x 1]^T plus the
+    # penalty l2 * n on the weight only; the step solved by Cramer's rule
+    l2, n = 0.1, len(ROWS)
+    g = [sum((0.5 - y) * x[0] for x, y in ROWS), sum(0.5 - y for _, y in ROWS)]
+    h = [
+        [sum(0.25 * x[0] ** 2 for x, _ in ROWS) + l2 * n, sum(0.25 * x[0] for x, _ in ROWS)],
+        [sum(0.25 * x[0] for x, _ in ROWS), 0.25 * n],
+    ]
+    det = h[0][0] * h[1][1] - h[0][1] * h[1][0]
+    step = ((g[0] * h[1][1] - h[0][1] * g[1]) / det, (h[0][0] * g[1] - h[1][0] * g[0]) / det)
+    (w,), bias = fit(ROWS, l2=l2, iterations=1)
+    assert (w, bias) == (pytest.approx(-step[0], abs=1e-12), pytest.approx(-step[1], abs=1e-12))
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.05, 0.5])
+def test_the_fit_is_the_minimum_of_the_penalised_log_loss(l2):
+    # at the minimum the gradient vanishes: sum (p - y) x + l2 * n * w for the weight, sum (p - y) for the bias
+    (w,), bias = fit(ROWS, l2=l2)
+    p = [1 / (1 + math.exp(-(w * x[0] + bias))) for x, _ in ROWS]
+    assert sum((pi - y) * x[0] for pi, (x, y) in zip(p, ROWS, strict=True)) + l2 * len(ROWS) * w == pytest.approx(
+        0.0, abs=1e-9
+    )
+    assert sum(pi - y for pi, (_, y) in zip(p, ROWS, strict=True)) == pytest.approx(0.0, abs=1e-9)
+    assert w > 0.0  # more x, more often true
+
+
+def test_a_feature_that_is_always_zero_gets_no_weight_even_without_a_penalty():
+    rows = [((0.0, x), y) for (x,), y in ROWS]
+    (w0, w1), bias = fit(rows, l2=0.0)
+    (w,), b = fit(ROWS, l2=0.0)
+    assert (w0, w1, bias) == (0.0, pytest.approx(w, abs=1e-9), pytest.approx(b, abs=1e-9))
+
+
+def test_rows_with_different_feature_counts_are_refused():
+    with pytest.raises(ValueError):
+        fit([((1.0,), True), ((0.0, 1.0), False)])
+
+
+@pytest.mark.parametrize(
+    "a,b,x",
+    [
+        ([[2.0, 0.0], [0.0, 4.0]], [2.0, 2.0], [1.0, 0.5]),
+        ([[4.0, 1.0], [1.0, 3.0]], [1.0, 2.0], [1 / 11, 7 / 11]),
+        # zeros on the diagonal: rows are swapped to the largest pivot
+        ([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [1.0, 2.0, 3.0], [2.0, 1.0, 3.0]),
+        ([[1e-3, 1.0], [1.0, 1.0]], [1.0, 2.0], [1 / 0.999, 1 - 1e-3 / 0.999]),
+        # a singular direction (a feature never seen) gets 0; the rest is still solved
+        ([[2.0, 0.0], [0.0, 0.0]], [4.0, 0.0], [2.0, 0.0]),
+        ([[0.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 2.0]], [0.0, 3.0, 3.0], [0.0, 1.0, 1.0]),
+    ],
+)
+def test_solve(a, b, x):
+    assert _solve(a, b) == pytest.approx(x, abs=1e-12)

@@ -5,6 +5,35 @@ import pytest
 from dcopilot.engine.tasks.context import Window, identifiers, jaccard, query, rank, snippets, windows
 from dcopilot.engine.tasks.requests import Snippet
 
+EQUIVALENT_MUTANTS = [
+    (
+        "jaccard",
+        "if not a and not b:",
+        "with one set empty the intersection is empty and the union is the other set: 0 / len(other) is 0.0 too",
+    ),
+    (
+        "query",
+        'pos = text.rfind("\\n", None, pos)',
+        "a start of None is the start of the text, as 0 is",
+    ),
+    (
+        "query",
+        'pos = text.rfind("\\n", 1, pos)',
+        "it misses only a line break at offset 0, and then the query starts at 0 instead of 1: the one character "
+        "more is that line break, which holds no identifier",
+    ),
+    (
+        "query",
+        "if pos <= 0:",
+        "stopping at a line break at offset 0 starts the query at 1 instead of 0: only that line break is left out",
+    ),
+    (
+        "query",
+        "if pos < 1:",
+        "stopping at a line break at offset 0 starts the query at 1 instead of 0: only that line break is left out",
+    ),
+]
+
 
 @pytest.mark.parametrize(
     "text,expected",
@@ -47,20 +76,29 @@ def lines(n: int) -> list[str]:
         (40, 20, 10, [0, 10, 20]),
         (45, 20, 10, [0, 10, 20, 25]),
         (6, 2, 3, [0, 3, 4]),
+        (3, 5, 1, [0]),  # shorter than a window, stride 1: still the one window
+        (5, 5, 1, [0]),  # exactly a window: no second one
+        (4, 1, 1, [0, 1, 2, 3]),  # one line per window
+        (5, 2, 1, [0, 1, 2, 3]),
     ],
 )
 def test_windows_cover_the_document(n, size, stride, starts):
     got = windows("a.py", lines(n), size=size, stride=stride)
-    assert [w.first for w in got] == starts
-    assert all(w.text == "".join(lines(n)[w.first : w.first + size]) for w in got)
+    assert got == [
+        Window("a.py", s, text, identifiers(text)) for s in starts for text in ["".join(lines(n)[s : s + size])]
+    ]
     assert got[-1].last == n - 1
 
 
 def test_windows_skip_blank_text_and_offset_lines():
     got = windows("a.py", ["\n"] * 4 + ["x1 = 1\n"], first=100, size=2, stride=2)
     assert [(w.first, w.text) for w in got] == [(103, "\n" + "x1 = 1\n")]
-    with pytest.raises(ValueError):
-        windows("a.py", ["x\n"], size=0)
+
+
+@pytest.mark.parametrize("size,stride", [(0, 1), (1, 0), (-3, 2)])
+def test_windows_refuse_empty_sizes_and_strides(size, stride):
+    with pytest.raises(ValueError, match=r"^window size and stride must be positive$"):
+        windows("a.py", ["x\n"], size=size, stride=stride)
 
 
 TEXT = "aa = 1\nbb = 2\ncc = 3\ndd = 4|\nee = 5\nff = 6\ngg = 7\n"
@@ -80,6 +118,24 @@ def test_query_takes_lines_around_the_cursor(before, after, expected):
     assert query(text, TEXT.index("|"), before=before, after=after) == frozenset(expected)
 
 
+@pytest.mark.parametrize(
+    "marked,after,expected",
+    [
+        # the cursor on an empty first line: its line is empty, the lines below come one by one
+        ("|\naa\nbb\n", 0, set()),
+        ("|\naa\nbb\n", 1, {"aa"}),
+        ("|\naa\nbb\n", 2, {"aa", "bb"}),
+        # a blank line below the cursor counts as one of the `after` lines
+        ("dd|\n\nee\nff\n", 1, {"dd"}),
+        ("dd|\n\nee\nff\n", 2, {"dd", "ee"}),
+        ("dd|", 3, {"dd"}),  # no line end at all
+    ],
+)
+def test_query_counts_empty_lines_below_the_cursor(marked, after, expected):
+    text = marked.replace("|", "")
+    assert query(text, marked.index("|"), before=2, after=after) == frozenset(expected)
+
+
 def w(path: str, first: int, text: str) -> Window:
     return Window(path, first, text, identifiers(text))
 
@@ -95,6 +151,7 @@ def test_rank_orders_by_similarity_and_drops_overlaps_duplicates_and_unrelated()
     assert got == [best, second]
     assert rank(around, [best, second], limit=1) == [best]
     assert rank(around, [second], limit=3, min_similarity=0.5) == []  # 1/4 shared
+    assert rank(around, [second], limit=3, min_similarity=0.25) == [second]  # the minimum itself is enough
     assert snippets(got) == (Snippet("b.py", best.text), Snippet("d.py", "items = []\n"))
 
 
@@ -102,3 +159,20 @@ def test_rank_breaks_ties_by_path_then_line():
     around = identifiers("alpha beta")
     a, b, c = w("z.py", 0, "alpha\n"), w("a.py", 50, "alpha\n  beta\n"), w("a.py", 5, "beta\n")
     assert [(x.path, x.first) for x in rank(around, [a, b, c], limit=3)] == [("a.py", 50), ("a.py", 5), ("z.py", 0)]
+
+
+@pytest.mark.parametrize(
+    "first,kept",
+    [
+        (2, True),  # lines 2-4 end right before the better window's line 5
+        (3, False),  # lines 3-5: its last line is the better window's first
+        (5, False),
+        (7, False),  # lines 7-9: its first line is the better window's last
+        (8, True),
+    ],
+)
+def test_rank_drops_a_window_that_shares_one_line_with_a_better_one(first, kept):
+    around = identifiers("alpha beta gamma")
+    best = w("a.py", 5, "alpha\nbeta\ngamma\n")  # lines 5-7
+    other = w("a.py", first, "alpha\n  x\n  y\n")  # three lines, a different text
+    assert rank(around, [other, best], limit=3) == ([best, other] if kept else [best])

@@ -3,6 +3,17 @@
 import pytest
 from dcopilot.engine.tasks.syntax import breakage, dedent_block, has_code, known, parses
 
+CODEC_CASE = "codec names are case-insensitive: UTF-8 is utf-8"
+EQUIVALENT_MUTANTS = [
+    ("parses", 'tree = _parser(lang).parse(text.encode("UTF-8", "surrogatepass"))', CODEC_CASE),
+    ("has_code", 'stack = [_parser(lang).parse(text.encode("UTF-8", "surrogatepass")).root_node]', CODEC_CASE),
+    (
+        "dedent_block",
+        'first = next((ln for ln in lines if ln.strip()), "XXXX")',
+        "a text with no non-blank line: a default without indent returns the text as it is, as the empty one does",
+    ),
+]
+
 PARSES = [
     # (language, text, parses)
     ("python", "def add(a, b):\n    return a+b\n", True),
@@ -13,6 +24,12 @@ PARSES = [
     ("python", "x = 1\0\n", False),  # NUL in the source: ast raises ValueError
     ("python", "", True),
     ("py", "x = (", False),  # the CLI's short names work too
+    ("js", "let a = (;\n", False),
+    ("TS", "let a: number = 1;\n", True),
+    ("rs", "fn main() { let x = 1 }\n", False),
+    ("sh", "echo hi\n", True),
+    # a lone surrogate (an editor can send one) is passed through, not an encoding error
+    ("javascript", 'const s = "\ud800";\n', True),
     ("javascript", "function add(a, b) { return a + b; }\n", True),
     ("javascript", "function add(a, b) { return a + ; }\n", False),
     ("javascript", "const x: number = 1;\n", False),  # a type annotation is TypeScript, not JavaScript
@@ -42,6 +59,11 @@ def test_parses(language, text, expected):
     assert parses(language, text) is expected
 
 
+@pytest.mark.parametrize("language", ["python", "Python", "py", "PY", "js", "ts", "rs", "Rs", "sh", "go", "Lua", "tsx"])
+def test_known_languages_and_short_names(language):
+    assert known(language) is (language != "tsx")  # tsx is a file suffix, not a language id
+
+
 @pytest.mark.parametrize("language", ["", "plaintext", "markdown", "cobol"])
 def test_unknown_languages_are_not_judged(language):
     assert not known(language)
@@ -56,6 +78,13 @@ HAS_CODE = [
     ("python", "x = 1  # one\n", True),
     ("python", "    return a+b\n", True),  # an indented line alone still holds code
     ("python", "x = (\n", True),  # unfinished code is code
+    ("python", '"""an unclosed docstring\n', True),  # the tokenizer fails before the string: code all the same
+    ("python", '# c\n"""open\n', True),
+    ("py", "# c\n", False),
+    ("PY", "x\n", True),
+    ("rust", "fn f() {}\n// end\n", True),  # code before a comment
+    ("rs", "// c\n", False),
+    ("javascript", '// c\nconst s = "\ud800";\n', True),
     ("rust", "// hi\n/* x */\n/// doc\n", False),
     ("rust", "let x = 1;\n", True),
     ("go", "// only words\n", False),
@@ -79,6 +108,8 @@ def test_has_code(language, text, expected):
         ("    x = 1\n  y = 2\n", "x = 1\n  y = 2\n"),  # a line indented less keeps its indent
         ("x = 1\n", "x = 1\n"),
         ("\tx\n\ty\n", "x\ny\n"),
+        ("", ""),  # no line with code: unchanged
+        ("  \n\n", "  \n\n"),
     ],
 )
 def test_dedent_block(text, expected):
