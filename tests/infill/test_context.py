@@ -13,9 +13,9 @@ from dcopilot.engine.tasks.context import (
     snippets,
     windows,
 )
+from dcopilot.engine.tasks.requests import Snippet
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from dcopilot.engine.tasks.requests import Snippet
 
 
 @pytest.mark.parametrize(
@@ -159,8 +159,8 @@ def test_rank_indexed_looks_past_a_head_used_up_by_repeats():
     the next distinct window comes from below the first cut."""
     copies = [w(f"copy{i:02}.py", 0, "alpha beta gamma\n") for i in range(20)]
     lower = w("z.py", 0, "alpha beta\n")
-    got = rank_indexed(AROUND, [index(copies + [lower])], limit=2)
-    assert got == [copies[0], lower] == rank(AROUND, copies + [lower], limit=2)
+    got = rank_indexed(AROUND, [index([*copies, lower])], limit=2)
+    assert got == [copies[0], lower] == rank(AROUND, [*copies, lower], limit=2)
 
 
 NAMES = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh"]
