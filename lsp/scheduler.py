@@ -11,6 +11,9 @@
   The number of requests in flight across documents is bounded; the oldest is cancelled first.
 - Speculation (optional): after a suggestion is shown, compute the one that follows its acceptance in the
   background; a real request for exactly that context joins it instead of starting over.
+- Preparation: what a request needs only when the model runs (the workspace snippets, ranked over every open
+  document) is added by a `prepare` callback after the debounce, so a superseded or cache-answered keystroke
+  never pays for it.
 
 Pure asyncio; knows nothing about LSP positions or pygls.
 """
@@ -21,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dcopilot.lsp.service import Cancelled, CompletionRequest, CompletionService, Suggestion
@@ -31,6 +35,8 @@ CACHE_WINDOW = 4096  # chars each side of the cursor that identify a context (th
 MAX_TYPED = 256  # longest typed-through run looked for
 RECENT_PER_DOC = 8  # cache entries per document tried for typed-through
 TYPING_GAP = 2.0  # seconds; a pause longer than this is not part of the typing rhythm
+
+Prepare = Callable[[CompletionRequest], CompletionRequest]  # the request as the model should get it
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +151,12 @@ class Scheduler:
     # testing (scripts/mutation.py) covers the pure parts above.
     # pragma: no mutate block
 
-    async def complete(self, req: CompletionRequest, debounce: float = 0.0, tag: str = "") -> Outcome:
+    async def complete(
+        self, req: CompletionRequest, debounce: float = 0.0, tag: str = "", prepare: Prepare | None = None
+    ) -> Outcome:
         """Answer `req`; raises asyncio.CancelledError when superseded (or dcopilot.lsp.service.Cancelled from the
-        service). `tag` names the request in debug lines."""
+        service). `tag` names the request in debug lines; `prepare` runs once, right before the service is asked,
+        never for a request answered from the cache or a speculative run, or superseded while it waits."""
         task = asyncio.current_task()
         self._supersede(req.key, task)
         tag = tag or f"{req.uri} v{req.version}"
@@ -174,6 +183,8 @@ class Scheduler:
                 log.debug("%s debounce %.0f ms", tag, debounce * 1000)
                 phase = "during the debounce wait (the engine never ran)"
                 await asyncio.sleep(debounce)
+            if prepare is not None:
+                req = prepare(req)
             phase = "while queued or running in the engine (told to stop at its next step)"
             start = time.monotonic()
             suggestions = await self.service.complete(req)
@@ -187,14 +198,15 @@ class Scheduler:
             if self._tasks.get(req.key) is task:
                 del self._tasks[req.key]
 
-    def speculate(self, req: CompletionRequest) -> None:
-        """Compute `req` in the background (the context after accepting a shown suggestion) into the cache."""
+    def speculate(self, req: CompletionRequest, prepare: Prepare | None = None) -> None:
+        """Compute `req` in the background (the context after accepting a shown suggestion) into the cache;
+        `prepare` as in `complete`."""
         if req.key in self._tasks or self.lookup(req) is not None:
             return  # never displace a real request; nothing to do when already cached
         before, after = windows(req)
 
         async def run() -> list[Suggestion]:
-            suggestions = await self.service.complete(req)
+            suggestions = await self.service.complete(req if prepare is None else prepare(req))
             self.store(req, suggestions)
             return suggestions
 

@@ -66,7 +66,8 @@ class DcopilotServer(LanguageServer):
         self.metrics = Metrics()
         self.encoding = enc.UTF16
         self.service_status = Status(state="loading", message="not started")
-        self._shown: OrderedDict[str, tuple[CompletionRequest, Suggestion]] = OrderedDict()
+        # shown suggestion id -> (its request, the suggestion, the snapshot, whether the request carries snippets)
+        self._shown: OrderedDict[str, tuple[CompletionRequest, Suggestion, Snapshot, bool]] = OrderedDict()
         self._progress: asyncio.Queue | None = None
         self._progress_task: asyncio.Future | None = None  # held: the event loop keeps tasks only weakly
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,6 +101,7 @@ class DcopilotServer(LanguageServer):
         return relative_path(uri, self.roots)
 
     def completion_request(self, snap: Snapshot, candidates: int) -> CompletionRequest:
+        """The request for `snap`, without snippets: `with_snippets` adds them once the model is to run."""
         return CompletionRequest(
             key=snap.uri,
             uri=snap.uri,
@@ -113,8 +115,17 @@ class DcopilotServer(LanguageServer):
             hypotheses=self.settings.hypotheses,
             multiline=self.settings.multiline,
             min_score=self.settings.min_score,
-            snippets=self.neighbours.snippets(self.docs, snap, self.display_path, self.options.snippets),
         )
+
+    def with_snippets(self, req: CompletionRequest, snap: Snapshot, tag: str) -> CompletionRequest:
+        """`req` with the workspace windows most like the code around `snap`'s cursor. Ranked only for a request
+        that reaches the model: over every open document this costs milliseconds on the event loop."""
+        snippets = self.neighbours.snippets(self.docs, snap, self.display_path, self.options.snippets)
+        log.debug("%s %d snippets from %s", tag, len(snippets), ", ".join(s.path for s in snippets) or "-")
+        if self.options.trace:
+            for snip in snippets:
+                log.debug("%s snippet %s:\n%s", tag, snip.path, snip.text)
+        return msgspec.structs.replace(req, snippets=snippets)
 
     def tag(self, prefix: str) -> str:
         self._numbered += 1
@@ -145,13 +156,15 @@ class DcopilotServer(LanguageServer):
             self.metrics.answered(total=time.monotonic() - started, debounce=0, model=0, cached=False, empty=True)
             return snap, []
         req = self.completion_request(snap, self.settings.candidates if invoked else 1)
-        log.debug("%s %d snippets from %s", tag, len(req.snippets), ", ".join(s.path for s in req.snippets) or "-")
-        if self.options.trace:
-            for snip in req.snippets:
-                log.debug("%s snippet %s:\n%s", tag, snip.path, snip.text)
+        sent: list[CompletionRequest] = []  # the request with its snippets, once it goes to the model
+
+        def prepare(r: CompletionRequest) -> CompletionRequest:
+            sent.append(self.with_snippets(r, snap, tag))
+            return sent[-1]
+
         debounce = 0.0 if invoked else self.scheduler.delay(uri, self.settings.debounce_ms / 1000)
         try:
-            outcome = await self.scheduler.complete(req, debounce, tag=tag)
+            outcome = await self.scheduler.complete(req, debounce, tag=tag, prepare=prepare)
         except (asyncio.CancelledError, Cancelled) as exc:
             self.metrics.add("cancelled")
             if isinstance(exc, Cancelled):
@@ -179,7 +192,7 @@ class DcopilotServer(LanguageServer):
             seen.add((s.text, s.start, s.end))
             sid = uuid.uuid4().hex[:12]
             self.metrics.offered(sid, s.text)
-            self._shown[sid] = (req, s)
+            self._shown[sid] = (sent[-1] if sent else req, s, snap, bool(sent))
             while len(self._shown) > SHOWN_REMEMBERED:
                 self._shown.popitem(last=False)
             chosen.append((sid, s))
@@ -552,9 +565,11 @@ def did_show(ls: DcopilotServer, params: Any) -> None:
     ls.metrics.add("shown")
     shown = ls._shown.get(event.id)
     if ls.settings.speculative and shown is not None:
-        req, s = shown
+        req, s, snap, ranked = shown
         text = req.text[: s.start] + s.text + req.text[s.end :]
-        ls.scheduler.speculate(msgspec.structs.replace(req, text=text, offset=s.start + len(s.text), candidates=1))
+        ahead = msgspec.structs.replace(req, text=text, offset=s.start + len(s.text), candidates=1)
+        # A suggestion served from the cache came without snippets: rank them as its request would have been.
+        ls.scheduler.speculate(ahead, None if ranked else lambda r: ls.with_snippets(r, snap, "speculation"))
 
 
 def did_accept(ls: DcopilotServer, params: Any) -> None:

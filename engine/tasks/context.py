@@ -9,8 +9,11 @@ similarity of identifier sets, as in "neighbouring tabs" retrieval). The best fe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import add, ge, sub, truediv
 
 from dcopilot.engine.tasks.requests import SNIPPETS, Snippet
 
@@ -91,14 +94,78 @@ def rank(
     scored = [(jaccard(around, w.ids), w) for w in candidates]
     scored = [(s, w) for s, w in scored if s >= min_similarity]
     scored.sort(key=lambda sw: (-sw[0], sw[1].path, sw[1].first))
+    return _pick((w for _, w in scored), limit)
+
+
+def _pick(ordered: Iterable[Window], limit: int) -> list[Window]:
+    """The first `limit` of `ordered` that neither overlap a chosen window of the same path nor repeat its text."""
     chosen: list[Window] = []
-    for _, w in scored:
+    for w in ordered:
         if len(chosen) == limit:
             break
         if any((c.path == w.path and c.first <= w.last and w.first <= c.last) or c.text == w.text for c in chosen):
             continue
         chosen.append(w)
     return chosen
+
+
+@dataclass(frozen=True)
+class Index:
+    """Windows with, for each identifier, the positions of the windows that hold it. Ranking then counts shared
+    identifiers by walking the query's postings (a C loop) instead of intersecting every window's set: a few ms
+    instead of tens at the language server's cap of documents."""
+
+    windows: tuple[Window, ...]
+    postings: Mapping[str, list[int]] = field(repr=False)
+    sizes: tuple[int, ...] = field(repr=False)  # identifiers per window
+
+
+def index(windows: Iterable[Window]) -> Index:
+    ws = tuple(windows)
+    postings: dict[str, list[int]] = {}
+    for i, w in enumerate(ws):
+        for name in w.ids:
+            postings.setdefault(name, []).append(i)
+    return Index(ws, postings, tuple(len(w.ids) for w in ws))
+
+
+FIRST_CUT = 8  # rank_indexed sorts this many windows per snippet wanted (more only when overlaps use them up)
+
+
+def rank_indexed(
+    around: frozenset[str], indexes: Iterable[Index], limit: int = SNIPPETS, min_similarity: float = MIN_SIMILARITY
+) -> list[Window]:
+    """rank(around, every window of `indexes` in order, limit, min_similarity), the same windows in the same order,
+    without scoring windows that share nothing with `around` or sorting all the others."""
+    indexes = list(indexes)
+    if min_similarity <= 0 or limit <= 0:  # a window sharing nothing can qualify: score them all
+        return rank(around, chain.from_iterable(ix.windows for ix in indexes), limit, min_similarity)
+    flat: list[Window] = []  # every window in candidate order: position = tie-break of equal keys (stable sort)
+    scores: list[float] = []
+    where: list[int] = []  # position in `flat` of scores[k]
+    size = len(around)
+    for ix in indexes:
+        shared: Counter[int] = Counter()
+        shared.update(chain.from_iterable(ix.postings[n] for n in around if n in ix.postings))
+        base = len(flat)
+        flat += ix.windows
+        # jaccard() for every window that shares a name (the same float: the same ints, divided once), in C loops
+        held, inters = list(shared), list(shared.values())
+        unions = map(sub, map(add, map(ix.sizes.__getitem__, held), repeat(size)), inters)
+        ss = list(map(truediv, inters, unions))
+        kept = list(map(ge, ss, repeat(min_similarity)))
+        scores += compress(ss, kept)
+        where += map(base.__add__, compress(held, kept))
+    cut = FIRST_CUT * limit
+    while True:
+        # Every window scoring at least the cut-th best: rank's order restricted to them is a prefix of its order.
+        floor = sorted(scores, reverse=True)[cut - 1] if cut < len(scores) else min_similarity
+        head = [k for k in range(len(scores)) if scores[k] >= floor]
+        head.sort(key=lambda k: (-scores[k], flat[where[k]].path, flat[where[k]].first, where[k]))
+        chosen = _pick((flat[where[k]] for k in head), limit)
+        if len(chosen) == limit or len(head) == len(scores):
+            return chosen
+        cut *= 4
 
 
 def snippets(chosen: Iterable[Window]) -> tuple[Snippet, ...]:

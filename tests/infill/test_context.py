@@ -2,8 +2,20 @@
 the ranking of windows into snippets, as tables."""
 
 import pytest
-from dcopilot.engine.tasks.context import Window, identifiers, jaccard, query, rank, snippets, windows
+from dcopilot.engine.tasks.context import (
+    Window,
+    identifiers,
+    index,
+    jaccard,
+    query,
+    rank,
+    rank_indexed,
+    snippets,
+    windows,
+)
 from dcopilot.engine.tasks.requests import Snippet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 EQUIVALENT_MUTANTS = [
     (
@@ -176,3 +188,82 @@ def test_rank_drops_a_window_that_shares_one_line_with_a_better_one(first, kept)
     best = w("a.py", 5, "alpha\nbeta\ngamma\n")  # lines 5-7
     other = w("a.py", first, "alpha\n  x\n  y\n")  # three lines, a different text
     assert rank(around, [other, best], limit=3) == ([best, other] if kept else [best])
+
+
+def test_index_lists_the_windows_holding_each_identifier():
+    a, b = w("a.py", 0, "alpha beta\n"), w("a.py", 10, "beta gamma x\n")
+    got = index([a, b])
+    assert got.windows == (a, b) and got.sizes == (2, 2)
+    assert {name: list(at) for name, at in got.postings.items()} == {"alpha": [0], "beta": [0, 1], "gamma": [1]}
+
+
+AROUND = identifiers("alpha beta gamma")
+A1 = w("a.py", 0, "alpha beta\n")
+A1_OVERLAP = w("a.py", 1, "alpha beta gamma delta\n")
+B1 = w("b.py", 0, "alpha beta\n")  # the same text as A1 elsewhere: a repeat
+B2 = w("b.py", 40, "gamma epsilon\n")
+A_AGAIN = w("a.py", 0, "beta alpha\n")  # the same path and line from another document (two files named a.py)
+NOTHING = w("c.py", 0, "unrelated words\n")
+
+
+@pytest.mark.parametrize(
+    "groups,limit,min_similarity",
+    [
+        ([[A1, A1_OVERLAP, B1, B2]], 3, 0.05),
+        ([[B2, B1], [A1_OVERLAP, A1]], 3, 0.05),  # order across indexes: ties fall back to candidate order
+        ([[A1], [A_AGAIN], [B2]], 3, 0.05),  # equal key (path, line, score): the earlier candidate wins
+        ([[A_AGAIN], [A1], [B2]], 3, 0.05),
+        ([[A1, B2, NOTHING]], 5, 0.05),  # sharing nothing never qualifies
+        ([[A1, B2, NOTHING]], 5, 0.0),  # ... unless the floor is 0: then every window is scored
+        ([[A1, B2]], 0, 0.05),
+        ([[A1, A1_OVERLAP]], 1, 0.9),
+        ([[], [A1]], 2, 0.05),
+        ([], 2, 0.05),
+    ],
+)
+def test_rank_indexed_is_rank(groups, limit, min_similarity):
+    flat = [x for g in groups for x in g]
+    got = rank_indexed(AROUND, [index(g) for g in groups], limit, min_similarity)
+    assert got == rank(AROUND, flat, limit, min_similarity)
+    assert [id(x) for x in got] == [id(x) for x in rank(AROUND, flat, limit, min_similarity)]  # the same windows
+
+
+def test_rank_indexed_looks_past_a_head_used_up_by_repeats():
+    """The best windows are all one text (a file copied 20 times): the first is taken, the copies skipped, and
+    the next distinct window comes from below the first cut."""
+    copies = [w(f"copy{i:02}.py", 0, "alpha beta gamma\n") for i in range(20)]
+    lower = w("z.py", 0, "alpha beta\n")
+    got = rank_indexed(AROUND, [index([*copies, lower])], limit=2)
+    assert got == [copies[0], lower] == rank(AROUND, [*copies, lower], limit=2)
+
+
+NAMES = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh"]
+
+
+@st.composite
+def indexed_windows(draw):
+    """Groups of windows from few paths, lines and names: many ties, overlaps, repeats and shared keys."""
+    groups = []
+    for _ in range(draw(st.integers(0, 4))):
+        group = []
+        for _ in range(draw(st.integers(0, 12))):
+            names = draw(st.lists(st.sampled_from(NAMES), max_size=5))
+            text = " ".join(names) + "\n" + "\n" * draw(st.integers(0, 3))
+            group.append(w(draw(st.sampled_from(["a.py", "b.py"])), draw(st.integers(0, 6)), text))
+        groups.append(group)
+    return groups
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    indexed_windows(),
+    st.lists(st.sampled_from(NAMES), max_size=6),
+    st.integers(0, 6),
+    st.sampled_from([0.05, 0.2, 0.5]),
+)
+def test_rank_indexed_chooses_what_rank_chooses(groups, around, limit, min_similarity):
+    """The language server ranks through the indexes; the benchmarks and the definition of the order are rank()."""
+    flat = [x for g in groups for x in g]
+    expected = rank(frozenset(around), flat, limit, min_similarity)
+    got = rank_indexed(frozenset(around), [index(g) for g in groups], limit, min_similarity)
+    assert [id(x) for x in got] == [id(x) for x in expected]
