@@ -7,12 +7,13 @@
 #   bash scripts/train_background.sh promote [RUN_DIR]   # ship RUN_DIR/checkpoint if it scores better held out
 #
 # RUN_DIR defaults to runs/background. $CORPUS picks the data at the first start: a corpus v2 root (e.g.
-# ~/.cache/dcopilot-corpus/v2, built by scripts/build_corpus_v2.sh) or, by default, the shipped model's manifest;
-# the tokenizer stays the shipped one, so the result can replace the shipped model. The trainer runs under `nice -n 19` on one thread (OMP_NUM_THREADS=1,
-# passive OpenMP waits), continues the shipped model with absorbing-state diffusion (STEPS optimiser steps in all,
-# default 200000: days on one core; the cosine schedule spans them), saves its state every 10 minutes and on stop,
-# and writes RUN_DIR/checkpoint each time. `promote` runs dcopilot.engine.training.promote (held-out split of the
-# training corpus; the model card gets a row per promotion). $PYTHON picks the interpreter (else .venv/bin/python).
+# ~/.cache/dcopilot-corpus/v2, built by scripts/build_corpus_v2.sh) or, by default, the shipped model's manifest.
+# The tokenizer stays the shipped one, so the result can replace the shipped model. The trainer runs under
+# `nice -n 19` on one thread (OMP_NUM_THREADS=1, passive OpenMP waits), continues the shipped model with
+# absorbing-state diffusion (STEPS optimiser steps in all, default 200000: days on one core; the cosine schedule
+# spans them), saves its state every 10 minutes and on stop, and writes RUN_DIR/checkpoint each time. `promote` runs
+# dcopilot.engine.training.promote (held-out splits of the shipped corpus and of the run's corpus v2, if any; the
+# model card gets a row per promotion). $PYTHON picks the interpreter (else .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-status}
@@ -55,5 +56,5 @@ case "$cmd" in
     promote)
         [ -f "$run/checkpoint/model.safetensors" ] || { echo "no checkpoint in $run yet" >&2; exit 1; }
         exec "$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" ;;
-    *) sed -n '2,15p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
 esac
