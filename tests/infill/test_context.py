@@ -241,7 +241,7 @@ NOTHING = w("c.py", 0, "unrelated words\n")
         ([], 2, 0.05),
         # every window is scored (the floor is 0), best first: not the order of paths
         ([[A1, A1_OVERLAP, NOTHING]], 5, 0.0),
-        # FIRST_CUT windows per snippet wanted, then one more, then exactly as many: the cut-th best is the floor
+        # one snippet from FIRST_CUT + 1 windows (the floor is the cut-th best score), then from FIRST_CUT (every one)
         ([[w(f"p{i}.py", 0, f"alpha x{i}\n") for i in range(FIRST_CUT + 1)]], 1, 0.05),
         ([[w(f"p{i}.py", 0, f"alpha x{i}\n") for i in range(FIRST_CUT)]], 1, 0.05),
     ],
@@ -285,8 +285,8 @@ def test_rank_indexed_sorts_only_the_best_windows(monkeypatch, limit):
 
 
 def test_rank_indexed_offers_every_window_tied_with_the_cut(monkeypatch):
-    """Ties at the cut-th score all go into the pass (their order past the tie is by path): three windows score
-    the most, then twelve tie, for a cut of 8."""
+    """Ties at the cut-th score all go into the pass, in path order: for a cut of 8, three windows score the most
+    and twelve tie below them; the one scoring less is left out."""
     around = frozenset(MANY_NAMES[:4])
     top = [w(f"t{i}.py", 0, " ".join(MANY_NAMES[:4]) + f" own{i}\n") for i in range(3)]
     tied = [w(f"u{i:02}.py", 0, " ".join(MANY_NAMES[:2]) + f" own{i}\n") for i in range(12)]
