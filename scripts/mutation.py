@@ -41,6 +41,10 @@ SCRATCH = ROOT / ".mutation"
 NAMESPACE = "dcopilot"
 PACKAGES = ("engine", "lsp", "copilot")
 THRESHOLD = 95.0
+# A mutant's tests are stopped (a timeout: killed) after this many times their unmutated time plus 1 s, instead of
+# mutmut's 15: the unit tests are fast and deterministic, and a mutant that loops forever (a loop's exit test
+# broken) cost a module up to 40 s of a worker each.
+TIMEOUT_MULTIPLIER = 5.0
 
 
 @dataclass(frozen=True)
@@ -151,14 +155,16 @@ def prepare(module: str, target: Target) -> Path:
         shutil.copytree(ROOT / name, work / NAMESPACE / name, ignore=skip)
     (work / "tests").symlink_to(ROOT / "tests")
     config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    # hypothesis' `mutation` profile (tests/conftest.py): the tests' own examples, a failure not shrunk
     config += f"""
 [tool.mutmut]
 source_paths = {_toml_list([NAMESPACE])}
 only_mutate = {_toml_list([f"{NAMESPACE}/{module}"])}
 do_not_mutate_patterns = {_toml_list(target.skip)}
-pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-profile=mutation"]
 pytest_add_cli_args_test_selection = {_toml_list(target.tests)}
 use_git_change_detection = false
+timeout_multiplier = {TIMEOUT_MULTIPLIER}
 """
     (work / "pyproject.toml").write_text(config, encoding="utf-8")
     return work

@@ -2,7 +2,9 @@
 the ranking of windows into snippets, as tables."""
 
 import pytest
+from dcopilot.engine.tasks import context
 from dcopilot.engine.tasks.context import (
+    FIRST_CUT,
     Window,
     identifiers,
     index,
@@ -43,6 +45,24 @@ EQUIVALENT_MUTANTS = [
         "query",
         "if pos < 1:",
         "stopping at a line break at offset 0 starts the query at 1 instead of 0: only that line break is left out",
+    ),
+    (
+        "rank_indexed",
+        "if min_similarity <= 0 or limit < 0:  # a window sharing nothing can qualify: score them all",
+        "limit 0 then takes the indexed path: a cut of 0 makes its floor the lowest score kept, so _pick is offered "
+        "every qualifying window in rank's order, as through rank(), and returns [] at once either way",
+    ),
+    (
+        "rank_indexed",
+        "floor = sorted(scores, reverse=True)[cut - 1] if cut <= len(scores) else min_similarity",
+        "when the cut is the number of scores the cut-th best is the lowest score kept, so `>= floor` keeps every "
+        "score, as `>= min_similarity` does: the same windows in the same pass, one sort more",
+    ),
+    (
+        "rank_indexed",
+        "cut *= 5",
+        "the widening factor only sets how many windows each later pass sorts: with any factor above 1 the cut "
+        "reaches every score, each pass's windows are a prefix of rank's order, so the result is rank's",
     ),
 ]
 
@@ -219,6 +239,11 @@ NOTHING = w("c.py", 0, "unrelated words\n")
         ([[A1, A1_OVERLAP]], 1, 0.9),
         ([[], [A1]], 2, 0.05),
         ([], 2, 0.05),
+        # every window is scored (the floor is 0), best first: not the order of paths
+        ([[A1, A1_OVERLAP, NOTHING]], 5, 0.0),
+        # one snippet from FIRST_CUT + 1 windows (the floor is the cut-th best score), then from FIRST_CUT (every one)
+        ([[w(f"p{i}.py", 0, f"alpha x{i}\n") for i in range(FIRST_CUT + 1)]], 1, 0.05),
+        ([[w(f"p{i}.py", 0, f"alpha x{i}\n") for i in range(FIRST_CUT)]], 1, 0.05),
     ],
 )
 def test_rank_indexed_is_rank(groups, limit, min_similarity):
@@ -228,13 +253,58 @@ def test_rank_indexed_is_rank(groups, limit, min_similarity):
     assert [id(x) for x in got] == [id(x) for x in rank(AROUND, flat, limit, min_similarity)]  # the same windows
 
 
-def test_rank_indexed_looks_past_a_head_used_up_by_repeats():
-    """The best windows are all one text (a file copied 20 times): the first is taken, the copies skipped, and
-    the next distinct window comes from below the first cut."""
+def offered_windows(monkeypatch) -> list[list[Window]]:
+    """Every pass's windows, in the order rank_indexed offers them to the picker (the real one still picks). A pass
+    that offers no more windows than the one before fails at once: it would repeat itself forever."""
+    passes: list[list[Window]] = []
+    pick = context._pick
+
+    def recording(ordered, limit):
+        ordered = list(ordered)
+        assert not passes or len(ordered) > len(passes[-1]), "a pass offered no more windows than the last"
+        passes.append(ordered)
+        return pick(ordered, limit)
+
+    monkeypatch.setattr(context, "_pick", recording)
+    return passes
+
+
+# 40 windows in 40 files, window i holding the first i + 1 of 40 names: 40 distinct scores, no overlaps, no repeats
+MANY_NAMES = [f"name{i:02}" for i in range(40)]
+MANY = [w(f"f{i:02}.py", 0, " ".join(MANY_NAMES[: i + 1]) + "\n") for i in range(40)]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_rank_indexed_sorts_only_the_best_windows(monkeypatch, limit):
+    """The point of the indexes: when the first pass fills the snippets, only the FIRST_CUT * limit best windows
+    were sorted and offered, not all 40."""
+    passes = offered_windows(monkeypatch)
+    got = rank_indexed(frozenset(MANY_NAMES), [index(MANY[:20]), index(MANY[20:])], limit)
+    assert got == MANY[::-1][:limit]
+    assert passes == [MANY[::-1][: FIRST_CUT * limit]]
+
+
+def test_rank_indexed_offers_every_window_tied_with_the_cut(monkeypatch):
+    """Ties at the cut-th score all go into the pass, in path order: for a cut of 8, three windows score the most
+    and twelve tie below them; the one scoring less is left out."""
+    around = frozenset(MANY_NAMES[:4])
+    top = [w(f"t{i}.py", 0, " ".join(MANY_NAMES[:4]) + f" own{i}\n") for i in range(3)]
+    tied = [w(f"u{i:02}.py", 0, " ".join(MANY_NAMES[:2]) + f" own{i}\n") for i in range(12)]
+    low = w("v.py", 0, "name00 own\n")
+    passes = offered_windows(monkeypatch)
+    assert rank_indexed(around, [index([low, *tied[::-1], *top])], 1) == [top[0]]
+    assert passes == [[*top, *tied]]
+
+
+def test_rank_indexed_widens_past_windows_used_up_by_repeats(monkeypatch):
+    """20 copies of one text fill the first pass (cut 16 for two snippets, and four more tied with it): one is
+    taken, the rest repeat it, so the next pass offers more windows, down to the one that differs."""
     copies = [w(f"copy{i:02}.py", 0, "alpha beta gamma\n") for i in range(20)]
-    lower = w("z.py", 0, "alpha beta\n")
-    got = rank_indexed(AROUND, [index([*copies, lower])], limit=2)
-    assert got == [copies[0], lower] == rank(AROUND, [*copies, lower], limit=2)
+    lower = [w(f"z{i}.py", 0, f"alpha beta x{i}\n") for i in range(5)]
+    assert rank(AROUND, [*lower, *copies], limit=2) == [copies[0], lower[0]]
+    passes = offered_windows(monkeypatch)
+    assert rank_indexed(AROUND, [index([*lower, *copies])], limit=2) == [copies[0], lower[0]]
+    assert passes == [copies, [*copies, *lower]]
 
 
 NAMES = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh"]
@@ -254,7 +324,9 @@ def indexed_windows(draw):
     return groups
 
 
-@settings(max_examples=300, deadline=None)
+# 300 examples in a normal run; a mutation run (the `mutation` profile, tests/conftest.py) runs this once per mutant
+# and takes the default count: the tables above kill every mutant that this test kills.
+@settings(max_examples=300 if settings.get_current_profile_name() != "mutation" else settings.default.max_examples)
 @given(
     indexed_windows(),
     st.lists(st.sampled_from(NAMES), max_size=6),
