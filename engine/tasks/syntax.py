@@ -41,7 +41,7 @@ _ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust"
 def known(language: str) -> bool:
     """Whether `language` has a parser here."""
     lang = _ALIASES.get(language.lower(), language.lower())
-    return lang == "python" or lang in _GRAMMARS
+    return lang in _GRAMMARS  # Python's grammar is there too, though `ast` judges whether Python parses
 
 
 @cache
