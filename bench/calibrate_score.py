@@ -2,12 +2,15 @@
 
     python bench/calibrate_score.py --out runs/calib              # run the model, dump every candidate, fit
     python bench/calibrate_score.py --out runs/calib --reuse      # refit from runs/calib/candidates.jsonl
+    python bench/calibrate_score.py --out runs/calib --reuse --omit breaks,repairs  # fit without some features
 
 For each calibration case (never a test case) the engine runs as the server runs it (the case's package's other
 files open beside it, their best windows as snippets, retrieval on, the gate open) and every candidate it ranks is
 recorded with its evidence and its edit similarity to the truth. A logistic model of "useful" (ES >= 0.7) on the
 evidence gives the weights to write into engine/tasks/calibrate.py; the script prints them with how the first
-candidate under the old and the new score compares (mean ES, useful and noise among shown, at an open gate).
+candidate under the old and the new score compares (mean ES, useful and noise among shown, at an open gate), and
+the new score's gate curve with the threshold bench/gate_curve.py's rule picks, for all languages and per language.
+--omit leaves features out of the fit (weight 0), to measure what they add on the same dump.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "bench" / "heldout"
-for p in (str(ROOT / "bench"), str(HELDOUT)):
+for p in (str(ROOT), str(ROOT / "bench"), str(HELDOUT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
 from metrics import NOISE_ES, USEFUL_ES, score  # noqa: E402
+
+from bench.gate_curve import GRID, choose, curve, render  # noqa: E402
 
 
 def cases_of(limit: int | None) -> list:
@@ -122,6 +127,30 @@ def summary(chosen: dict[str, dict], cases: int) -> str:
     )
 
 
+def gate_report(chosen: dict[str, dict], cases: list, keep: float, min_shown: int) -> str:
+    """The gate curve of the first candidates (a case without one is never shown), the threshold the rule picks
+    on all languages, and each language's useful, noise and coverage at that threshold."""
+    records = [
+        {
+            "language": c.language,
+            "shown": c.id in chosen,
+            "score": chosen.get(c.id, {}).get("score"),
+            "es": chosen.get(c.id, {}).get("es", 0.0),
+        }
+        for c in cases
+    ]
+    points = curve(records, GRID)
+    pick = choose(points, keep, min_shown)
+    lines = [render(points, pick), "", f"at min_score {pick.threshold:g}:"]
+    for lang in ["all", *sorted({c.language for c in cases})]:
+        (p,) = curve([r for r in records if lang in ("all", r["language"])], [pick.threshold])
+        lines.append(
+            f"  {lang:<10} coverage {p.coverage:.1%} ({p.shown}/{p.cases}), useful {p.useful} ({p.useful_rate:.1%} "
+            f"of shown), noise {p.noise} ({p.noise_rate:.1%} of shown)"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
@@ -129,6 +158,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="at most N cases per language and kind")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--omit", default="", help="comma-separated features to leave out of the fit (weight 0)")
+    ap.add_argument("--keep", type=float, default=0.9, help="the gate rule's share of useful kept (gate_curve.py)")
+    ap.add_argument("--min-shown", type=int, default=20, help="the gate rule's least shown count (gate_curve.py)")
     args = ap.parse_args()
     from dcopilot.engine.tasks import calibrate
 
@@ -141,11 +173,23 @@ def main() -> int:
         dump.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         (args.out / "cases.json").write_text(json.dumps(len(cases_of(args.limit))))
     cases = json.loads((args.out / "cases.json").read_text())
-    data = [(calibrate.features(calibrate.Evidence(**r["evidence"])), r["es"] >= USEFUL_ES) for r in rows]
-    weights, bias = calibrate.fit(data, l2=args.l2)
+    omit = {f for f in args.omit.split(",") if f}
+    if omit - set(calibrate.FEATURES):
+        ap.error(f"--omit: no feature {sorted(omit - set(calibrate.FEATURES))}; features: {calibrate.FEATURES}")
+    used = [i for i, f in enumerate(calibrate.FEATURES) if f not in omit]
+    data = [
+        ([calibrate.features(calibrate.Evidence(**r["evidence"]))[i] for i in used], r["es"] >= USEFUL_ES) for r in rows
+    ]
+    fitted, bias = calibrate.fit(data, l2=args.l2)
+    weights = [0.0] * len(calibrate.FEATURES)
+    for i, w in zip(used, fitted, strict=True):
+        weights[i] = w
     print(f"{len(rows)} candidates of {cases} calibration cases (a case with no candidate shows nothing)")
     print("current score :", summary(first_choice(rows, calibrate.WEIGHTS, calibrate.BIAS), cases))
-    print("fitted score  :", summary(first_choice(rows, weights, bias), cases))
+    chosen = first_choice(rows, weights, bias)
+    print("fitted score  :", summary(chosen, cases))
+    print(f"\ngate curve of the fitted score (first candidates; omitted: {sorted(omit) or 'none'}):")
+    print(gate_report(chosen, cases_of(args.limit), args.keep, args.min_shown))
     print("\nWEIGHTS = (" + ", ".join(f"{w:.3f}" for w in weights) + ")  # " + ", ".join(calibrate.FEATURES))
     print(f"BIAS = {bias:.3f}")
     return 0

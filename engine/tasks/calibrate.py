@@ -3,9 +3,10 @@
 The model's scoring pass alone ranks badly: a short or repetitive guess is easy to predict, so it outscores a
 longer line copied from context even when that line is right. What is known about a candidate besides the model's
 log-probabilities (where it came from, how much context its match shared, whether its text already occurs in the
-document) goes into a logistic model with the scoring pass's numbers, fitted on the held-out calibration split
-(bench/calibrate_score.py, never the test split). Its output is log P(useful) <= 0, so `completion.min_score` is
-a probability threshold on a log scale for every source of candidates alike.
+document, whether it adds syntax errors to the code around the cursor or removes some) goes into a logistic model
+with the scoring pass's numbers, fitted on the held-out calibration split (bench/calibrate_score.py, never the test
+split). Its output is log P(useful) <= 0, so `completion.min_score` is a probability threshold on a log scale for
+every source of candidates alike.
 """
 
 from __future__ import annotations
@@ -26,13 +27,27 @@ class Evidence:
     context: int = 0  # retrieved: equal lines before its match and before the cursor
     typed: int = 0  # retrieved: characters of the cursor's line its match started with
     attested: bool = False  # its text occurs in the document or a snippet
+    errors_added: int = 0  # syntax errors it adds to the text around the cursor (< 0: repairs; 0: no grammar)
 
 
-FEATURES = ("confidence", "agreement", "log_tokens", "retrieved", "context", "log_typed", "attested")
+FEATURES = (
+    "confidence",
+    "agreement",
+    "log_tokens",
+    "retrieved",
+    "context",
+    "log_typed",
+    "attested",
+    "breaks",
+    "repairs",
+)
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
 # tokens, snippets in the prompt; 2026-11-30: 811 candidates of 320 cases; bench/RESULTS.md). Refit for another
-# model: the scale of its log-probabilities is its own.
-WEIGHTS = (-0.058, -0.093, -1.049, 1.272, 0.810, 0.953, 1.167)
+# model: the scale of its log-probabilities is its own. breaks and repairs are fitted without (weight 0): on that
+# dump they did not lower the noise the gate passes (29 instead of 28 of 85 shown at min_score -1.75, 45 useful
+# either way), which is retrieved text that parses; the embedded model's hypotheses, which mostly break the syntax,
+# are below the gate already. A model whose own hypotheses pass the gate may earn them a weight.
+WEIGHTS = (-0.058, -0.093, -1.049, 1.272, 0.810, 0.953, 1.167, 0.0, 0.0)
 BIAS = -4.081
 
 
@@ -45,6 +60,8 @@ def features(e: Evidence) -> tuple[float, ...]:
         float(min(e.context, 3)),
         math.log1p(e.typed),
         float(e.attested),
+        float(e.errors_added > 0),
+        float(e.errors_added < 0),
     )
 
 

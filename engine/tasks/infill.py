@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 from dcopilot.engine.runtime.static import StepShape
-from dcopilot.engine.tasks import calibrate, retrieve
+from dcopilot.engine.tasks import calibrate, retrieve, syntax
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
@@ -284,6 +284,9 @@ def run_infill(
     kept: list[Candidate] = []
     n = len(origins)  # rows past n only pad the scoring batch
     sources = (req.text, *(s.text for s in req.snippets))
+    # Errors of the window with nothing inserted: what a window cut mid-construct has anyway, for each candidate's
+    # count to be compared with.
+    base_errors = syntax.error_count(req.language, window.prefix + window.suffix)
     for (ids, _stopped), h, c, a, origin, match in zip(
         middles[:n], hyps, conf[:n], agree[:n], origins, matches, strict=True
     ):
@@ -299,6 +302,9 @@ def run_infill(
             context=match.context if match else 0,
             typed=match.typed if match else 0,
             attested=calibrate.attested(done.text, *sources),
+            errors_added=syntax.errors_added(
+                req.language, window.prefix, done.text, window.suffix[done.replace :], base_errors
+            ),
         )
         kept.append(
             Candidate(

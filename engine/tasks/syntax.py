@@ -1,8 +1,10 @@
 """Does a text parse? A real parser per language: Python's own `ast`, tree-sitter grammars for the others.
 
 Pure functions on text (no torch): the edit path asks them before offering a rewrite, so an edit never turns
-code that parsed into code that does not, nor replaces code with comments alone. A language without a grammar
-here answers None (unknown), and callers then judge by other means.
+code that parsed into code that does not, nor replaces code with comments alone. The completion score asks how
+many syntax errors a candidate adds to the text around the cursor (`error_count`, tree-sitter for every language,
+Python too: it counts errors where `ast` stops at the first). A language without a grammar here answers None
+(unknown), and callers then judge by other means.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Callable
 from functools import cache
 
 # LSP language ids (and the CLI's names) -> (grammar module, its language function). Both TypeScript grammars
-# ship in one module.
+# ship in one module. Python's grammar serves `error_count` only: whether Python parses is `ast`'s answer.
 _GRAMMARS: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
     "javascript": ("tree_sitter_javascript", "language"),
     "javascriptreact": ("tree_sitter_javascript", "language"),
     "typescript": ("tree_sitter_typescript", "language_typescript"),
@@ -38,7 +41,7 @@ _ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust"
 def known(language: str) -> bool:
     """Whether `language` has a parser here."""
     lang = _ALIASES.get(language.lower(), language.lower())
-    return lang == "python" or lang in _GRAMMARS
+    return lang in _GRAMMARS  # Python's grammar is there too, though `ast` judges whether Python parses
 
 
 @cache
@@ -71,6 +74,33 @@ def parses(language: str, text: str) -> bool | None:
         return None
     tree = _parser(lang).parse(text.encode("utf-8", "surrogatepass"))
     return not tree.root_node.has_error
+
+
+def error_count(language: str, text: str) -> int | None:
+    """ERROR and MISSING nodes in tree-sitter's parse of `text`; None when there is no grammar for `language`.
+
+    The parser recovers from an error and goes on, so a count compares two texts: text cut mid-construct at both
+    ends adds the same errors to each, and what one adds beyond the other is its own.
+    """
+    lang = _ALIASES.get(language.lower(), language.lower())
+    if lang not in _GRAMMARS:
+        return None
+    errors = 0
+    stack = [_parser(lang).parse(text.encode("utf-8", "surrogatepass")).root_node]
+    while stack:
+        node = stack.pop()
+        errors += node.is_error or node.is_missing
+        # has_error marks an error and every ancestor of one: a subtree without it is skipped whole
+        stack.extend(child for child in node.children if child.has_error)
+    return errors
+
+
+def errors_added(language: str, prefix: str, text: str, suffix: str, base: int | None) -> int:
+    """Errors `prefix + text + suffix` has beyond `base`, the count of the text around the cursor with nothing
+    inserted (`suffix` starts after what `text` replaces); 0 when there is no grammar (`base` None)."""
+    if base is None:
+        return 0
+    return (error_count(language, prefix + text + suffix) or 0) - base
 
 
 def _python_has_code(text: str) -> bool:

@@ -3,7 +3,17 @@
 import math
 
 import pytest
-from dcopilot.engine.tasks.calibrate import FEATURES, Evidence, _solve, attested, features, fit, log_sigmoid, score
+from dcopilot.engine.tasks.calibrate import (
+    FEATURES,
+    WEIGHTS,
+    Evidence,
+    _solve,
+    attested,
+    features,
+    fit,
+    log_sigmoid,
+    score,
+)
 
 SWITCH = "below -30 the two formulas agree to 1e-13 (log1p(e^-30)); the switch only keeps exp(-z) from overflowing"
 STRICT_STEP = "the step has one entry per weight by construction: strict or not, zip pairs them all"
@@ -43,7 +53,9 @@ EQUIVALENT_MUTANTS = [
 
 
 def test_features_follow_their_names():
-    e = Evidence(confidence=-1.5, agreement=-0.5, tokens=3, retrieved=True, context=7, typed=4, attested=True)
+    e = Evidence(
+        confidence=-1.5, agreement=-0.5, tokens=3, retrieved=True, context=7, typed=4, attested=True, errors_added=2
+    )
     got = dict(zip(FEATURES, features(e), strict=True))
     assert got == {
         "confidence": -1.5,
@@ -53,7 +65,22 @@ def test_features_follow_their_names():
         "context": 3.0,  # capped: more equal lines than retrieval counts add nothing
         "log_typed": pytest.approx(math.log(5)),
         "attested": 1.0,
+        "breaks": 1.0,
+        "repairs": 0.0,
     }
+
+
+@pytest.mark.parametrize(
+    "errors_added,breaks,repairs",
+    [(0, 0.0, 0.0), (1, 1.0, 0.0), (5, 1.0, 0.0), (-1, 0.0, 1.0), (-3, 0.0, 1.0)],  # 0 too: no grammar
+)
+def test_syntax_features_say_only_which_way_the_errors_went(errors_added, breaks, repairs):
+    got = dict(zip(FEATURES, features(Evidence(-1.0, 0.0, 2, errors_added=errors_added)), strict=True))
+    assert (got["breaks"], got["repairs"]) == (breaks, repairs)
+
+
+def test_every_feature_has_a_weight():
+    assert len(WEIGHTS) == len(FEATURES) == len(features(Evidence(0.0, 0.0, 0)))
 
 
 @pytest.mark.parametrize(
@@ -72,10 +99,12 @@ def test_log_sigmoid(z, expected):
 
 def test_score_is_a_log_probability_rising_with_each_positive_weight():
     base = Evidence(confidence=-2.0, agreement=0.0, tokens=5)
-    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0)
+    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5)
     low, high = score(base, weights, 0.0), score(Evidence(-2.0, 0.0, 5, retrieved=True), weights, 0.0)
     assert low == pytest.approx(log_sigmoid(-2.0)) and high == pytest.approx(log_sigmoid(0.0))
     assert low < high <= 0.0
+    broken, repaired = (score(Evidence(-2.0, 0.0, 5, errors_added=n), weights, 0.0) for n in (2, -2))
+    assert broken == pytest.approx(log_sigmoid(-3.5)) and repaired == pytest.approx(log_sigmoid(-1.5))
     with pytest.raises(ValueError):
         score(base, (1.0,), 0.0)  # one weight per feature
 

@@ -1,12 +1,22 @@
-"""engine/tasks/syntax.py: which texts parse, which hold code, and which rewrites may be offered (tables)."""
+"""engine/tasks/syntax.py: which texts parse, which hold code, which rewrites may be offered, and how many syntax
+errors a completion adds (tables)."""
 
 import pytest
-from dcopilot.engine.tasks.syntax import breakage, dedent_block, has_code, known, parses
+from dcopilot.engine.tasks.syntax import (
+    breakage,
+    dedent_block,
+    error_count,
+    errors_added,
+    has_code,
+    known,
+    parses,
+)
 
 CODEC_CASE = "codec names are case-insensitive: UTF-8 is utf-8"
 EQUIVALENT_MUTANTS = [
     ("parses", 'tree = _parser(lang).parse(text.encode("UTF-8", "surrogatepass"))', CODEC_CASE),
     ("has_code", 'stack = [_parser(lang).parse(text.encode("UTF-8", "surrogatepass")).root_node]', CODEC_CASE),
+    ("error_count", 'stack = [_parser(lang).parse(text.encode("UTF-8", "surrogatepass")).root_node]', CODEC_CASE),
     (
         "dedent_block",
         'first = next((ln for ln in lines if ln.strip()), "XXXX")',
@@ -70,6 +80,7 @@ def test_unknown_languages_are_not_judged(language):
     assert parses(language, "anything (") is None
     assert has_code(language, "anything") is None
     assert breakage(language, "a(", "b)", "a(", "b)") is None
+    assert error_count(language, "anything (") is None
 
 
 HAS_CODE = [
@@ -141,3 +152,61 @@ BREAKAGE = [
 @pytest.mark.parametrize(("language", "before", "after", "before_range", "after_range", "why"), BREAKAGE)
 def test_breakage(language, before, after, before_range, after_range, why):
     assert breakage(language, before, after, before_range, after if after_range is None else after_range) == why
+
+
+ERROR_COUNTS = [
+    # (language, text, ERROR and MISSING nodes)
+    ("python", "def f(x):\n    return x\n", 0),
+    ("python", "    return path\n", 0),  # a window starting inside a function is no error by itself
+    ("python", "    return path..pathpath\n", 1),
+    ("python", "x = (\n", 1),
+    ("python", "def f(:\n    x = (\n", 2),  # counted past the first error, where `ast` stops
+    ("PY", "x = (\n", 1),
+    ("python", "print 'x'\n", 0),  # the grammar knows Python 2's print; `parses` (ast) does not: see below
+    ("rust", "fn main() { let x = 1 }\n", 1),  # a MISSING `;`
+    ("Rust", "fn a() { let x = 1 }\nfn b() { let y = 2 }\n", 2),
+    ("rs", "fn main() { let x = 1; }\n", 0),
+    ("typescript", "let a = (;\nlet b = [;\n", 2),
+    ("go", "package p\n\nfunc f() {\n\treturn a +\n", 1),
+    ("javascript", 'const s = "\ud800";\n', 0),  # a lone surrogate is passed through
+    ("javascript", 'const s = "\ud800" +;\n', 1),
+    ("python", "", 0),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), ERROR_COUNTS)
+def test_error_count(language, text, expected):
+    assert error_count(language, text) == expected
+
+
+def test_python_still_parses_by_ast_although_its_grammar_counts_errors():
+    assert error_count("python", "print 'x'\n") == 0 and parses("python", "print 'x'\n") is False
+    assert has_code("python", "# only\n") is False
+
+
+READ = "def read_lines(path):\n    with open(path) as f:\n        return "
+CUT = "a, b)\n    total = a + b\n    return "  # a window that starts inside a call: errors of its own
+TS_CUT = "  return a + b;\n}\n\nfunction g("
+ERRORS_ADDED = [
+    # (language, text before the cursor, inserted text, text after what it replaces, errors added)
+    ("python", READ, "f.read().splitlines()", "\n", 0),
+    ("python", READ, "path..pathpath", "\n", 1),
+    ("python", CUT, "total", "\n", 0),  # the window's own errors cancel
+    ("python", CUT, "total..total", "\n", 1),
+    ("PY", "x = compute(a, ", "b)", "\ny = 2\n", -1),  # closes what was open: repairs
+    ("rust", "fn main() {\n    let x = ", "1;", "\n}\n", -1),
+    ("rust", "fn main() {\n    let x = ", "1", "\n}\n", 0),
+    ("typescript", TS_CUT, "x: number", ") {\n  return x;\n}\n", 0),
+    ("typescript", TS_CUT, "x: number {", ") {\n  return x;\n}\n", 1),
+    ("plaintext", "x = (", ")", "", 0),  # no grammar: never judged
+]
+
+
+@pytest.mark.parametrize(("language", "prefix", "text", "suffix", "expected"), ERRORS_ADDED)
+def test_errors_added(language, prefix, text, suffix, expected):
+    assert errors_added(language, prefix, text, suffix, error_count(language, prefix + suffix)) == expected
+
+
+@pytest.mark.parametrize(("base", "expected"), [(None, 0), (0, 1), (3, -2)])
+def test_errors_added_counts_from_the_base_it_is_given(base, expected):
+    assert errors_added("python", "x = ", "(", "\n", base) == expected
