@@ -4,6 +4,7 @@ one appended row per promotion; a candidate with another tokenizer is refused.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,3 +110,38 @@ def test_every_corpus_must_improve(setup, tmp_path, v2_root):
     assert not promote(candidate, tmp_path / "again", corpora, margin=gap + 1e-3, batches=FEW)["promoted"]
     with pytest.raises(PromotionError, match="held-out corpus"):
         promote(candidate, shipped, [tmp_path / "nowhere"], batches=FEW)
+
+
+def test_a_recorded_corpus_is_scored_but_does_not_judge(setup, tmp_path, v2_root):
+    """Judged on the v2 corpus only, with the v1 manifest recorded: a margin the v1 scores could never meet does
+    not block the promotion, and both corpora's scores are in the decision and the card row."""
+    import shutil
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(setup / "shipped", shipped)
+    candidate = setup / "run" / "checkpoint"
+    d = promote(candidate, shipped, [v2_root], recorded=(setup / "manifest.json",), batches=FEW)
+    assert d["promoted"] and d["scores"]["v2"]["judged"] and not d["scores"]["stdlib"]["judged"], d
+    row = (shipped / "MODEL_CARD.md").read_text().splitlines()[-3]
+    assert "v2 " in row and "stdlib (not judged) " in row, row
+    # the same corpora with the roles swapped judge on v1 alone
+    shutil.copytree(setup / "shipped", tmp_path / "swapped")
+    swapped = promote(candidate, tmp_path / "swapped", [setup / "manifest.json"], recorded=(v2_root,), batches=FEW)
+    assert swapped["scores"]["stdlib"]["judged"] and not swapped["scores"]["v2"]["judged"]
+
+
+def test_default_corpora_follow_what_the_candidate_was_trained_on(tmp_path):
+    from dcopilot.engine.training.promote import corpora_for
+
+    def candidate(corpus: dict):
+        d = tmp_path / str(len(list(tmp_path.iterdir())))
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"dcopilot": {"training": {"corpus": corpus}}}))
+        return d
+
+    shipped = tmp_path / "shipped"
+    v2 = candidate({"kind": "corpus-v2", "root": "/data/v2"})
+    assert corpora_for(v2, shipped) == ([Path("/data/v2")], [shipped / "corpus_manifest.json"])
+    v1 = candidate({"kind": "manifest-v1", "manifest": "m.json"})
+    assert corpora_for(v1, shipped) == ([shipped / "corpus_manifest.json"], [])
+    assert corpora_for(candidate({}), shipped) == ([shipped / "corpus_manifest.json"], [])  # older checkpoints
