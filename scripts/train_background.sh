@@ -12,8 +12,8 @@
 # `nice -n 19` on one thread (OMP_NUM_THREADS=1, passive OpenMP waits), continues the shipped model with
 # absorbing-state diffusion (STEPS optimiser steps in all, default 200000: days on one core; the cosine schedule
 # spans them), saves its state every 10 minutes and on stop, and writes RUN_DIR/checkpoint each time. `promote` runs
-# dcopilot.engine.training.promote (held-out splits of the shipped corpus and of the run's corpus v2, if any; the
-# model card gets a row per promotion). $PYTHON picks the interpreter (else .venv/bin/python).
+# dcopilot.engine.training.promote (judged on the held-out split of the run's corpus: v2's validation packages, or
+# the shipped manifest's; the model card gets a row per promotion). $PYTHON picks the interpreter (else .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-status}
