@@ -379,6 +379,28 @@ def lineage(record: dict) -> dict[str, float]:
     }
 
 
+def stage_of(record: dict) -> dict:
+    """One run of a checkpoint's training history, from its config.json training record."""
+    cfg = record.get("train_config", {})
+    return {
+        "noise": cfg.get("noise", ""),
+        "steps": record.get("train_steps", 0),
+        "tokens": record.get("train_tokens", 0),
+        "minutes": record.get("train_minutes", 0.0),
+        "threads": record.get("threads", 1),
+        "lr": cfg.get("lr", 0.0),
+        "seed": cfg.get("seed", 0),
+        "corpus": record.get("corpus", {}).get("kind", "manifest-v1"),
+        "command": record.get("command", ""),
+    }
+
+
+def history(record: dict) -> list[dict]:
+    """Every run a checkpoint's weights went through, oldest first: its record's `stages` (which end with the run
+    that wrote it), else that run alone (a record written before stages were carried forward)."""
+    return list(record["stages"]) if "stages" in record else [stage_of(record)]
+
+
 def noise_token(tok: Tokenizer, noise: str) -> int | None:
     """The noise id for TrainConfig.noise: None for uniform noise, the tokenizer's <mask> for absorbing noise."""
     if noise == "uniform":
@@ -468,8 +490,9 @@ def train(
         progress.seconds = round(elapsed(), 3)
         progress.thread_seconds = round(thread_seconds_before + (time.monotonic() - session_start) * threads, 3)
         before = card.get("init_lineage", {"tokens": 0, "minutes": 0.0, "thread_minutes": 0.0})
+        prior = card.get("prior_stages", [])
         info = {
-            **card,
+            **{k: v for k, v in card.items() if k != "prior_stages"},
             "train_steps": progress.step,
             "train_tokens": progress.tokens,
             "train_minutes": round(progress.seconds / 60, 2),
@@ -481,6 +504,7 @@ def train(
                 "thread_minutes": round(before["thread_minutes"] + progress.thread_seconds / 60, 2),
             },
         }
+        info["stages"] = [*prior, stage_of(info)]
         save_state(run_dir, model, opt, generators, rngs, progress, {"argv": card.get("argv", []), "card": card})
         write_checkpoint(run_dir / "checkpoint", model, tok, cfg, {"training": info}, generation)
         if out is not None:
@@ -732,9 +756,12 @@ def main(argv: list[str] | None = None) -> int:
     saved = read_settings(resume_dir).get("card", {}) if resume_dir is not None else {}
     if "init_lineage" in saved:  # what the run started from, as recorded then
         card["init_lineage"] = saved["init_lineage"]
+        if "prior_stages" in saved:
+            card["prior_stages"] = saved["prior_stages"]
     elif args.init_from is not None and (args.init_from / "config.json").is_file():
         init_record = json.loads((args.init_from / "config.json").read_text()).get("dcopilot", {}).get("training", {})
         card["init_lineage"] = lineage(init_record)
+        card["prior_stages"] = history(init_record)
     print(f"corpus+tokenizer ready in {time.time() - t0:.1f}s; {corpus.record['summary']}", flush=True)
     stop = StopFlag()
     stop.install()

@@ -15,7 +15,7 @@ import pytest
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.training.state import StateError, has_state, load_state, read_settings
-from dcopilot.engine.training.train import TrainConfig, train
+from dcopilot.engine.training.train import TrainConfig, history, stage_of, train
 from safetensors.torch import load_file
 from tiny_checkpoint import tiny_shape
 
@@ -144,7 +144,29 @@ def test_sigterm_saves_state_and_resume_finishes(tmp_path, manifest):
     assert f"resumed {run_dir} at step {step}" in done.stdout
 
 
-def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root):
+def _small_manifest(manifest: dict) -> dict:
+    files = [f for f in manifest["files"] if f["split"] == "train"][:20]
+    return dict(manifest, files=files + [f for f in manifest["files"] if f["split"] == "heldout"][:3])
+
+
+def test_history_and_stage_of():
+    rec = {
+        "train_config": {"noise": "mask", "lr": 1e-3, "seed": 5},
+        "train_steps": 10,
+        "train_tokens": 100,
+        "train_minutes": 1.5,
+        "threads": 1,
+        "corpus": {"kind": "corpus-v2"},
+        "command": "python -m x",
+    }
+    stage = {"noise": "mask", "steps": 10, "tokens": 100, "minutes": 1.5, "threads": 1, "lr": 1e-3, "seed": 5}
+    assert stage_of(rec) == {**stage, "corpus": "corpus-v2", "command": "python -m x"}
+    assert history(rec) == [stage_of(rec)]  # a record from before stages were carried: that run alone
+    assert history({**rec, "stages": [{"steps": 1}, {"steps": 2}]}) == [{"steps": 1}, {"steps": 2}]
+    assert stage_of({})["corpus"] == "manifest-v1" and stage_of({})["steps"] == 0
+
+
+def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manifest):
     """A run on a corpus v2 root records the root and its manifest's sha256, trains on its train split (the card
     says so, and the checkpoint carries the record), resumes on it, and refuses to resume once it has changed."""
     import shutil
@@ -177,3 +199,14 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root):
     refused = subprocess.run(_cli("--resume", str(run_dir)), cwd=ROOT, env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "missing or has changed" in refused.stderr, refused.stderr
     assert json.loads(meta_path.read_text())["progress"]["step"] == 3
+    # a run continued from that checkpoint (on the v1 manifest) carries its history and compute forward
+    first_record = json.loads((out / "config.json").read_text())["dcopilot"]["training"]
+    assert [s["steps"] for s in first_record["stages"]] == [3]
+    (tmp_path / "manifest.json").write_text(json.dumps(_small_manifest(manifest)))
+    args = ["--out", str(tmp_path / "out2"), "--run-dir", str(tmp_path / "run2"), "--init-from", str(out)]
+    args += ["--corpus", str(tmp_path / "manifest.json"), "--tokenizer", str(out / "tokenizer.json"), "--steps", "1"]
+    second = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout + second.stderr
+    record = json.loads((tmp_path / "out2" / "config.json").read_text())["dcopilot"]["training"]
+    assert [(s["steps"], s["corpus"]) for s in record["stages"]] == [(3, "corpus-v2"), (1, "manifest-v1")]
+    assert record["cumulative"]["tokens"] == first_record["cumulative"]["tokens"] + record["train_tokens"]
