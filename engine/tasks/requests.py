@@ -52,7 +52,7 @@ SEED_CANVAS = False  # the best retrieved candidate also seeds an extra canvas, 
 EDIT_CANDIDATES = 4  # draws of each edit canvas (one batch), tried best first
 # the edit gate: a rewrite scoring below this is not offered (engine/tasks/edit.py's masked_scores, <= 0); chosen
 # on the held-out edit tasks' calibration split, bench/RESULTS.md
-EDIT_MIN_SCORE = -2.72
+EDIT_MIN_SCORE = -1.49
 
 
 @dataclass(frozen=True)
