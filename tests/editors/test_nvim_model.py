@@ -30,6 +30,9 @@ def test_nvim_with_real_model(renderer, request, dcopilot_cmd, tmp_path):
         # The gate open: the plugin's plumbing is under test, on whatever the weak model offers.
         "DCOPILOT_COMPLETION_MIN_SCORE": "-100",
         "DCOPILOT_EDIT_MIN_SCORE": "-100",
+        # More draws of the rewrite: the weak model's first four all break the syntax of this selection, and
+        # the syntax filter has no setting; the same seed makes the eight reproducible.
+        "DCOPILOT_EDIT_CANDIDATES": "8",
     }
     outcome = run_scenario(nvim, HERE / "nvim" / "model_spec.lua", tmp_path, env, timeout=300)
     server_log = log.read_text(errors="replace")[-4000:] if log.exists() else "(no server log)"

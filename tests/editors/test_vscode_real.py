@@ -132,6 +132,9 @@ def vscode_session(vsix: Path, browser, tmp_path: Path, **extra_settings):
         # The edit gate open: the rewrite preview's plumbing is under test, on whatever the weak model offers
         # (what it offers still has to parse: the syntax filter has no setting).
         "DCOPILOT_EDIT_MIN_SCORE": "-100",
+        # More draws of the rewrite: the weak model's first four all break the syntax of this selection, and
+        # the syntax filter has no setting; the same seed makes the eight reproducible.
+        "DCOPILOT_EDIT_CANDIDATES": "8",
     }
     vscode = VSCode(tmp_path, vsix, settings(_dcopilot_exe(), **extra_settings), env)
     page = None
