@@ -55,8 +55,12 @@ def heldout_batches(tok, texts: dict[str, str], n_diff: int = 8, n_ar: int = 2) 
     return [diff.batch(16, 160, 48) for _ in range(n_diff)] + [ar.batch(16, 160, 48) for _ in range(n_ar)]
 
 
-def score(model_dir: Path, batches: list[Batch]) -> dict[str, float]:
-    model = load_model(str(model_dir), device="cpu", dtype=torch.float32)
+def load(model_dir: Path):
+    """A checkpoint as it would ship (the engine's loader, bf16 weights), in float32 on the CPU for scoring."""
+    return load_model(str(model_dir), device="cpu", dtype=torch.float32)
+
+
+def score(model, batches: list[Batch]) -> dict[str, float]:
     assert model.tokenizer is not None
     ids = fim_specials(model.tokenizer)
     return validate(model, batches, ids, seed=0, noise_id=model.generation.noise_token_id)
@@ -146,6 +150,8 @@ def promote(
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(shipped / "tokenizer.json"))
+    # each checkpoint is loaded once and scored on every corpus
+    models = {"shipped": load(shipped), "candidate": load(candidate)}
     scores: dict[str, dict] = {}
     benchmarks = []
     for corpus, judged in [*((c, True) for c in corpora), *((c, False) for c in recorded)]:
@@ -155,7 +161,7 @@ def promote(
             raise PromotionError(f"held-out corpus: {e}") from e
         label = "v2" if held.record["kind"] == "corpus-v2" else "stdlib"
         fixed = heldout_batches(tok, held.heldout, *batches)
-        scores[label] = {"shipped": score(shipped, fixed), "candidate": score(candidate, fixed), "judged": judged}
+        scores[label] = {who: score(m, fixed) for who, m in models.items()} | {"judged": judged}
         benchmarks.append(f"{held.record['heldout_split']} split of {corpus} ({len(held.heldout)} files)")
     promoted = all(s["candidate"][SCORE] < s["shipped"][SCORE] - margin for s in scores.values() if s["judged"])
     decision = {
