@@ -29,7 +29,7 @@ import sys
 import time
 import tomllib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -333,14 +333,16 @@ def load(
     split: str = "train",
     languages: Iterable[str] | None = None,
     where: Callable[[ManifestEntry], bool] | None = None,
+    entries: Sequence[ManifestEntry] | None = None,
 ) -> Iterator[CorpusFile]:
     """The files of one split in manifest order (only `languages`, only entries `where` accepts); raises
-    CorpusMismatch for a file that is missing or changed."""
+    CorpusMismatch for a file that is missing or changed. `entries`: the root's manifest already read (a caller
+    loading several splits parses it once)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     root = Path(root).expanduser()
     wanted = set(languages) if languages is not None else None
-    for e in read_manifest(root / MANIFEST_NAME):
+    for e in read_manifest(root / MANIFEST_NAME) if entries is None else entries:
         if e.split != split or (wanted is not None and e.language not in wanted) or (where and not where(e)):
             continue
         p = root / FILES_DIR / e.path

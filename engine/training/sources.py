@@ -57,11 +57,12 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
     if path.is_dir():
         if not (path / corpus_v2.MANIFEST_NAME).is_file():
             raise CorpusSourceError(f"{path} is a folder without {corpus_v2.MANIFEST_NAME}: not a corpus v2 root")
+        entries = corpus_v2.read_manifest(manifest_file(path))
         languages: dict[str, str] = {}
         splits: dict[str, dict[str, str]] = {}
         for split in ("train", "validation") if train else ("validation",):
             splits[split] = {}
-            for f in corpus_v2.load(path, split):
+            for f in corpus_v2.load(path, split, entries=entries):
                 splits[split][f.path] = f.text
                 languages[f.path] = f.language
         splits.setdefault("train", {})
@@ -75,7 +76,7 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
                 "heldout": _v2_summary(splits["validation"], languages),
             },
             # the corpus build admits permissive licences only; these are the ones its files actually carry
-            "licence": ", ".join(sorted({e.license for e in corpus_v2.read_manifest(manifest_file(path))})),
+            "licence": ", ".join(sorted({e.license for e in entries})),
         }
         return TrainingCorpus(splits["train"], splits["validation"], record)
     if not path.is_file():

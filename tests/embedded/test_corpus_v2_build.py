@@ -202,6 +202,10 @@ def test_load_yields_each_split_and_refuses_changed_files(built, tmp_path):
     assert {f.language for f in train} == {"python", "shell", "javascript", "go"}
     assert [f.package for f in corpus_v2.load(out, "validation")] == ["valpkg53"]
     assert [f.language for f in corpus_v2.load(out, "train", languages=["go"])] == ["go"]
+    # the manifest read once serves every split, with the same files as reading it per split
+    entries = corpus_v2.read_manifest(out / corpus_v2.MANIFEST_NAME)
+    assert list(corpus_v2.load(out, "train", entries=entries)) == train
+    assert list(corpus_v2.load(out, "validation", entries=entries[:0])) == []
     core = next(f for f in train if f.path.endswith("goodpy/core.py"))
     assert core.text.startswith("def core_0(value, scale):")
     # a copy whose file changed is refused, not silently read
