@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU recipe: train a larger embedded model on one GPU in a few minutes, from data carried to the machine.
 #
-#   bash scripts/gpu_train.sh --prepare [--corpus PATH] [--tokenizer PATH] [--mib 45]   # here: .carry/train/
+#   bash scripts/gpu_train.sh --prepare [--corpus PATH] [--tokenizer PATH] [--mib 45] [--language-alpha 1]  # here
 #   bash scripts/gpu_train.sh --out DIR [--pack PACKDIR] [--size 20m] [--deadline 300] [...]  # on the GPU machine
 #   bash scripts/gpu_train.sh --unpack PACKDIR DIR                                      # here: DIR/checkpoint/...
 #
@@ -31,7 +31,7 @@ case "${1:-}" in
         args=(--out .carry/train)
         while [ $# -gt 0 ]; do
             case "$1" in
-                --corpus|--tokenizer|--mib|--seed|--workers|--val|--out) args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+                --corpus|--tokenizer|--mib|--seed|--workers|--val|--out|--language-alpha) args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
                 *) echo "gpu_train.sh: unknown --prepare option $1 (see --help)" >&2; exit 2 ;;
             esac
         done

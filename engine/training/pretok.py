@@ -21,10 +21,11 @@ import json
 import multiprocessing
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from dcopilot.engine.training.fim_data import ExampleSampler, MixConfig
+from dcopilot.engine.training.fim_data import AR_MIX, ExampleSampler, MixConfig
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
@@ -36,7 +37,6 @@ AR_BUCKETS = ((128, 48), (256, 48))  # AR warm start: layouts A/B, prompt + midd
 VAL_BUCKET = (160, 48)  # the CPU trainer's validation shape
 VAL_EXAMPLES = {"val_diff": 256, "val_ar": 128}
 AR_SHARE = 0.15  # of the byte budget (the trainer's ar_mix)
-AR_MIX = MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))
 
 
 class PretokError(RuntimeError):
@@ -74,9 +74,12 @@ _WORK: dict = {}
 
 def _draw(task: tuple[str, int, int, int, int]) -> dict[str, torch.Tensor]:
     kind, p, n, count, seed = task
-    texts = _WORK["held"] if kind.startswith("val") else _WORK["train"]
+    held = kind.startswith("val")
+    texts = _WORK["held"] if held else _WORK["train"]
     mix = AR_MIX if kind.endswith("ar") else MixConfig()
-    sampler = ExampleSampler(_WORK["tok"], texts, seed=seed, mix=mix)
+    if not held:  # held-out examples keep the corpus's own mix, as the CPU trainer's validation does
+        mix = replace(mix, language_alpha=_WORK["language_alpha"])
+    sampler = ExampleSampler(_WORK["tok"], texts, seed=seed, mix=mix, languages=_WORK["languages"])
     exs = [sampler.example(p, n) for _ in range(count)]
     dtype = _WORK["dtype"]
     return {
@@ -95,6 +98,7 @@ def build(
     seed: int = 0,
     workers: int = 1,
     val: int = VAL_EXAMPLES["val_diff"],
+    language_alpha: float = MixConfig.language_alpha,
     log=print,
 ) -> dict:
     t0 = time.monotonic()
@@ -107,7 +111,9 @@ def build(
     dtype = torch.int16 if vocab <= 2**15 else torch.int32
     itemsize = 2 if dtype == torch.int16 else 4
     counts = plan(mib, itemsize, tok_path.stat().st_size, val)
-    _WORK.update(tok=tok, train=train, held=held, dtype=dtype)
+    _WORK.update(
+        tok=tok, train=train, held=held, dtype=dtype, languages=source.languages, language_alpha=language_alpha
+    )
     # One task per (bucket, chunk); each chunk has its own seed, so the result depends on the seed only.
     chunk = 2000
     tasks = []
@@ -146,6 +152,7 @@ def build(
         "corpus": desc | {"train_files": len(train), "heldout_files": len(held)},
         "pad_weight": MixConfig().pad_weight,
         "seed": seed,
+        "language_alpha": language_alpha,
         "seconds": round(time.monotonic() - t0, 1),
     }
     size = (tmp / "data.safetensors").stat().st_size + (tmp / "tokenizer.json").stat().st_size
@@ -170,10 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--val", type=int, default=VAL_EXAMPLES["val_diff"], help="held-out diffusion examples (AR: half)")
+    ap.add_argument(
+        "--language-alpha",
+        type=float,
+        default=MixConfig.language_alpha,
+        help="draw each language in proportion to its bytes ** alpha (1: as the corpus is; lower: thin ones more)",
+    )
     args = ap.parse_args(argv)
     try:
-        build(args.tokenizer, args.corpus, args.out, args.mib, args.seed, args.workers, args.val)
-    except (PretokError, CorpusSourceError) as e:
+        build(
+            args.tokenizer,
+            args.corpus,
+            args.out,
+            args.mib,
+            args.seed,
+            args.workers,
+            args.val,
+            language_alpha=args.language_alpha,
+        )
+    except (PretokError, CorpusSourceError, ValueError) as e:
         ap.exit(1, f"pretok: {e}\n")
     return 0
 

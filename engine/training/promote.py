@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.tasks.layout import fim_specials
-from dcopilot.engine.training.fim_data import Batch, ExampleSampler
+from dcopilot.engine.training.fim_data import AR_MIX, Batch, ExampleSampler
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
-from dcopilot.engine.training.train import AR_MIX, validate
+from dcopilot.engine.training.train import validate
 
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 SCORE = "val_diff_t0.5"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcopilot.engine.training import corpus_v2
@@ -24,6 +24,7 @@ class TrainingCorpus:
     train: dict[str, str]  # path -> text, the files trained on
     heldout: dict[str, str]  # whole packages never trained on: validation and promotion only
     record: dict  # JSON for the training card: what the corpus is, its fingerprint and size
+    languages: dict[str, str] = field(default_factory=dict)  # path -> language (v2; empty for v1, Python only)
 
 
 def is_v2(path: Path) -> bool:
@@ -78,7 +79,7 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
             # the corpus build admits permissive licences only; these are the ones its files actually carry
             "licence": ", ".join(sorted({e.license for e in entries})),
         }
-        return TrainingCorpus(splits["train"], splits["validation"], record)
+        return TrainingCorpus(splits["train"], splits["validation"], record, languages)
     if not path.is_file():
         raise CorpusSourceError(f"no corpus at {path} (a corpus manifest .json or a corpus v2 folder)")
     manifest = json.loads(path.read_text())

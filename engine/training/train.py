@@ -27,8 +27,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -39,14 +39,13 @@ from dcopilot.engine.tasks.layout import Specials, fim_specials
 from dcopilot.engine.training import speed
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS, train_bpe
 from dcopilot.engine.training.corpus import build_manifest
-from dcopilot.engine.training.fim_data import Batch, ExampleSampler, MixConfig, ar_sequence
+from dcopilot.engine.training.fim_data import AR_MIX, Batch, ExampleSampler, MixConfig, ar_sequence
 from dcopilot.engine.training.sources import CorpusSourceError, fingerprint, is_v2, read_corpus
 from dcopilot.engine.training.state import Progress, StateError, load_state, read_settings, save_state
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
 WEIGHT_PREFIX = "model.decoder."  # the real checkpoint's namespace for the (only) text transformer
-AR_MIX = MixConfig(layouts=(("A", 0.6), ("B", 0.4)), pinned_k=(0, 0))  # AR examples: no pinned canvas tail
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_minutes: float = 10.0
     pinned_suffix_tokens: int = 8  # default K written for inference
+    language_alpha: float = MixConfig.language_alpha  # training draws only; validation keeps the corpus's own mix
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -427,6 +427,7 @@ def train(
     resume: bool = False,
     stop: Callable[[], bool] = lambda: False,
     threads: int = 1,
+    languages: Mapping[str, str] | None = None,
 ) -> tuple[DiffusionGemma, list[dict]]:
     """Train (or, with resume, continue from RUN_DIR/state) until the step or time budget is spent or stop()
     turns true; the state is saved every cfg.ckpt_minutes, when stopped and at the end."""
@@ -455,8 +456,10 @@ def train(
         lr=cfg.lr,
         betas=(0.9, 0.95),
     )
-    diff_data = ExampleSampler(tok, train_texts, seed=cfg.seed)
-    ar_data = ExampleSampler(tok, train_texts, seed=cfg.seed + 1, mix=AR_MIX)
+    diff_mix, ar_mix = (replace(m, language_alpha=cfg.language_alpha) for m in (MixConfig(), AR_MIX))
+    diff_data = ExampleSampler(tok, train_texts, seed=cfg.seed, mix=diff_mix, languages=languages)
+    ar_data = ExampleSampler(tok, train_texts, seed=cfg.seed + 1, mix=ar_mix, languages=languages)
+    card["language_shares"] = diff_data.language_shares()
     val_batches = validation_batches(tok, heldout_texts)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -647,6 +650,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
     ap.add_argument("--canvas-length", type=int, default=TrainConfig.canvas_length)
     ap.add_argument(
+        "--language-alpha",
+        type=float,
+        default=TrainConfig.language_alpha,
+        help="draw each language in proportion to its bytes ** alpha (1: as the corpus is; lower: thin ones more)",
+    )
+    ap.add_argument(
         "--noise",
         choices=("mask", "uniform"),
         default=TrainConfig.noise,
@@ -703,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run_dir = resume_dir
     if args.out is None:
         ap.error("--out is required")
+    if not 0.0 <= args.language_alpha <= 1.0:
+        ap.error(f"--language-alpha must be in [0, 1], not {args.language_alpha}")
     torch.set_num_threads(args.threads)
 
     t0 = time.time()
@@ -743,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_steps=args.warmup_steps,
         canvas_length=args.canvas_length,
         noise=args.noise,
+        language_alpha=args.language_alpha,
     )
     card = {
         "corpus": corpus.record,
@@ -779,6 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=resume_dir is not None,
         stop=stop,
         threads=args.threads,
+        languages=corpus.languages,
     )
     # the corpus travels with the weights: the exact file list (v1) or the v2 manifest's fingerprint and root
     for name in (V1_COPY, V2_RECORD):

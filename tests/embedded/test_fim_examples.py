@@ -1,3 +1,4 @@
+import itertools
 import random
 
 import pytest
@@ -10,6 +11,7 @@ from dcopilot.engine.training.fim_data import (
     TooShort,
     ar_sequence,
     collate,
+    language_factors,
     line_window,
     make_example,
     plain,
@@ -169,3 +171,41 @@ def test_batches_carry_snippets_in_some_prompts(small_tok, small_texts, ids):
     batch = ExampleSampler(small_tok, small_texts, seed=2).batch(16, 128, 32)
     files = (batch.prompt == ids.file).sum(dim=1).tolist()
     assert min(files) == 1 and max(files) >= 2  # the current file's header, plus snippet blocks in some
+
+
+@pytest.mark.parametrize(
+    ("alpha", "shares"),
+    [
+        (1.0, {"python": 0.9, "lua": 0.1}),  # the corpus's own mix: by bytes
+        (0.5, {"python": 0.75, "lua": 0.25}),  # 900 ** 0.5 : 100 ** 0.5 = 30 : 10
+        (0.0, {"python": 0.5, "lua": 0.5}),  # every language alike
+    ],
+)
+def test_language_alpha_sets_each_languages_share(small_tok, alpha, shares):
+    texts = {f"p{i}.py": "x = 1\n" * 30 for i in range(5)}  # 5 x 180 bytes
+    texts |= {"a.lua": "y = 2\n" * 10, "b.lua": "-- " + "b" * 36 + "\n"}  # 60 + 40 bytes
+    languages = {p: "python" if p.endswith(".py") else "lua" for p in texts}
+    sampler = ExampleSampler(small_tok, texts, mix=MixConfig(language_alpha=alpha), languages=languages)
+    assert sampler.language_bytes() == {"python": 900, "lua": 100}
+    assert sampler.language_shares() == pytest.approx(shares)
+    # within a language, files keep their size's share (a.lua has 60 of lua's 100 bytes)
+    steps = [b - a for a, b in itertools.pairwise([0, *sampler.cum_weights])]
+    weights = dict(zip(sampler.paths, steps, strict=True))
+    assert weights["a.lua"] / (weights["a.lua"] + weights["b.lua"]) == pytest.approx(0.6)
+    # the sampler's draws follow the shares
+    drawn = [sampler.draw_path() for _ in range(4000)]
+    lua = sum(p.endswith(".lua") for p in drawn) / len(drawn)
+    assert lua == pytest.approx(shares["lua"], abs=0.04)
+
+
+def test_language_alpha_one_keeps_the_old_integer_weights_and_out_of_range_is_refused(small_tok, small_texts):
+    """At alpha 1 the cumulative weights are the files' integer sizes, so a run started before the setting existed
+    resumes onto the same draws."""
+    languages = {p: "python" for p in small_texts}
+    sampler = ExampleSampler(small_tok, small_texts, seed=5, languages=languages)
+    sizes = [len(small_texts[p]) for p in sorted(small_texts)]
+    assert sampler.cum_weights == list(itertools.accumulate(sizes)) and all(isinstance(w, int) for w in sizes)
+    assert language_factors({"python": 400, "go": 100, "none": 0}, 0.5) == {"python": 0.05, "go": 0.1}
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="language_alpha"):
+            MixConfig(language_alpha=bad)

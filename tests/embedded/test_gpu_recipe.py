@@ -39,12 +39,14 @@ def small_corpus(tmp_path_factory, manifest):
 def test_prepare_train_load_score(tmp_path, small_corpus):
     carry, out = tmp_path / "carry", tmp_path / "run"
     prep = sh("--prepare", "--corpus", str(small_corpus / "manifest.json"), "--tokenizer",
-              str(small_corpus / "tokenizer.json"), "--mib", "0.3", "--val", "32", "--out", str(carry))  # fmt: skip
+              str(small_corpus / "tokenizer.json"), "--mib", "0.3", "--val", "32", "--out", str(carry),
+              "--language-alpha", "0.5")  # fmt: skip
     assert prep.returncode == 0, prep.stdout + prep.stderr
     meta = json.loads((carry / "meta.json").read_text())
     size = sum(p.stat().st_size for p in carry.iterdir())
     assert size <= 0.3 * 2**20 and meta["bytes"] <= size
     assert meta["id_dtype"] == "int16" and meta["corpus"]["heldout_split"] == "heldout"
+    assert meta["language_alpha"] == 0.5  # one language here: the same draws, recorded
     assert {k.split(".")[0] for k in meta["buckets"]} == {"diff", "ar", "val_diff", "val_ar"}
     assert all(n > 0 for n in meta["buckets"].values())
     assert sh("--unpack", str(carry), str(tmp_path / "x")).returncode == 2  # not a pack: says so

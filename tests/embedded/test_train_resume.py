@@ -183,7 +183,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     record = json.loads((out / "corpus.json").read_text())
     assert record["root"] == str(corpus.resolve()) and len(record["manifest_sha256"]) == 64
     assert not (out / "corpus_manifest.json").exists()
-    trained_on = json.loads((out / "config.json").read_text())["dcopilot"]["training"]["corpus"]
+    card = json.loads((out / "config.json").read_text())["dcopilot"]["training"]
+    trained_on = card["corpus"]
+    assert card["language_shares"] == {"python": 1.0} and card["train_config"]["language_alpha"] == 1.0
     assert trained_on["kind"] == "corpus-v2" and trained_on["summary"]["train"]["python"]["files"] == 12
     assert trained_on["summary"]["heldout"]["python"]["files"] == 3
     meta_path = run_dir / "state" / "state.json"
@@ -210,3 +212,10 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     record = json.loads((tmp_path / "out2" / "config.json").read_text())["dcopilot"]["training"]
     assert [(s["steps"], s["corpus"]) for s in record["stages"]] == [(3, "corpus-v2"), (1, "manifest-v1")]
     assert record["cumulative"]["tokens"] == first_record["cumulative"]["tokens"] + record["train_tokens"]
+
+
+def test_language_alpha_outside_zero_to_one_is_refused_before_anything_runs(tmp_path):
+    args = ["--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"), "--language-alpha", "1.5"]
+    refused = subprocess.run(_cli(*args), cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--language-alpha must be in [0, 1], not 1.5" in refused.stderr, refused.stderr
+    assert not (tmp_path / "run").exists()
