@@ -301,6 +301,7 @@ def run_infill(
             retrieved=match is not None,
             context=match.context if match else 0,
             typed=match.typed if match else 0,
+            shared=match.shared if match else 0,
             attested=calibrate.attested(done.text, *sources),
             errors_added=syntax.errors_added(
                 req.language, window.prefix, done.text, window.suffix[done.replace :], base_errors

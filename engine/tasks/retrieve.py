@@ -2,12 +2,15 @@
 
 Code repeats itself: a line that starts like the text before the cursor often continues the way an earlier one
 did, and after a line seen before, the line that followed it then often follows again (a repeated structure).
+Repeats need not start a line: wherever the characters right before the cursor occur again (an echo: the same
+call's arguments, a keyword argument, the next item after a separator), the rest of that line is a candidate too.
 These continuations join the model's hypotheses; the model's scoring pass ranks them all, so a retrieved text is
 shown only when the model finds it at least as likely as its own.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +19,9 @@ from dcopilot.engine.tasks.requests import RETRIEVED
 CONTEXT_LINES = 3  # equal lines before a match that still raise its rank
 MAX_BLOCK_LINES = 6  # lines a block continuation takes at most
 SCAN_LINES = 4000  # lines of the document either side of the cursor searched (the window sees far fewer)
+ECHO_MIN = 6  # characters before the cursor an echo must repeat; more while they hold under ECHO_SOLID non-blanks
+ECHO_SOLID = 3  # (a shorter or blanker key, like "    " or "(", occurs everywhere by chance)
+SHARED_MAX = 64  # characters right before a match compared with those before the cursor, at most
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,42 @@ class Match:
     typed: int  # characters of the cursor's line it starts with
     source: int  # 0: the document itself, 1 + i: snippet i
     distance: int  # lines between the match and the cursor (within the document; 0 for snippets)
+    shared: int = 0  # characters right before the match equal to those right before the cursor (<= SHARED_MAX)
 
     def key(self) -> tuple:
-        """Sort key, best first: longer repeated context, more typed text matched, the document before snippets,
-        the nearest line, a block before its first line alone."""
-        return (-self.context, -self.typed, self.source, self.distance, -self.text.count("\n"), self.text)
+        """Sort key, best first: longer repeated context, then more characters shared right before it (by powers of
+        two: twice as many is a surer repeat, one more is noise), more typed text matched, the document before
+        snippets, the nearest line, a block before its first line alone."""
+        return (
+            -self.context,
+            -self.shared.bit_length(),
+            -self.typed,
+            self.source,
+            self.distance,
+            -self.text.count("\n"),
+            self.text,
+        )
+
+
+def shared_before(text: str, at: int, before: str) -> int:
+    """How many characters right before text[at] equal those at the end of `before` (at most SHARED_MAX)."""
+    a, b = text[max(0, at - SHARED_MAX) : at], before[-SHARED_MAX:]
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
+def echo_key(before: str) -> str:
+    """The end of `before` an echo repeats: ECHO_MIN characters, more until ECHO_SOLID of them are not blank
+    ("" when `before` has too little text)."""
+    for n in range(ECHO_MIN, SHARED_MAX + 1):
+        key = before[-n:]
+        if len(key) < n:
+            return ""
+        if sum(not c.isspace() for c in key) >= ECHO_SOLID:
+            return key
+    return ""
 
 
 def _indent(line: str) -> int:
@@ -94,8 +131,14 @@ def continuations(
     previous = [ln.strip() for ln in reversed(above) if ln.strip()][:CONTEXT_LINES]
 
     matches: list[Match] = []
+    key = echo_key(before)
 
     def scan(lines: Sequence[str], source: int, distance_of) -> None:
+        """Matches in `lines`, consecutive lines of one text (never the cursor's own line)."""
+        text = "\n".join(lines)
+        starts = [0]
+        for ln in lines[:-1]:
+            starts.append(starts[-1] + len(ln) + 1)
         for j, ln in enumerate(lines):
             content = ln.strip()
             if len(content) <= len(typed) or not content.startswith(typed):
@@ -107,11 +150,26 @@ def continuations(
             if first is None:
                 continue
             d = distance_of(j)
+            at = starts[j] + _indent(ln) + len(typed)
+            shared = shared_before(text, at, before)
             if multiline and not line_suffix:
                 block = _block(lines, j, first, indent)
                 if block is not None:
-                    matches.append(Match(block, ctx, len(typed), source, d))
-            matches.append(Match(first, ctx, len(typed), source, d))
+                    matches.append(Match(block, ctx, len(typed), source, d, shared))
+            matches.append(Match(first, ctx, len(typed), source, d, shared))
+        if not key:
+            return
+        at = text.find(key)
+        while at >= 0:
+            end = at + len(key)
+            j = bisect.bisect_right(starts, end) - 1  # the line the continuation is on
+            stop = text.find("\n", end)
+            rest = _fit_suffix(text[end : len(text) if stop < 0 else stop], line_suffix)
+            if rest is not None and rest.strip():
+                shared = shared_before(text, end, before)
+                ctx = _context(lines, j, previous)
+                matches.append(Match(rest, ctx, min(shared, len(typed)), source, distance_of(j), shared))
+            at = text.find(key, at + 1)
 
     scan(above, 0, lambda j: len(above) - j)
     scan(below, 0, lambda j: j + 1)

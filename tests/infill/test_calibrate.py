@@ -54,7 +54,15 @@ EQUIVALENT_MUTANTS = [
 
 def test_features_follow_their_names():
     e = Evidence(
-        confidence=-1.5, agreement=-0.5, tokens=3, retrieved=True, context=7, typed=4, attested=True, errors_added=2
+        confidence=-1.5,
+        agreement=-0.5,
+        tokens=3,
+        retrieved=True,
+        context=7,
+        typed=4,
+        attested=True,
+        errors_added=2,
+        shared=19,
     )
     got = dict(zip(FEATURES, features(e), strict=True))
     assert got == {
@@ -67,6 +75,7 @@ def test_features_follow_their_names():
         "attested": 1.0,
         "breaks": 1.0,
         "repairs": 0.0,
+        "log_shared": pytest.approx(math.log(20)),
     }
 
 
@@ -99,12 +108,14 @@ def test_log_sigmoid(z, expected):
 
 def test_score_is_a_log_probability_rising_with_each_positive_weight():
     base = Evidence(confidence=-2.0, agreement=0.0, tokens=5)
-    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5)
+    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0)
     low, high = score(base, weights, 0.0), score(Evidence(-2.0, 0.0, 5, retrieved=True), weights, 0.0)
     assert low == pytest.approx(log_sigmoid(-2.0)) and high == pytest.approx(log_sigmoid(0.0))
     assert low < high <= 0.0
     broken, repaired = (score(Evidence(-2.0, 0.0, 5, errors_added=n), weights, 0.0) for n in (2, -2))
     assert broken == pytest.approx(log_sigmoid(-3.5)) and repaired == pytest.approx(log_sigmoid(-1.5))
+    shared = score(Evidence(-2.0, 0.0, 5, shared=6), weights, 0.0)
+    assert shared == pytest.approx(log_sigmoid(-2.0 + math.log(7)))
     with pytest.raises(ValueError):
         score(base, (1.0,), 0.0)  # one weight per feature
 

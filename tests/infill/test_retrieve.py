@@ -1,7 +1,7 @@
 """Candidates from context (dcopilot.engine.tasks.retrieve.continuations), as tables: `|` marks the cursor."""
 
 import pytest
-from dcopilot.engine.tasks.retrieve import SCAN_LINES, Match, continuations
+from dcopilot.engine.tasks.retrieve import SCAN_LINES, SHARED_MAX, Match, continuations, echo_key, shared_before
 
 EQUIVALENT_MUTANTS = [
     (
@@ -124,25 +124,29 @@ def test_snippets_are_searched_after_the_document_and_limit_and_duplicates_apply
 
 def test_match_facts_for_the_score():
     (m,) = continuations("x0\nif a:\n    one()\nx0\nif a:\n    on", "", multiline=False)
-    assert m == Match("e()", context=2, typed=2, source=0, distance=3)
+    assert m == Match("e()", context=2, typed=2, source=0, distance=3, shared=15)  # "x0\nif a:\n    on"
     snippets = ["v = f(3)\n", "v = f(1)\nv = f(4)\n"]
     got = continuations("v = f(1)\nv = f(", "\nq\nv = f(2)\n", snippets, limit=5)
     assert got == [
-        Match("4)", context=1, typed=6, source=2, distance=0),  # after a copy of the cursor's previous line
-        Match("1)", context=0, typed=6, source=0, distance=1),  # the document's, not the second snippet's copy
-        Match("2)", context=0, typed=6, source=0, distance=2),  # below the cursor
-        Match("3)", context=0, typed=6, source=1, distance=0),
+        Match("4)", context=1, typed=6, source=2, distance=0, shared=15),  # after a copy of the previous line
+        Match("1)", context=0, typed=6, source=0, distance=1, shared=6),  # the document's, not the snippet's copy
+        Match("2)", context=0, typed=6, source=0, distance=2, shared=7),  # below the cursor: "\nv = f(" shared
+        Match("3)", context=0, typed=6, source=1, distance=0, shared=6),  # 6 or 7 shared: the same rank
     ]
 
 
-def m(context=0, typed=0, source=0, distance=0, text="x"):
-    return Match(text, context, typed, source, distance)
+def m(context=0, typed=0, source=0, distance=0, text="x", shared=0):
+    return Match(text, context, typed, source, distance, shared)
 
 
 @pytest.mark.parametrize(
     "better,worse",
     [
-        (m(context=2), m(context=1, typed=9)),  # longer repeated context first
+        (m(context=2), m(context=1, typed=9, shared=64)),  # longer repeated context first
+        (m(shared=8, typed=1), m(shared=7, typed=9)),  # then twice as many characters shared before it
+        (m(shared=4), m(shared=3, typed=9)),
+        (m(shared=1), m(typed=9)),
+        (m(shared=7, typed=3), m(shared=4, typed=2)),  # 4 to 7: one rank, where more typed text wins
         (m(typed=3), m(typed=2)),  # more typed text matched
         (m(source=0, distance=9), m(source=1)),  # the document before snippets
         (m(source=1), m(source=2)),
@@ -153,3 +157,66 @@ def m(context=0, typed=0, source=0, distance=0, text="x"):
 )
 def test_match_order(better, worse):
     assert sorted([worse, better], key=Match.key) == [better, worse]
+
+
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        # the characters before the cursor occur mid-line elsewhere: the rest of that line continues them
+        ("call(a, b)\nreturn call(a, |", ["b)"]),
+        ("f(x, timeout=30)\ng(y, timeout=|\n", ["30)"]),
+        ("q = 1\nreturn call(a, |\ncall(a, c)", ["c)"]),  # below the cursor too
+        # code right of the cursor bounds it, as for a line match; a line where that code does not follow: nothing
+        ("f(x, timeout=30)\ng(y, timeout=|)\n", ["30"]),
+        ("f(x, timeout=30, retry=2)\ng(y, timeout=|, retry=3)\n", []),
+        # nothing typed: the end of the previous line and the indent, repeated after a line that differs
+        ("x = f(y)\n    b = 1\nz = g(y)\n    |", ["b = 1"]),
+        ("x = f(y)\n    b = 1\nz = g(w)\n    |", []),  # "(w)\n    " occurs nowhere else
+        ("x = f(y)\nb = 1\nz = g(y)\n    |", []),  # the indent is part of what must repeat
+        # an echo stays on its line: what follows the line break is not offered
+        ("go(a, b\n  more)\ngo(a, |", ["b"]),
+        ("ab|", []),  # too little text before the cursor to repeat
+    ],
+)
+def test_echoes_of_the_text_before_the_cursor(doc, expected):
+    assert found(doc, multiline=False) == expected
+
+
+def test_an_echo_in_a_snippet_and_its_facts():
+    (m,) = continuations("resp = session.get(", "", ["r = session.get(url, timeout=5)\n"])
+    # 15 characters shared ("= session.get("); the typed text it matched is the shared part of the line
+    assert m == Match("url, timeout=5)", context=0, typed=15, source=1, distance=0, shared=15)
+    (m,) = continuations("a = 1\n  b = go(x, ", "\n\n  c = go(x, y)\n")
+    assert (m.text, m.context, m.source, m.distance, m.shared) == ("y)", 0, 0, 2, 9)  # " = go(x, " shared
+
+
+@pytest.mark.parametrize(
+    "before,key",
+    [
+        ("x = lo", "x = lo"),  # six characters, all but one not blank
+        ("f(a)(b)", "(a)(b)"),
+        ("abc\n    ", "abc\n    "),  # grows until three are not blank
+        ("    (", ""),  # too short
+        ("ab", ""),
+        ("\n" * 80, ""),  # never three non-blank ones within SHARED_MAX
+        ("a" + " " * 61 + "bc", "a" + " " * 61 + "bc"),  # the longest key is SHARED_MAX characters
+        ("a" + " " * 62 + "bc", ""),
+    ],
+)
+def test_echo_key(before, key):
+    assert echo_key(before) == key
+
+
+@pytest.mark.parametrize(
+    "text,at,before,n",
+    [
+        ("xyz", 3, "..xyz", 3),
+        ("axyz!", 4, "bxyz", 3),  # counted back from `at`, up to the first difference
+        ("xyz", 0, "xyz", 0),  # nothing before `at`
+        ("xyz", 3, "", 0),
+        ("a" * 100, 100, "a" * 100, SHARED_MAX),  # at most SHARED_MAX
+        ("a" * 100, 100, "b" + "a" * 63, 63),
+    ],
+)
+def test_shared_before(text, at, before, n):
+    assert shared_before(text, at, before) == n
