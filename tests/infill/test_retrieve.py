@@ -21,6 +21,16 @@ EQUIVALENT_MUTANTS = [
         "return None if at < 0 else text[:at]",
         "a continuation that starts with the suffix is then the empty text, which the final filter drops as blank",
     ),
+    (
+        "continuations",
+        "rest = _fit_suffix(text[end : len(text) if stop <= 0 else stop], line_suffix)",
+        "the next line break is found at or after the echo's end, which is past its key: never at 0",
+    ),
+    (
+        "continuations",
+        "rest = _fit_suffix(text[end : len(text) if stop < 1 else stop], line_suffix)",
+        "the next line break is found at or after the echo's end, which is past its key: never at 0",
+    ),
 ]
 
 
@@ -45,6 +55,8 @@ def found(doc: str, snippets=(), multiline=True, limit=4) -> list[str]:
         # the indent does not matter, the typed text does
         ("def f():\n    return g(1)\nreturn g|", ["(1)"]),
         ("X_train = load(path)\nX_train = lo|", ["ad(path)"]),  # only spaces and tabs are indent
+        ("  Xab(1)\nq\nXab|", ["(1)"]),  # (the same where no echo finds it: another indent, too few typed)
+        ("ab(1)\nq\n\x0cab|", []),  # a form feed is typed text, not indent
         # nothing longer than what is typed: nothing
         ("x = 1\nx = 1|", []),
         ("x = 1\ny|", []),
@@ -70,6 +82,7 @@ def test_continuations_of_the_current_line(doc, expected):
         # the match has no such code after it: another line shape, not offered
         ("f(alpha)\nf(al|, gamma)\n", []),
         ("f(alpha)\nf(alpha, beta)\nf(al|, beta)\n", ["pha"]),  # a line that does not fit leaves the others
+        ("  f(alpha)\n  f(alpha, beta)\nf(al|, beta)\n", ["pha"]),  # (also where no echo finds it)
         ("f(a, b)\nf(|, b)\n", ["a"]),  # one character before the code right of the cursor
         ("t = (a, 1), (b, 1)\nt = (|, 1)\n", ["a"]),  # up to the first place that code occurs
     ],
@@ -180,6 +193,29 @@ def test_match_order(better, worse):
 )
 def test_echoes_of_the_text_before_the_cursor(doc, expected):
     assert found(doc, multiline=False) == expected
+
+
+def test_echo_facts():
+    # every occurrence (the first at the very start of the text), above and below, ranked by what they share
+    got = continuations("go(a, b)\ngo(a, d)\nx\n  y = go(a, ", "\nz\nw = go(a, c)\n")
+    assert got == [
+        Match("c)", context=0, typed=9, source=0, distance=2, shared=9),  # " = go(a, ": twice as long a repeat
+        Match("d)", context=0, typed=6, source=0, distance=2, shared=6),
+        Match("b)", context=0, typed=6, source=0, distance=3, shared=6),
+    ]
+    # an echo that ends with a line break continues on the next line (its distance is that line's)
+    assert continuations("x = g(y)\nb = 1\nz = g(y)\n", "") == [
+        Match("b = 1", context=0, typed=0, source=0, distance=2, shared=8)
+    ]
+    assert found("xxxxxxxxa\ny = xxxxxx|") == ["a", "xa", "xxa"]  # overlapping occurrences count each
+
+
+def test_line_match_facts_where_no_echo_repeats_them():
+    # another indent and few typed characters: only the line rule finds these, a block and its first line
+    assert continuations("  for k in ks:\n    use(k)\nq\nfor k", "") == [
+        Match(" in ks:\n  use(k)", context=0, typed=5, source=0, distance=3, shared=5),
+        Match(" in ks:", context=0, typed=5, source=0, distance=3, shared=5),
+    ]
 
 
 def test_an_echo_in_a_snippet_and_its_facts():
