@@ -190,7 +190,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     shape = ["--hidden", "32", "--layers", "2", "--experts", "4", "--intermediate", "48", "--moe-intermediate", "16"]
     shape += ["--full-every", "2", "--head-dim", "16", "--global-head-dim", "16", "--vocab-size", "400"]
     args = ["--out", str(out), "--run-dir", str(run_dir), "--corpus", str(corpus), "--steps", "2"]
-    first = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    first = subprocess.run(
+        _cli(*args, "--batch-size", "2", "--no-compile", *shape), cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     record = json.loads((out / "corpus.json").read_text())
     assert record["root"] == str(corpus.resolve()) and len(record["manifest_sha256"]) == 64
@@ -217,7 +219,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     (tmp_path / "manifest.json").write_text(json.dumps(_small_manifest(manifest)))
     args = ["--out", str(tmp_path / "out2"), "--run-dir", str(tmp_path / "run2"), "--init-from", str(out)]
     args += ["--corpus", str(tmp_path / "manifest.json"), "--tokenizer", str(out / "tokenizer.json"), "--steps", "1"]
-    second = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    second = subprocess.run(
+        _cli(*args, "--batch-size", "2", "--no-compile", *shape), cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     record = json.loads((tmp_path / "out2" / "config.json").read_text())["dcopilot"]["training"]
     assert [(s["steps"], s["corpus"]) for s in record["stages"]] == [(3, "corpus-v2"), (1, "manifest-v1")]
