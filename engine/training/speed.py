@@ -29,7 +29,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from dcopilot.engine.runtime.fast import grouped_experts
-from dcopilot.engine.runtime.model import GROUPED_MM, Attention, DiffusionGemma, Experts, Layer, RMSNorm, gated_mlp
+from dcopilot.engine.runtime.model import GROUPED_MM, Attention, DiffusionGemma, Experts, Layer, RMSNorm
 from torch import nn
 
 
@@ -129,25 +129,7 @@ def restore(model: DiffusionGemma) -> DiffusionGemma:
 # compiled parts (CPU training)
 
 # Instance attributes compile_model sets; each shadows the class's method of the same name.
-_COMPILED = ("kv", "query", "feed_forward", "logits", "head_ce")
-
-
-@torch.compiler.disable
-def _experts(experts: nn.Module, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    # The grouped expert matmul runs eagerly between two compiled graphs: dynamo rejects torch._grouped_mm.
-    return experts(x, weights, index)
-
-
-def _feed_forward(layer: Layer, r: torch.Tensor, scalar: torch.Tensor | None = None) -> torch.Tensor:
-    """Layer.feed_forward with the experts called through _experts (same formula; keep the two in step)."""
-    dense = layer.post_feedforward_layernorm_1(
-        gated_mlp(layer.pre_feedforward_layernorm(r), layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj)
-    )
-    flat = r.reshape(-1, r.shape[-1])
-    weights, index = layer.router(flat)
-    moe = _experts(layer.experts, layer.pre_feedforward_layernorm_2(flat), weights, index).reshape(r.shape)
-    moe = layer.post_feedforward_layernorm_2(moe)
-    return (r + layer.post_feedforward_layernorm(dense + moe)) * (layer.layer_scalar if scalar is None else scalar)
+_COMPILED = ("kv", "query", "feed_forward", "forward", "logits", "head_ce")
 
 
 def _head_ce(model: DiffusionGemma, hidden: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -168,13 +150,16 @@ def compile_model(model: DiffusionGemma) -> DiffusionGemma:
     # dynamo's default limit of 8 per function, past which it would silently fall back to eager.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     kv, query = torch.compile(Attention.kv, dynamic=True), torch.compile(Attention.query, dynamic=True)
-    ff = torch.compile(_feed_forward, dynamic=True)
+    ff = torch.compile(Layer.feed_forward, dynamic=True)
     logits, head_ce = torch.compile(_logits, dynamic=True), torch.compile(_head_ce, dynamic=True)
     for layer in model.blocks:
         attn = layer.self_attn
         _shadow(attn, "kv", functools.partial(kv, attn))
         _shadow(attn, "query", functools.partial(query, attn))
         _shadow(layer, "feed_forward", functools.partial(ff, layer))
+        # The grouped expert matmul runs eagerly between the feed-forward's two graphs: dynamo rejects
+        # torch._grouped_mm (and its per-expert fallback reads counts on the host).
+        _shadow(layer.experts, "forward", torch.compiler.disable(layer.experts.forward))
     _shadow(model, "logits", functools.partial(logits, model))
     _shadow(model, "head_ce", functools.partial(head_ce, model))
     return model
