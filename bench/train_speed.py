@@ -1,11 +1,16 @@
-"""Training throughput of the embedded model's trainer: the float32 path (as shipped) against today's default
-(bf16 autocast, float32 attention and norms: engine/training/speed.py), side by side in one run, plus where a step's
-time goes.
+"""Training throughput of the embedded model's trainer: the float32 path (as shipped), bf16 autocast with float32
+attention and norms (engine/training/speed.py: `prepare`), and that plus torch.compile of the elementwise-heavy parts
+(`compile_model`, the CPU trainer's default), side by side in one run, plus where a step's time goes.
 
-    python bench/train_speed.py [--steps 6] [--threads 1,2] [--out runs/train_speed.json]
+    python bench/train_speed.py [--steps 6] [--threads 1,2] [--no-compiled] [--out runs/train_speed.json]
 
-Both variants run the real optimiser step (`train.train_step`) on the same batches (shapes drawn from the
-trainer's own prompt/canvas lengths), alternating step by step so that load from other jobs hits both alike.
+The variants run the real optimiser step (`train.train_step`) on the same batches (shapes drawn from the
+trainer's own prompt/canvas lengths), alternating step by step so that load from other jobs hits them alike.
+The compiled variant is warmed up first (diffusion and AR steps at the shortest and longest lengths): its
+compile time is reported apart (wall, and CPU of this process plus the C
+compiler it runs) and excluded from the per-step figures; a recompile during the measured steps would count.
+Step 0 starts every variant from the same weights and noise, so its loss and gradient norm show what bf16 and
+compiling change.
 Tokens per second count prompt + canvas tokens, as the trainer's `tokens seen` does. Wall time and process CPU time
 are both reported: on a shared machine the CPU time is the steadier measure at one thread. The model is the
 shipped size (engine/embedded/config.json), randomly initialised.
@@ -34,10 +39,11 @@ from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
 from dcopilot.engine.training import speed  # noqa: E402
 from dcopilot.engine.training.corpus import load_texts  # noqa: E402
 from dcopilot.engine.training.fim_data import ExampleSampler  # noqa: E402
-from dcopilot.engine.training.train import ModelShape, TrainConfig, train_step  # noqa: E402
+from dcopilot.engine.training.train import AR_MIX, ModelShape, TrainConfig, train_step  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 EMBEDDED = ROOT / "engine" / "embedded"
+OLD, NEW, COMPILED = "old: float32", "new: bf16 autocast + speed.prepare", "compiled: new + speed.compile_model"
 
 
 def hardware() -> dict:
@@ -63,11 +69,13 @@ def shipped_shape(vocab: int) -> ModelShape:
     return ModelShape(**{**text, "vocab_size": vocab})
 
 
-def build(shape: ModelShape, ids, fast: bool) -> tuple[DiffusionGemma, torch.optim.Optimizer]:
+def build(shape: ModelShape, ids, fast: bool, compiled: bool = False) -> tuple[DiffusionGemma, torch.optim.Optimizer]:
     model = DiffusionGemma(shape.text_config(ids))
     init_weights(model, generator=torch.Generator().manual_seed(0))
     if fast:
         speed.prepare(model)
+    if compiled:
+        speed.compile_model(model)
     model.train()
     return model, torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
 
@@ -95,6 +103,24 @@ class PartTimer:
                     self.total.get("experts (MoE, fwd, inside the passes)", 0.0) + time.process_time() - starts.pop(),
                 )
             )
+
+
+def cpu_with_children() -> float:
+    """CPU seconds of this process and its finished children (inductor runs the C compiler as a child)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def warm_up(model, opt, cfg: TrainConfig, data: ExampleSampler, ar_data: ExampleSampler, ids) -> dict[str, float]:
+    """Compile the graphs a training run needs: diffusion steps with and without self-conditioning and AR steps, at
+    the trainer's shortest and longest lengths (inductor specialises on a few size ranges); returns the seconds it
+    took. The weights it changes do not matter for speed."""
+    w, c = time.perf_counter(), cpu_with_children()
+    gen = torch.Generator().manual_seed(99)
+    for P, L in ((min(cfg.prompt_lens), min(cfg.canvas_lens)), (max(cfg.prompt_lens), max(cfg.canvas_lens))):
+        train_step(model, opt, data.batch(cfg.batch_size, P, L), cfg, ids, gen, (True, False), 4, False)
+        train_step(model, opt, ar_data.batch(cfg.batch_size, P, L), cfg, ids, gen, (), 4, True)
+    return {"wall_s": round(time.perf_counter() - w, 1), "cpu_s": round(cpu_with_children() - c, 1)}
 
 
 def parts(model, opt, data: ExampleSampler, cfg: TrainConfig, ids, steps: int, fast: bool) -> dict[str, float]:
@@ -142,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--files", type=int, default=120, help="training files to draw examples from")
     ap.add_argument("--parts-steps", type=int, default=3, help="steps of the per-part breakdown (0: skip)")
+    ap.add_argument(
+        "--compiled", action=argparse.BooleanOptionalAction, default=True, help="also run the compiled variant"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     tok = Tokenizer.from_file(str(EMBEDDED / "tokenizer.json"))
@@ -157,36 +186,59 @@ def main(argv: list[str] | None = None) -> int:
     batches = [data.batch(base.batch_size, p, n) for p, n in shapes]
     sc = (True, False)
     report: dict = {"hardware": hardware(), "load_before": os.getloadavg(), "shape": shape.__dict__, "runs": {}}
+    ar_data = ExampleSampler(tok, texts, seed=1, mix=AR_MIX)
     for threads in [int(x) for x in args.threads.split(",") if x]:
         torch.set_num_threads(threads)
         variants = {
-            "old: float32": (TrainConfig(autocast_bf16=False), *build(shape, ids, False)),
-            "new: bf16 autocast + speed.prepare": (TrainConfig(autocast_bf16=True), *build(shape, ids, True)),
+            OLD: (TrainConfig(autocast_bf16=False), *build(shape, ids, False)),
+            NEW: (TrainConfig(autocast_bf16=True), *build(shape, ids, True)),
         }
+        if args.compiled:
+            ccfg = TrainConfig(autocast_bf16=True, compile=True)
+            model, opt = build(shape, ids, True, compiled=True)
+            init = {k: v.clone() for k, v in model.state_dict().items()}
+            warm = warm_up(model, opt, ccfg, data, ar_data, ids)
+            print(f"compile (warm-up, 4 steps): {warm}", flush=True)
+            model.load_state_dict(init)  # back to step-0 weights with a fresh optimiser, compiled graphs warm
+            variants[COMPILED] = (ccfg, model, torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95)))
         wall: dict[str, list[float]] = {k: [] for k in variants}
         cpu: dict[str, list[float]] = {k: [] for k in variants}
+        step0: dict[str, dict[str, float]] = {}
         tokens = 0
         for i, b in enumerate(batches):
             for name, (cfg, model, opt) in variants.items():
                 w, c = time.perf_counter(), time.process_time()
-                train_step(model, opt, b, cfg, ids, torch.Generator().manual_seed(i), sc, 4, False)
-                if i > 0:  # the first step warms allocators and kernels
+                loss, gnorm = train_step(model, opt, b, cfg, ids, torch.Generator().manual_seed(i), sc, 4, False)
+                if i == 0:
+                    step0[name] = {"loss": round(loss, 5), "grad_norm": round(gnorm, 4)}
+                else:  # the first step warms allocators and kernels
                     wall[name].append(time.perf_counter() - w)
                     cpu[name].append(time.process_time() - c)
             if i > 0:
                 tokens += b.prompt.numel() + b.canvas.numel()
-        rows = {}
+        rows: dict[str, dict] = {}
         for name in variants:
             rows[name] = {
                 "tokens_per_s_wall": round(tokens / sum(wall[name])),
                 "tokens_per_cpu_s": round(tokens / sum(cpu[name])),
                 "median_step_s": round(statistics.median(wall[name]), 3),
+                "median_step_cpu_s": round(statistics.median(cpu[name]), 3),
+                "step0": step0[name],
             }
-        old, new = rows["old: float32"], rows["new: bf16 autocast + speed.prepare"]
-        rows["ratio new/old"] = {
-            "wall": round(new["tokens_per_s_wall"] / old["tokens_per_s_wall"], 2),
-            "cpu": round(new["tokens_per_cpu_s"] / old["tokens_per_cpu_s"], 2),
-        }
+        for name in variants:
+            if name == OLD:
+                continue
+            ref = OLD if name == NEW else NEW
+            rows[f"ratio {name.split(':')[0]}/{ref.split(':')[0]}"] = {
+                "wall": round(rows[name]["tokens_per_s_wall"] / rows[ref]["tokens_per_s_wall"], 3),
+                "cpu": round(rows[name]["tokens_per_cpu_s"] / rows[ref]["tokens_per_cpu_s"], 3),
+            }
+        if args.compiled:
+            rows["ratio compiled/old"] = {
+                k: round(rows[COMPILED][f"tokens_per_{u}"] / rows[OLD][f"tokens_per_{u}"], 3)
+                for k, u in (("wall", "s_wall"), ("cpu", "cpu_s"))
+            }
+            rows["compile"] = warm
         report["runs"][f"{threads} thread(s)"] = rows
         print(f"threads {threads}: {json.dumps(rows, indent=1)}", flush=True)
     if args.parts_steps > 0:

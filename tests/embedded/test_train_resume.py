@@ -3,6 +3,7 @@ SIGTERM saves the state and `--resume RUN_DIR` finishes the run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.runtime.model import DiffusionGemma
 from dcopilot.engine.training.state import StateError, has_state, load_state, read_settings
-from dcopilot.engine.training.train import TrainConfig, history, stage_of, train
+from dcopilot.engine.training.train import WEIGHT_PREFIX, TrainConfig, history, stage_of, train
 from safetensors.torch import load_file
 from tiny_checkpoint import tiny_shape
 
@@ -32,7 +34,7 @@ CFG = TrainConfig(
 )
 
 
-def run(tmp: Path, name: str, tok, texts, stop_after: int | None = None, resume: bool = False):
+def run(tmp: Path, name: str, tok, texts, stop_after: int | None = None, resume: bool = False, cfg: TrainConfig = CFG):
     calls = {"n": 0}
 
     def stop() -> bool:
@@ -41,7 +43,7 @@ def run(tmp: Path, name: str, tok, texts, stop_after: int | None = None, resume:
 
     heldout = dict(list(texts.items())[:5])
     return train(
-        CFG,
+        cfg,
         tiny_shape(tok.get_vocab_size()),
         texts,
         heldout,
@@ -59,12 +61,22 @@ def state_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "state" / "state.safetensors"))
 
 
-def test_half_plus_resume_equals_straight(tmp_path, small_tok, small_texts):
-    straight, _ = run(tmp_path, "straight", small_tok, small_texts)
-    run(tmp_path, "split", small_tok, small_texts, stop_after=3)
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_half_plus_resume_equals_straight(tmp_path, small_tok, small_texts, compiled):
+    # compiled: the CPU trainer's default (torch.compile'd parts); the test's only compile (tiny shapes, ~30 s)
+    cfg = dataclasses.replace(CFG, compile=compiled)
+    straight, _ = run(tmp_path, "straight", small_tok, small_texts, cfg=cfg)
+    run(tmp_path, "split", small_tok, small_texts, stop_after=3, cfg=cfg)
     first_half = json.loads((tmp_path / "split" / "state" / "state.json").read_text())
     assert first_half["progress"]["step"] == 3 and first_half["progress"]["sessions"] == 1
-    resumed, _ = run(tmp_path, "split", small_tok, small_texts, resume=True)
+    resumed, _ = run(tmp_path, "split", small_tok, small_texts, resume=True, cfg=cfg)
+    assert ("head_ce" in vars(resumed)) is compiled  # the compiled parts were in use
+    # the checkpoint holds the engine's own names (no torch.compile `_orig_mod.` prefix) and loads in the engine
+    saved = load_file(str(tmp_path / "split" / "checkpoint" / "model.safetensors"))
+    assert sorted(saved) == sorted(WEIGHT_PREFIX + k for k in DiffusionGemma(resumed.config).state_dict())
+    assert (
+        load_model(str(tmp_path / "split" / "checkpoint"), device="cpu", dtype=torch.float32).config.hidden_size == 32
+    )
     a, b = state_tensors(tmp_path / "straight"), state_tensors(tmp_path / "split")
     assert sorted(a) == sorted(b)
     assert any(k.startswith("opt.") for k in a) and any(k.startswith("gen.") for k in a)
@@ -111,7 +123,7 @@ def test_sigterm_saves_state_and_resume_finishes(tmp_path, manifest):
     shape = ["--hidden", "32", "--layers", "2", "--experts", "4", "--intermediate", "48", "--moe-intermediate", "16"]
     shape += ["--full-every", "2", "--head-dim", "16", "--global-head-dim", "16", "--vocab-size", "400"]
     args = ["--out", str(out), "--run-dir", str(run_dir), "--manifest", str(tmp_path / "manifest.json"), "--steps"]
-    args += ["100000", "--batch-size", "2", "--threads", "1", *shape]
+    args += ["100000", "--batch-size", "2", "--threads", "1", "--no-compile", *shape]  # compiling: the test above
     proc = subprocess.Popen(_cli(*args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = run_dir / "train_log.jsonl"
     deadline = time.monotonic() + 60
@@ -178,7 +190,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     shape = ["--hidden", "32", "--layers", "2", "--experts", "4", "--intermediate", "48", "--moe-intermediate", "16"]
     shape += ["--full-every", "2", "--head-dim", "16", "--global-head-dim", "16", "--vocab-size", "400"]
     args = ["--out", str(out), "--run-dir", str(run_dir), "--corpus", str(corpus), "--steps", "2"]
-    first = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    first = subprocess.run(
+        _cli(*args, "--batch-size", "2", "--no-compile", *shape), cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     record = json.loads((out / "corpus.json").read_text())
     assert record["root"] == str(corpus.resolve()) and len(record["manifest_sha256"]) == 64
@@ -207,7 +221,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
     (tmp_path / "manifest.json").write_text(json.dumps(_small_manifest(manifest)))
     args = ["--out", str(tmp_path / "out2"), "--run-dir", str(tmp_path / "run2"), "--init-from", str(out)]
     args += ["--corpus", str(tmp_path / "manifest.json"), "--tokenizer", str(out / "tokenizer.json"), "--steps", "1"]
-    second = subprocess.run(_cli(*args, "--batch-size", "2", *shape), cwd=ROOT, env=env, capture_output=True, text=True)
+    second = subprocess.run(
+        _cli(*args, "--batch-size", "2", "--no-compile", *shape), cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     record = json.loads((tmp_path / "out2" / "config.json").read_text())["dcopilot"]["training"]
     assert [(s["steps"], s["corpus"]) for s in record["stages"]] == [(3, "corpus-v2"), (1, "manifest-v1")]
