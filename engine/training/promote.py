@@ -170,6 +170,7 @@ def promote(
         "benchmark": f"{SCORE} on " + "; ".join(benchmarks),
         "scores": scores,
         "margin": margin,
+        "better": promoted,  # every judged corpus improved by the margin (a dry run says so, changing nothing)
         "promoted": promoted and not dry_run,
     }
     if promoted and not dry_run:
@@ -203,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         d = promote(args.candidate, args.shipped, judged, tuple(recorded), args.run_dir, args.margin, args.dry_run)
     except PromotionError as e:
         ap.exit(1, f"promote: {e}\n")
-    verdict = "promoted" if d["promoted"] else "kept the shipped model"
+    verdict = (
+        "promoted"
+        if d["promoted"]
+        else "would promote (dry run)"
+        if args.dry_run and d["better"]
+        else "kept the shipped model"
+    )
     per = ", ".join(
         f"{k}{'' if s['judged'] else ' (not judged)'}: shipped {s['shipped'][SCORE]:.4f} "
         f"candidate {s['candidate'][SCORE]:.4f}"

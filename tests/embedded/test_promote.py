@@ -69,10 +69,10 @@ def test_worse_candidate_and_dry_run_change_nothing(setup, tmp_path):
     shipped = tmp_path / "shipped"
     shutil.copytree(setup / "run" / "checkpoint", shipped)
     before = {n: (shipped / n).read_bytes() for n in MODEL_FILES}
-    assert not promote(setup / "shipped", shipped, [setup / "manifest.json"], batches=FEW)["promoted"]
-    assert not promote(setup / "run" / "checkpoint", setup / "shipped", [setup / "manifest.json"], dry_run=True)[
-        "promoted"
-    ]
+    worse = promote(setup / "shipped", shipped, [setup / "manifest.json"], batches=FEW)
+    assert not worse["promoted"] and not worse["better"]
+    dry = promote(setup / "run" / "checkpoint", setup / "shipped", [setup / "manifest.json"], dry_run=True)
+    assert dry["better"] and not dry["promoted"]  # it would be promoted; the dry run only says so
     assert {n: (shipped / n).read_bytes() for n in MODEL_FILES} == before
     assert not (shipped / "MODEL_CARD.md").exists()
 
