@@ -38,8 +38,8 @@ from dcopilot.engine.runtime.model import DiffusionGemma, init_weights  # noqa: 
 from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
 from dcopilot.engine.training import speed  # noqa: E402
 from dcopilot.engine.training.corpus import load_texts  # noqa: E402
-from dcopilot.engine.training.fim_data import ExampleSampler  # noqa: E402
-from dcopilot.engine.training.train import AR_MIX, ModelShape, TrainConfig, train_step  # noqa: E402
+from dcopilot.engine.training.fim_data import AR_MIX, ExampleSampler  # noqa: E402
+from dcopilot.engine.training.train import ModelShape, TrainConfig, train_step  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 EMBEDDED = ROOT / "engine" / "embedded"

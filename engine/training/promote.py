@@ -204,13 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         d = promote(args.candidate, args.shipped, judged, tuple(recorded), args.run_dir, args.margin, args.dry_run)
     except PromotionError as e:
         ap.exit(1, f"promote: {e}\n")
-    verdict = (
-        "promoted"
-        if d["promoted"]
-        else "would promote (dry run)"
-        if args.dry_run and d["better"]
-        else "kept the shipped model"
-    )
+    # better but not promoted: only a dry run leaves a better candidate out
+    verdict = "promoted" if d["promoted"] else "would promote (dry run)" if d["better"] else "kept the shipped model"
     per = ", ".join(
         f"{k}{'' if s['judged'] else ' (not judged)'}: shipped {s['shipped'][SCORE]:.4f} "
         f"candidate {s['candidate'][SCORE]:.4f}"

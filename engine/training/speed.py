@@ -137,10 +137,14 @@ def restore(model: DiffusionGemma) -> DiffusionGemma:
 _COMPILED = ("kv", "query", "feed_forward", "forward", "logits", "head_ce")
 
 
+def _ce(logits: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Cross-entropy of logits [..., V] against target [...] (-100: ignored), in float32."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), reduction=reduction)
+
+
 def _head_ce(model: DiffusionGemma, hidden: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
     """Cross-entropy of the soft-capped logits of hidden [..., H] against target [...] (-100: ignored)."""
-    logits = DiffusionGemma.logits(model, hidden)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), reduction=reduction)
+    return _ce(DiffusionGemma.logits(model, hidden), target, reduction)
 
 
 def _logits(model: DiffusionGemma, hidden: torch.Tensor) -> torch.Tensor:
@@ -195,8 +199,7 @@ def logits_ce(
     run as one compiled graph: `model.logits` is the identity during forward, which so returns the hidden states."""
     head_ce = model.__dict__.get("head_ce")
     if head_ce is None:
-        logits = forward()
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), reduction=reduction)
+        return _ce(forward(), target, reduction)
     compiled_logits = model.__dict__["logits"]
     _shadow(model, "logits", _identity)
     try:

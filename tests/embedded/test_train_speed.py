@@ -9,8 +9,8 @@ import torch
 from dcopilot.engine.runtime.model import Attention, DiffusionGemma, RMSNorm, init_weights
 from dcopilot.engine.tasks.layout import fim_specials
 from dcopilot.engine.training import speed
-from dcopilot.engine.training.fim_data import ExampleSampler
-from dcopilot.engine.training.train import AR_MIX, TrainConfig, ar_loss, diffusion_loss, parser
+from dcopilot.engine.training.fim_data import AR_MIX, ExampleSampler
+from dcopilot.engine.training.train import TrainConfig, ar_loss, diffusion_loss, parser
 from tiny_checkpoint import tiny_shape
 
 
