@@ -24,7 +24,8 @@ mkdir -p "$DIR"
 # --- Debian packages --------------------------------------------------------------------------------------------
 install_debian() {
     local missing=() pkg
-    for pkg in libkrb5-dev chromium patchelf emacs-nox elpa-eglot; do
+    # g++: torch.compile's CPU kernels (the trainer's default and its tests), beside the editors' packages
+    for pkg in libkrb5-dev chromium patchelf emacs-nox elpa-eglot g++; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed' || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then

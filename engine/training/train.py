@@ -725,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--out is required")
     if not 0.0 <= args.language_alpha <= 1.0:
         ap.error(f"--language-alpha must be in [0, 1], not {args.language_alpha}")
+    if args.compile and not (shutil.which(os.environ.get("CXX", "g++")) or shutil.which("clang++")):
+        # inductor builds its CPU kernels with a C++ compiler; without one the first step would fail deep in torch
+        ap.error("--compile needs a C++ compiler (g++ or clang++, or $CXX): install one or pass --no-compile")
     torch.set_num_threads(args.threads)
 
     t0 = time.time()

@@ -235,3 +235,11 @@ def test_language_alpha_outside_zero_to_one_is_refused_before_anything_runs(tmp_
     refused = subprocess.run(_cli(*args), cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "--language-alpha must be in [0, 1], not 1.5" in refused.stderr, refused.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_compile_without_a_cpp_compiler_is_refused_with_the_way_out(tmp_path):
+    args = ["--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run")]
+    env = {k: v for k, v in os.environ.items() if k != "CXX"} | {"PATH": str(tmp_path)}  # no g++ or clang++ there
+    refused = subprocess.run(_cli(*args), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--compile needs a C++ compiler" in refused.stderr, refused.stderr
+    assert "--no-compile" in refused.stderr and not (tmp_path / "run").exists()
