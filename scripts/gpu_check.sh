@@ -30,9 +30,10 @@ done
 # Wheels for the GPU machines' Python (3.12, x86-64). core: the transformers reference (the machines have 5.17,
 # without DiffusionGemma) and the LSP server's packages (pygls and what it needs; msgspec); its import-time version
 # checks pass against the machines' tokenizers 0.23.2 and huggingface_hub 1.33, regex is carried in case theirs is
-# older than it asks. nf4: bitsandbytes (43 MB).
+# older than it asks; tree-sitter with the Python grammar, as the editor session types Python and the server checks
+# each suggestion's syntax. nf4: bitsandbytes (43 MB).
 CORE_WHEELS=(transformers==5.23.0 msgspec==0.22.0 pygls==2.1.1 lsprotocol==2025.0.0 cattrs==26.2.1 attrs==25.4.0
-             typing_extensions==4.15.0 regex==2026.4.4)
+             typing_extensions==4.15.0 regex==2026.4.4 tree-sitter==0.26.1 tree-sitter-python==0.25.0)
 NF4_WHEELS=(bitsandbytes==0.50.2)
 
 if [ -n "$prepare" ]; then
@@ -56,7 +57,11 @@ case "$part" in core|nf4) ;; *) echo "gpu_check.sh: --part is core or nf4, not $
 mkdir -p "$out"
 
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# `dcopilot` is this folder (a namespace package over engine/, lsp/, copilot/) for machines without an install.
+shim="$(mktemp -d)"
+trap 'rm -rf "$shim"' EXIT
+ln -s "$PWD" "$shim/dcopilot"
+export PYTHONPATH="$shim:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 shopt -s nullglob
 wheels=(".carry/$part"/*.whl)
 if [ -n "$carry" ] && [ ${#wheels[@]} -gt 0 ]; then
@@ -70,4 +75,4 @@ if [ -n "$carry" ] && [ ${#wheels[@]} -gt 0 ]; then
         echo "gpu_check.sh: installing the carried wheels failed (see $out/install.log); going on without them" >&2
     fi
 fi
-exec "$py" bench/gpu_check.py --out "$out" --part "$part" $tiny
+"$py" bench/gpu_check.py --out "$out" --part "$part" $tiny

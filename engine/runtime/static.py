@@ -130,10 +130,12 @@ class StaticDenoise:
         self.warmed = False
         self.cold = 0
         self.step = lambda *args: static_step(model, *args)
+        self.graphs = False  # CUDA graphs record the step: see _run
         if not compile:
             return
         if backend is None and mode is None:
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+        self.graphs = backend is None and mode == "reduce-overhead"
         # one graph per (bucket, batch, canvas length, first step or not): more than dynamo's default 8
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         try:
@@ -203,7 +205,13 @@ class StaticDenoise:
                     "up; it compiles now",
                     shape,
                 )
-        return self.step(canvas, sc, view.keys, view.values, view.masks, view.start)
+        if not self.graphs:
+            return self.step(canvas, sc, view.keys, view.values, view.masks, view.start)
+        # Each call is one independent sampler step. Unmarked, a step fed the last step's logits (self-conditioning)
+        # counts as the next node of a CUDA-graph tree and records a new graph at every depth; the clone keeps the
+        # logits the sampler holds from being overwritten by the next replay (a copy far cheaper than the step).
+        torch.compiler.cudagraph_mark_step_begin()
+        return self.step(canvas, sc, view.keys, view.values, view.masks, view.start).clone()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcopilot.engine.training import corpus_v2
 from dcopilot.engine.training.corpus import load_texts, summary
 
 
@@ -27,6 +26,14 @@ class TrainingCorpus:
     languages: dict[str, str] = field(default_factory=dict)  # path -> language (v2; empty for v1, Python only)
 
 
+def _v2():
+    # Imported on use: it reads manifests with msgspec, and the GPU recipe imports this module (through train.py) on
+    # machines that have only torch, safetensors and tokenizers and never read a corpus there.
+    from dcopilot.engine.training import corpus_v2
+
+    return corpus_v2
+
+
 def is_v2(path: Path) -> bool:
     return Path(path).expanduser().is_dir()
 
@@ -34,7 +41,7 @@ def is_v2(path: Path) -> bool:
 def manifest_file(path: Path) -> Path:
     """The file that fixes the corpus's contents: a v1 manifest itself, or a v2 root's manifest.jsonl."""
     path = Path(path).expanduser()
-    return path / corpus_v2.MANIFEST_NAME if path.is_dir() else path
+    return path / _v2().MANIFEST_NAME if path.is_dir() else path
 
 
 def fingerprint(path: Path) -> str:
@@ -56,6 +63,7 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
     train=False only the held-out split is read (the train dict stays empty)."""
     path = Path(path).expanduser()
     if path.is_dir():
+        corpus_v2 = _v2()
         if not (path / corpus_v2.MANIFEST_NAME).is_file():
             raise CorpusSourceError(f"{path} is a folder without {corpus_v2.MANIFEST_NAME}: not a corpus v2 root")
         entries = corpus_v2.read_manifest(manifest_file(path))

@@ -42,7 +42,9 @@ def test_core_part_at_toy_size(tmp_path):
     assert rows(summary, "env")["reference"]["value"] == "available"
     parity = rows(summary, "parity")
     checks = [r for name, r in parity.items() if name.startswith(("ours float32", "bfloat16", "static step"))]
-    assert len(checks) == 3 and all(r["ok"] is True for r in checks)
+    assert len(checks) == 4 and all(r["ok"] is True for r in checks)
+    static32 = next(r for name, r in parity.items() if name.startswith("static step vs eager, float32"))
+    assert float(static32["value"]) <= 1e-4  # the same arithmetic: any stale buffer would show here
 
     step = rows(summary, "gpu_step")
     for name in ("reference", "ours-eager", "ours-static", "sample-loop-static"):

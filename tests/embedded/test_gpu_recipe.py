@@ -18,10 +18,20 @@ from dcopilot.engine.training.pretok import PretokError, example_bytes, plan
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
+BLOCK_DAEMON_PACKAGES = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] in {"msgspec", "pygls", "lsprotocol", "tree_sitter", "transformers"}:
+            raise ImportError(f"{name} is not on the GPU machine")
+
+sys.meta_path.insert(0, Block())
+"""
 
 
-def sh(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+def sh(*args: str, **extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", **extra)
     return subprocess.run(["bash", "scripts/gpu_train.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
@@ -51,9 +61,14 @@ def test_prepare_train_load_score(tmp_path, small_corpus):
     assert all(n > 0 for n in meta["buckets"].values())
     assert sh("--unpack", str(carry), str(tmp_path / "x")).returncode == 2  # not a pack: says so
 
+    # The GPU machine has torch, safetensors and tokenizers, not the daemon's other packages: training must not
+    # import them (sitecustomize makes their import fail in the training process).
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "sitecustomize.py").write_text(BLOCK_DAEMON_PACKAGES)
     pack, back = tmp_path / "pack", tmp_path / "back"
     run = sh("--out", str(out), "--pack", str(pack), "--data", str(carry), "--size", "tiny", "--steps", "3",
-             "--batch-size", "4", "--val-batch", "16", "--device", "cpu")  # fmt: skip
+             "--batch-size", "4", "--val-batch", "16", "--device", "cpu", PYTHONPATH=str(bare))  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     scores = json.loads((out / "scores.json").read_text())
     assert scores["steps"] == 3 and scores["tokens"] > 0 and scores["heldout_split"] == "heldout"

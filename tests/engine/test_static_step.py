@@ -8,7 +8,7 @@ import pytest
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.runtime.sampler import generate, sample
-from dcopilot.engine.runtime.static import Buckets, StaticDenoise
+from dcopilot.engine.runtime.static import Buckets, StaticDenoise, static_step
 
 VOCAB = 128  # tests/engine/conftest.py TINY_TEXT: sliding_window 8, so sliding layers show 7 cached rows
 SMALL = Buckets(floor=4)  # buckets 4, 8, 16, 32 so that the tiny cache crosses them
@@ -148,6 +148,33 @@ def test_a_failing_compile_warns_once_and_runs_eager(model):
         warnings.simplefilter("always")
         close(static(canvas, cache), model.denoise(canvas, cache))
     assert not later
+
+
+@pytest.mark.parametrize(
+    ("options", "graphs"),
+    [({"mode": "reduce-overhead"}, True), ({"mode": "default"}, False), ({"compile": False}, False)],
+)
+def test_under_cuda_graphs_each_step_is_marked_and_returns_its_own_copy(model, monkeypatch, options, graphs):
+    """Under CUDA graphs a step's output lives in the graph's memory, which the next replay overwrites: the sampler
+    must get a copy, and each call must start a new step (else the tree records a new graph at every step)."""
+    marks = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(len(marks)))
+    static = StaticDenoise(model, buckets=SMALL, **options)
+    assert static.graphs is graphs
+    produced = []
+
+    def step(*args):
+        produced.append(static_step(model, *args))
+        return produced[-1]
+
+    static.step = step
+    cache = model.encode(ids((1, 9), 8))
+    canvas = ids((1, 6), 9)
+    for calls in (1, 2):
+        out = static(canvas, cache)
+        close(out, model.denoise(canvas, cache))
+        assert (out.data_ptr() != produced[-1].data_ptr()) is graphs
+        assert len(marks) == (calls if graphs else 0)
 
 
 @pytest.mark.slow  # ~65 s on one thread (inductor compile); the counting-backend test above runs by default
