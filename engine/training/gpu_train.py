@@ -1,6 +1,7 @@
 """The GPU recipe: train a larger embedded model from pre-tokenized data in a fixed wall-time budget.
 
     python -m dcopilot.engine.training.gpu_train --data .carry/train --out DIR [--size 20m] [--deadline 300]
+    python -m dcopilot.engine.training.gpu_train --data .carry/train --out DIR --init-from engine/embedded --lr 1e-3
 
 Needs only torch, safetensors and tokenizers (no network, no corpus: the data folder from
 `engine/training/pretok.py` carries the examples and the tokenizer). The objective is the CPU trainer's
@@ -14,6 +15,11 @@ writing, so a slow start-up shortens training instead of overrunning. Written to
 - `train_log.jsonl`: one record per logged step; `scores.json`: held-out losses before and after, tokens, steps,
   seconds per phase, device; `summary.md`: the same as a table.
 Held-out scores come from the data's validation examples (the corpus's held-out split), never from training data.
+
+`--init-from CHECKPOINT` continues a trained checkpoint (its shape, its weights; a fresh optimiser) instead of a
+new `--size` model, with no AR warm start unless `--ar-fraction` asks for one. The data must have been built for
+that checkpoint's tokenizer. The card then carries the checkpoint's lineage forward: its stages, cumulative tokens
+and minutes, and the GPU minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ START = time.monotonic()  # before the heavy imports: the deadline counts them t
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
@@ -37,9 +44,12 @@ from dcopilot.engine.training import speed  # noqa: E402
 from dcopilot.engine.training.fim_data import Batch  # noqa: E402
 from dcopilot.engine.training.sizes import SIZES  # noqa: E402
 from dcopilot.engine.training.train import (  # noqa: E402
+    WEIGHT_PREFIX,
     ModelShape,
     TrainConfig,
     default_generation,
+    history,
+    lineage,
     lr_at,
     noise_token,
     step_kind,
@@ -75,10 +85,11 @@ class Recipe:
     steps: int = 0  # > 0: exactly this many steps (tests), no time schedule
     lr: float = 2e-3
     warmup_steps: int = 100
-    ar_fraction: float = 0.15
+    ar_fraction: float = 0.15  # a new model's AR warm start; a continued one (init_from) defaults to none
     seed: int = 0
     log_every: int = 25
     val_batch: int = 64
+    init_from: str = ""  # a checkpoint folder to continue instead of a new `size` model
 
 
 class Data:
@@ -137,6 +148,28 @@ def shape_for(size: str, vocab: int) -> ModelShape:
     return dataclasses.replace(SIZES[size], vocab_size=vocab)
 
 
+def initial(init_from: Path, data_meta: dict) -> tuple[ModelShape, dict, dict]:
+    """The shape, bf16 state dict (engine names) and training record of a checkpoint to continue; it must use the
+    tokenizer the data's ids are for."""
+    init_from = Path(init_from)
+    config_path = init_from / "config.json"
+    if not config_path.is_file():
+        raise SystemExit(f"--init-from {init_from}: no config.json there (a checkpoint folder is needed)")
+    record = json.loads(config_path.read_text()).get("dcopilot", {}).get("training", {})
+    if "shape" not in record:
+        raise SystemExit(f"--init-from {init_from}: its config.json records no training shape")
+    digest = hashlib.sha256((init_from / "tokenizer.json").read_bytes()).hexdigest()
+    if digest != data_meta.get("tokenizer_sha256"):
+        raise SystemExit(
+            f"--init-from {init_from}: its tokenizer.json (sha256 {digest[:12]}) is not the one the data was built for"
+            f" ({str(data_meta.get('tokenizer_sha256'))[:12]}); rebuild the data with"
+            f" `gpu_train.sh --prepare --tokenizer {init_from / 'tokenizer.json'}`"
+        )
+    state = load_file(str(init_from / "model.safetensors"))
+    weights = {k[len(WEIGHT_PREFIX) :]: v for k, v in state.items()}
+    return ModelShape(**record["shape"]), weights, record
+
+
 def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=print) -> dict:
     phases: dict[str, float] = {"start_up": round(time.monotonic() - START, 1)}
     t = time.monotonic()
@@ -144,10 +177,17 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
     tok = Tokenizer.from_file(str(data_dir / "tokenizer.json"))
     ids = fim_specials(tok)
     noise_id = noise_token(tok, "mask")
-    shape = shape_for(recipe.size, tok.get_vocab_size())
     torch.manual_seed(recipe.seed)
-    model = DiffusionGemma(shape.text_config(ids))
-    init_weights(model, generator=torch.Generator().manual_seed(recipe.seed))
+    init_record: dict = {}
+    if recipe.init_from:
+        shape, weights, init_record = initial(Path(recipe.init_from), data.meta)
+        model = DiffusionGemma(shape.text_config(ids))
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+        log(f"initialised from {recipe.init_from}")
+    else:
+        shape = shape_for(recipe.size, tok.get_vocab_size())
+        model = DiffusionGemma(shape.text_config(ids))
+        init_weights(model, generator=torch.Generator().manual_seed(recipe.seed))
     model.to(device)
     model.init_rope(device)
     speed.prepare(model)
@@ -234,6 +274,17 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
         "train_seconds": phases["train"],
         "data": data.meta,
     }
+    if recipe.init_from:
+        prior = lineage(init_record)
+        info["cumulative"] = {
+            **prior,
+            "tokens": prior.get("tokens", 0) + tokens,
+            "minutes": round(prior.get("minutes", 0.0) + phases["train"] / 60, 2),
+            "gpu_minutes": round(prior.get("gpu_minutes", 0.0) + phases["train"] / 60, 2),
+        }
+        stage = {"noise": "mask", "steps": step, "tokens": tokens, "minutes": round(phases["train"] / 60, 2)}
+        stage |= {"threads": 0, "device": name, "lr": recipe.lr, "seed": recipe.seed, "corpus": data.meta["corpus"]}
+        info["stages"] = [*history(init_record), stage]
     write_checkpoint(out / "checkpoint", model, tok, cfg, {"training": info}, default_generation(ids, noise_id))
     shutil.copy2(data_dir / "meta.json", out / "checkpoint" / "training_data.json")
     phases["write"] = round(time.monotonic() - t, 1)
@@ -246,14 +297,14 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
         "tokens": tokens,
         "tokens_per_s": round(tokens / max(phases["train"], 1e-9)),
         "params": model.num_parameters(),
-        "size": recipe.size,
+        "size": recipe.init_from or recipe.size,
         "device": name,
         "phases_s": phases,
     }
     (out / "scores.json").write_text(json.dumps(scores, indent=1) + "\n")
     rows = [f"| {k} | {before[k]:.3f} | {after[k]:.3f} |" for k in after]
     (out / "summary.md").write_text(
-        f"# GPU recipe: {recipe.size} ({scores['params']:,} params) on {name}\n\n"
+        f"# GPU recipe: {scores['size']} ({scores['params']:,} params) on {name}\n\n"
         f"{step} steps, {tokens:,} tokens, {scores['tokens_per_s']:,} tokens/s; seconds: {json.dumps(phases)}\n\n"
         "| held-out loss (nats) | before | after |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     )
@@ -266,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="a folder written by engine/training/pretok.py")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--size", default=Recipe.size, help=f"tiny or one of {', '.join(SIZES)}")
+    ap.add_argument("--init-from", default="", help="continue this checkpoint folder instead of a new --size model")
+    ap.add_argument(
+        "--ar-fraction",
+        type=float,
+        default=None,
+        help="share of steps spent on the AR warm start (default: see Recipe)",
+    )
     ap.add_argument("--batch-size", type=int, default=Recipe.batch_size)
     ap.add_argument("--deadline", type=float, default=Recipe.deadline_s, help="seconds from process start")
     ap.add_argument("--reserve", type=float, default=Recipe.reserve_s, help="seconds kept for validation + writing")
@@ -293,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         warmup_steps=args.warmup_steps,
         seed=args.seed,
         val_batch=args.val_batch,
+        init_from=args.init_from,
+        ar_fraction=args.ar_fraction
+        if args.ar_fraction is not None
+        else (0.0 if args.init_from else Recipe.ar_fraction),
         log_every=1 if args.steps and args.steps <= 50 else Recipe.log_every,
     )
     run(recipe, args.data, args.out, device, log=lambda s: print(s, flush=True))

@@ -507,6 +507,7 @@ def train(
             "train_thread_minutes": round(progress.thread_seconds / 60, 2),
             "checkpoint": tag,
             "cumulative": {
+                **before,  # keeps what a CPU run does not add to (a GPU stage's minutes)
                 "tokens": before["tokens"] + progress.tokens,
                 "minutes": round(before["minutes"] + progress.seconds / 60, 2),
                 "thread_minutes": round(before["thread_minutes"] + progress.thread_seconds / 60, 2),

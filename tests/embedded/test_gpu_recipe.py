@@ -96,6 +96,39 @@ def test_prepare_train_load_score(tmp_path, small_corpus):
     assert logits.shape == (1, 4, 400) and torch.isfinite(logits).all()
 
 
+def test_init_from_continues_a_checkpoint_and_its_lineage(tmp_path, small_corpus):
+    carry, first, second = tmp_path / "carry", tmp_path / "first", tmp_path / "second"
+    prep = sh("--prepare", "--corpus", str(small_corpus / "manifest.json"), "--tokenizer",
+              str(small_corpus / "tokenizer.json"), "--mib", "0.3", "--val", "32", "--out", str(carry))  # fmt: skip
+    assert prep.returncode == 0, prep.stdout + prep.stderr
+    common = ("--data", str(carry), "--size", "tiny", "--batch-size", "4", "--val-batch", "16", "--device", "cpu")
+    run = sh("--out", str(first), "--steps", "10", "--warmup-steps", "1", "--lr", "0.01", *common)
+    assert run.returncode == 0, run.stdout + run.stderr
+    ckpt = first / "checkpoint"
+    run = sh("--out", str(second), "--steps", "2", "--init-from", str(ckpt), *common)
+    assert run.returncode == 0, run.stdout + run.stderr
+    a, b = (json.loads((d / "scores.json").read_text()) for d in (first, second))
+    # the continued model starts where the first ended (its bf16 copy), not from a fresh initialisation
+    for key, after in a["heldout_after"].items():
+        assert abs(b["heldout_before"][key] - after) < 0.05 and abs(a["heldout_before"][key] - after) > 0.2
+    card = json.loads((second / "checkpoint" / "config.json").read_text())["dcopilot"]["training"]
+    assert card["recipe"]["ar_fraction"] == 0.0 and card["recipe"]["init_from"] == str(ckpt)
+    assert card["cumulative"]["tokens"] == a["tokens"] + b["tokens"]
+    assert (
+        card["cumulative"]["gpu_minutes"] == round(b["phases_s"]["train"] / 60, 2)
+        and [s["steps"] for s in card["stages"]][-1] == 2
+    )
+    assert card["stages"][-1]["device"] == "cpu" and b["size"] == str(ckpt)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in ckpt.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    (other / "tokenizer.json").write_text((ckpt / "tokenizer.json").read_text() + "\n")
+    refused = sh("--out", str(tmp_path / "x"), "--steps", "1", "--init-from", str(other), *common)
+    assert refused.returncode != 0 and "not the one the data was built for" in refused.stdout + refused.stderr
+
+
 def test_plan_fills_the_budget_and_refuses_a_tiny_one():
     counts = plan(45.0, 2, other_bytes=600_000)
     total = sum(example_bytes(p, n, 2) * c for buckets in counts.values() for (p, n), c in buckets.items())
