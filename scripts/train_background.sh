@@ -4,7 +4,7 @@
 #   bash scripts/train_background.sh start   [RUN_DIR]   # resume RUN_DIR/state, or start from engine/embedded
 #   bash scripts/train_background.sh stop    [RUN_DIR]   # SIGTERM: the trainer saves its state, then exits
 #   bash scripts/train_background.sh status  [RUN_DIR]   # running or not, last logged step, saved state
-#   bash scripts/train_background.sh promote [RUN_DIR]   # ship RUN_DIR/checkpoint if it scores better held out
+#   bash scripts/train_background.sh promote [RUN_DIR]   # ship RUN_DIR/checkpoint if it scores and suggests better
 #
 # RUN_DIR defaults to runs/background. $CORPUS picks the data at the first start: a corpus v2 root (e.g.
 # ~/.cache/dcopilot-corpus/v2, built by scripts/build_corpus_v2.sh) or, by default, the shipped model's manifest.
@@ -13,7 +13,9 @@
 # absorbing-state diffusion (STEPS optimiser steps in all, default 200000: days on one core; the cosine schedule
 # spans them), saves its state every 10 minutes and on stop, and writes RUN_DIR/checkpoint each time. `promote` runs
 # dcopilot.engine.training.promote (judged on the held-out split of the run's corpus: v2's validation packages, or
-# the shipped manifest's; the model card gets a row per promotion). $PYTHON picks the interpreter (else .venv/bin/python).
+# the shipped manifest's; the model card gets a row per promotion), but only after bench/quality_gate.py finds its
+# suggestions better too (the calibration split's edit similarity, model alone). $PYTHON picks the interpreter
+# (else .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-status}
@@ -55,6 +57,14 @@ case "$cmd" in
         exit 0 ;;
     promote)
         [ -f "$run/checkpoint/model.safetensors" ] || { echo "no checkpoint in $run yet" >&2; exit 1; }
+        # Two judges: held-out loss (promote), then what users are shown (bench/quality_gate.py: the calibration
+        # split's edit similarity, model alone). Loss and suggestions have disagreed before.
+        verdict=$("$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" --dry-run) || exit 1
+        echo "$verdict"
+        case "$verdict" in *"would promote"*) ;; *) exit 0 ;; esac
+        rc=0
+        "$py" bench/quality_gate.py --candidate "$run/checkpoint" --out "$run/quality_gate.json" || rc=$?
+        case $rc in 0) ;; 1) echo "kept the shipped model: lower held-out loss, but no better suggestions"; exit 0 ;; *) exit 1 ;; esac
         exec "$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" ;;
     *) sed -n '2,16p' "$0"; exit 2 ;;
 esac
