@@ -323,9 +323,13 @@ def write_manifest(path: Path, entries: Iterable[ManifestEntry]) -> None:
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
+    return parse_manifest(Path(path).read_bytes())
+
+
+def parse_manifest(data: bytes) -> list[ManifestEntry]:
+    """A manifest.jsonl's entries from its bytes (a caller that also hashes the manifest reads it once)."""
     dec = msgspec.json.Decoder(ManifestEntry)
-    with open(path, "rb") as f:
-        return [dec.decode(line) for line in f if line.strip()]
+    return [dec.decode(line) for line in data.splitlines() if line.strip()]
 
 
 def load(

@@ -204,6 +204,11 @@ class Batch:
     weight: torch.Tensor  # float [B, L] loss weight (0 on pinned, pad_weight on pads after eos)
 
 
+LANGUAGE_ALPHA_HELP = (
+    "draw each language in proportion to its bytes ** alpha (1: as the corpus is; lower: thin ones more)"
+)
+
+
 @dataclass(frozen=True)
 class MixConfig:
     kinds: tuple[tuple[str, float], ...] = (("line", 0.45), ("multiline", 0.3), ("partial", 0.2), ("empty", 0.05))

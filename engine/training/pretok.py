@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from dcopilot.engine.training.fim_data import AR_MIX, ExampleSampler, MixConfig
+from dcopilot.engine.training.fim_data import AR_MIX, LANGUAGE_ALPHA_HELP, ExampleSampler, MixConfig
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "--language-alpha",
         type=float,
         default=MixConfig.language_alpha,
-        help="draw each language in proportion to its bytes ** alpha (1: as the corpus is; lower: thin ones more)",
+        help=LANGUAGE_ALPHA_HELP,
     )
     args = ap.parse_args(argv)
     try:

@@ -66,7 +66,8 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
         corpus_v2 = _v2()
         if not (path / corpus_v2.MANIFEST_NAME).is_file():
             raise CorpusSourceError(f"{path} is a folder without {corpus_v2.MANIFEST_NAME}: not a corpus v2 root")
-        entries = corpus_v2.read_manifest(manifest_file(path))
+        data = manifest_file(path).read_bytes()  # once: the entries and the fingerprint are of the same bytes
+        entries = corpus_v2.parse_manifest(data)
         languages: dict[str, str] = {}
         splits: dict[str, dict[str, str]] = {}
         for split in ("train", "validation") if train else ("validation",):
@@ -78,7 +79,7 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
         record = {
             "kind": "corpus-v2",
             "root": str(path),
-            "manifest_sha256": fingerprint(path),
+            "manifest_sha256": hashlib.sha256(data).hexdigest(),
             "heldout_split": "validation",
             "summary": {
                 "train": _v2_summary(splits["train"], languages),
@@ -90,11 +91,12 @@ def read_corpus(path: Path, train: bool = True) -> TrainingCorpus:
         return TrainingCorpus(splits["train"], splits["validation"], record, languages)
     if not path.is_file():
         raise CorpusSourceError(f"no corpus at {path} (a corpus manifest .json or a corpus v2 folder)")
-    manifest = json.loads(path.read_text())
+    data = path.read_bytes()
+    manifest = json.loads(data)
     record = {
         "kind": "manifest-v1",
         "manifest": str(path),
-        "manifest_sha256": fingerprint(path),
+        "manifest_sha256": hashlib.sha256(data).hexdigest(),
         "heldout_split": "heldout",
         "python": manifest.get("python", ""),
         "source": manifest.get("source", ""),

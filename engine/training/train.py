@@ -40,7 +40,14 @@ from dcopilot.engine.tasks.layout import Specials, fim_specials
 from dcopilot.engine.training import speed
 from dcopilot.engine.training.bpe import SPECIAL_TOKENS, train_bpe
 from dcopilot.engine.training.corpus import build_manifest
-from dcopilot.engine.training.fim_data import AR_MIX, Batch, ExampleSampler, MixConfig, ar_sequence
+from dcopilot.engine.training.fim_data import (
+    AR_MIX,
+    LANGUAGE_ALPHA_HELP,
+    Batch,
+    ExampleSampler,
+    MixConfig,
+    ar_sequence,
+)
 from dcopilot.engine.training.sources import CorpusSourceError, fingerprint, is_v2, read_corpus
 from dcopilot.engine.training.state import Progress, StateError, load_state, read_settings, save_state
 from safetensors.torch import save_file
@@ -665,7 +672,7 @@ def parser() -> argparse.ArgumentParser:
         "--language-alpha",
         type=float,
         default=TrainConfig.language_alpha,
-        help="draw each language in proportion to its bytes ** alpha (1: as the corpus is; lower: thin ones more)",
+        help=LANGUAGE_ALPHA_HELP,
     )
     ap.add_argument(
         "--noise",
@@ -724,8 +731,10 @@ def main(argv: list[str] | None = None) -> int:
         args.run_dir = resume_dir
     if args.out is None:
         ap.error("--out is required")
-    if not 0.0 <= args.language_alpha <= 1.0:
-        ap.error(f"--language-alpha must be in [0, 1], not {args.language_alpha}")
+    try:
+        MixConfig(language_alpha=args.language_alpha)  # its bound, checked before any work
+    except ValueError as e:
+        ap.error(f"--language-alpha: {e}")
     if args.compile and not (shutil.which(os.environ.get("CXX", "g++")) or shutil.which("clang++")):
         # inductor builds its CPU kernels with a C++ compiler; without one the first step would fail deep in torch
         ap.error("--compile needs a C++ compiler (g++ or clang++, or $CXX): install one or pass --no-compile")
