@@ -528,11 +528,13 @@ def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
         "--keys",
         "40" if tiny else "240",
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env)
+    failure = _run_session(cmd, env, out / "server.log")
+    if failure:
+        result.status = "failed"
+        result.notes.append(f"the server's model requests fail, so the session was stopped: {failure}"[:600])
+        return
     r = json.loads((out / "lsp_latency.json").read_text())
     result.data = r
-    if proc.returncode:
-        result.notes.append(f"lsp_latency.py exited with status {proc.returncode}")
     status = r["status"]
     result.add(
         Row(
@@ -581,6 +583,27 @@ def item_editor(result: ItemResult, out: Path, tiny: bool) -> None:
         result.notes.append("no completion request was answered")
     elif any(row.ok is False for row in result.rows):
         result.status = "failed"
+
+
+FAILED_REQUEST = "model request failed: "  # dcopilot.copilot.service's warning when a request's engine run raises
+FAILURES_TO_STOP = 3  # a healthy session has none; a missing package fails them all: stop, keep the device time
+
+
+def _run_session(cmd: list[str], env: dict, server_log: Path) -> str:
+    """Run bench/lsp_latency.py; stop it once the server's log shows FAILURES_TO_STOP failed model requests (a
+    missing package, a broken kernel), and return the first failure's message ("" when it ran to the end)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    while proc.poll() is None:
+        text = server_log.read_text(errors="replace") if server_log.exists() else ""
+        failures = [line.split(FAILED_REQUEST, 1)[1] for line in text.splitlines() if FAILED_REQUEST in line]
+        if len(failures) >= FAILURES_TO_STOP:
+            proc.kill()
+            proc.wait()
+            return failures[0]
+        time.sleep(0.5)
+    if proc.returncode:
+        raise RuntimeError(f"lsp_latency.py exited with status {proc.returncode}")
+    return ""
 
 
 ITEMS = {"env": item_env, "parity": item_parity, "gpu_step": item_gpu_step, "nf4": item_nf4, "editor": item_editor}

@@ -82,3 +82,28 @@ def test_an_item_that_times_out_is_reported_and_the_next_still_runs(tmp_path, mo
     assert [(r.item, r.status) for r in results] == [("parity", "timeout"), ("env", "ok")]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert not summary["ok"] and "stopped after its 0.5 s limit" in (tmp_path / "summary.md").read_text()
+
+
+def test_an_editor_session_whose_requests_fail_stops_early_and_says_why(tmp_path, monkeypatch):
+    """As on the first GPU machine: the server starts, but every model request fails on a missing package. The item
+    stops after a few failures (device time is scarce) and names the error, instead of typing until its limit."""
+    sys.path.insert(0, str(ROOT))
+    from bench import gpu_check as check
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "sitecustomize.py").write_text(
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.partition('.')[0] == 'tree_sitter':\n"
+        "            raise ImportError('No module named tree_sitter (blocked by the test)')\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(bare))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setitem(check.PARTS, "probe", {"editor": (120, 120)})
+    (result,) = check.run_part("probe", tmp_path, tiny=True)
+    assert result.status == "failed" and result.seconds < 100
+    assert any("model requests fail" in n and "tree_sitter" in n for n in result.notes), result.notes

@@ -233,7 +233,9 @@ def test_corpus_v2_run_resumes_on_the_same_corpus_only(tmp_path, v2_root, manife
 def test_language_alpha_outside_zero_to_one_is_refused_before_anything_runs(tmp_path):
     args = ["--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"), "--language-alpha", "1.5"]
     refused = subprocess.run(_cli(*args), cwd=ROOT, capture_output=True, text=True)
-    assert refused.returncode == 2 and "--language-alpha: language_alpha must be in [0, 1], not 1.5" in refused.stderr, refused.stderr
+    assert (
+        refused.returncode == 2 and "--language-alpha: language_alpha must be in [0, 1], not 1.5" in refused.stderr
+    ), refused.stderr
     assert not (tmp_path / "run").exists()
 
 
