@@ -476,9 +476,18 @@ def item_nf4(result: ItemResult, out: Path, tiny: bool) -> None:
         )
     if "nf4_weight_GB" in r:
         result.add(Row("nf4 weights", f"{r['nf4_weight_GB']} GB"))
-    if peak.get("ours-nf4") is not None:
-        gb = peak["ours-nf4"] * 2**20 / 1e9
-        result.add(Row("nf4 peak memory in a step", f"{gb:.1f} GB", "<= 18 GB", None if tiny else gb <= 18))
+    # judged on the step the daemon runs on CUDA (static, compiled) when it ran; eager is reported beside it
+    peaks = {name: peak[name] * 2**20 / 1e9 for name in ("nf4-static", "ours-nf4") if peak.get(name) is not None}
+    if peaks:
+        judged = next(iter(peaks.values()))
+        result.add(
+            Row(
+                "nf4 peak memory in a step (" + " | ".join(n.replace("ours-", "") for n in peaks) + ")",
+                " | ".join(f"{gb:.1f} GB" for gb in peaks.values()),
+                "<= 18 GB (the first)",
+                None if tiny else judged <= 18,
+            )
+        )
     if r.get("errors"):
         result.status = "failed"
 

@@ -320,7 +320,10 @@ class DiffusionGemma(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         cap = self.config.final_logit_softcapping
         logits = F.linear(self.norm(hidden), self.embed_tokens.weight).float()
-        return torch.tanh(logits / cap) * cap
+        if logits.requires_grad:  # training: autograd keeps tanh's output, so no in-place update after it
+            return torch.tanh(logits / cap) * cap
+        # in place: each float32 temporary of a 256-token canvas over a 262k vocabulary is 268 MB at a step's peak
+        return logits.div_(cap).tanh_().mul_(cap)
 
     # -- encoder mode -----------------------------------------------------------------------------------
     def encode(self, ids: torch.Tensor, cache: KVCache | None = None) -> KVCache:
