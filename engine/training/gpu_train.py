@@ -283,7 +283,8 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
             "gpu_minutes": round(prior.get("gpu_minutes", 0.0) + phases["train"] / 60, 2),
         }
         stage = {"noise": "mask", "steps": step, "tokens": tokens, "minutes": round(phases["train"] / 60, 2)}
-        stage |= {"threads": 0, "device": name, "lr": recipe.lr, "seed": recipe.seed, "corpus": data.meta["corpus"]}
+        stage |= {"threads": 0, "device": name, "lr": recipe.lr, "seed": recipe.seed}
+        stage |= {"corpus": data.meta["corpus"].get("kind", ""), "command": "gpu_train " + json.dumps(asdict(recipe))}
         info["stages"] = [*history(init_record), stage]
     write_checkpoint(out / "checkpoint", model, tok, cfg, {"training": info}, default_generation(ids, noise_id))
     shutil.copy2(data_dir / "meta.json", out / "checkpoint" / "training_data.json")
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ar-fraction",
         type=float,
         default=None,
-        help="share of steps spent on the AR warm start (default: see Recipe)",
+        help=f"share of steps spent on the AR warm start (default {Recipe.ar_fraction}; 0 with --init-from)",
     )
     ap.add_argument("--batch-size", type=int, default=Recipe.batch_size)
     ap.add_argument("--deadline", type=float, default=Recipe.deadline_s, help="seconds from process start")
