@@ -32,6 +32,7 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import lzma  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
@@ -42,6 +43,7 @@ from dcopilot.engine.runtime.model import DiffusionGemma, init_weights  # noqa: 
 from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
 from dcopilot.engine.training import speed  # noqa: E402
 from dcopilot.engine.training.fim_data import Batch  # noqa: E402
+from dcopilot.engine.training.pretok import DATA_FILE  # noqa: E402
 from dcopilot.engine.training.sizes import SIZES  # noqa: E402
 from dcopilot.engine.training.train import (  # noqa: E402
     WEIGHT_PREFIX,
@@ -57,7 +59,7 @@ from dcopilot.engine.training.train import (  # noqa: E402
     validate,
     write_checkpoint,
 )
-from safetensors.torch import load_file  # noqa: E402
+from safetensors.torch import load, load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 # A model that builds and steps in milliseconds: the CPU test of the whole recipe.
@@ -101,7 +103,7 @@ class Data:
         if not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path} missing: build the data with `bash scripts/gpu_train.sh --prepare`")
         self.meta = json.loads(meta_path.read_text())
-        raw = load_file(str(self.folder / "data.safetensors"))
+        raw = load(lzma.decompress((self.folder / DATA_FILE).read_bytes()))
         self.tensors = {k: v.to(device) for k, v in raw.items()}
         self.device = device
         self.pad_weight = float(self.meta["pad_weight"])

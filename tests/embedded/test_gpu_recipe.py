@@ -4,6 +4,7 @@ train (a few steps) -> a checkpoint the engine's loader reads -> held-out scores
 from __future__ import annotations
 
 import json
+import lzma
 import math
 import os
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.training.bpe import train_bpe
-from dcopilot.engine.training.pretok import PretokError, example_bytes, plan
+from dcopilot.engine.training.pretok import PretokError, example_bytes, fit, plan
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
+from safetensors.torch import load, save
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK_DAEMON_PACKAGES = """
@@ -55,6 +57,8 @@ def test_prepare_train_load_score(tmp_path, small_corpus):
     meta = json.loads((carry / "meta.json").read_text())
     size = sum(p.stat().st_size for p in carry.iterdir())
     assert size <= 0.3 * 2**20 and meta["bytes"] <= size
+    # compressed: the carry holds more examples than its size (ids, padding and flags compress well)
+    assert (carry / "data.safetensors.xz").is_file() and meta["raw_bytes"] > 2 * meta["bytes"]
     assert meta["id_dtype"] == "int16" and meta["corpus"]["heldout_split"] == "heldout"
     assert meta["language_alpha"] == 0.5  # one language here: the same draws, recorded
     assert {k.split(".")[0] for k in meta["buckets"]} == {"diff", "ar", "val_diff", "val_ar"}
@@ -135,6 +139,28 @@ def test_plan_fills_the_budget_and_refuses_a_tiny_one():
     assert 40 * 2**20 < total + 600_000 <= 45 * 2**20
     with pytest.raises(PretokError, match="no room"):
         plan(0.05, 2)
+
+
+def test_fit_cuts_training_buckets_evenly_and_keeps_validation_whole():
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        f"{kind}.64x32.{field}": torch.randint(0, 8000, (n, 96), generator=g, dtype=torch.int16)
+        for kind, n in (("diff", 3000), ("ar", 1000), ("val_diff", 200))
+        for field in ("prompt", "canvas")
+    }
+    whole = len(lzma.compress(save(tensors)))
+    kept, packed = fit(tensors, 0.5 * whole)
+    assert len(packed) <= 0.5 * whole and load(lzma.decompress(packed)).keys() == kept.keys()
+    rows = {key: t.shape[0] for key, t in kept.items()}
+    assert rows["val_diff.64x32.prompt"] == 200 and rows["diff.64x32.prompt"] < 3000
+    # one share for every training bucket, as drawn (3:1), and prompt and canvas rows stay paired
+    assert abs(rows["diff.64x32.prompt"] / rows["ar.64x32.prompt"] - 3) < 0.01
+    assert rows["diff.64x32.canvas"] == rows["diff.64x32.prompt"]
+    assert torch.equal(kept["diff.64x32.prompt"], tensors["diff.64x32.prompt"][: rows["diff.64x32.prompt"]])
+    same, _ = fit(tensors, 2 * whole)
+    assert all(same[k] is tensors[k] for k in tensors)  # room enough: nothing cut
+    with pytest.raises(PretokError, match="do not fit"):
+        fit(tensors, 1000)
 
 
 def test_corpus_errors_are_clear(tmp_path):
