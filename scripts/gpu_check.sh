@@ -57,11 +57,8 @@ case "$part" in core|nf4) ;; *) echo "gpu_check.sh: --part is core or nf4, not $
 mkdir -p "$out"
 
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
-# `dcopilot` is this folder (a namespace package over engine/, lsp/, copilot/) for machines without an install.
-shim="$(mktemp -d)"
-trap 'rm -rf "$shim"' EXIT
-ln -s "$PWD" "$shim/dcopilot"
-export PYTHONPATH="$shim:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # bench/ as a package
+. scripts/dcopilot_path.sh  # `dcopilot` importable from this checkout, without an install
 shopt -s nullglob
 wheels=(".carry/$part"/*.whl)
 if [ -n "$carry" ] && [ ${#wheels[@]} -gt 0 ]; then

@@ -19,11 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
-# `dcopilot` is this folder (a namespace package over engine/, lsp/, copilot/) for machines without an install.
-shim="$(mktemp -d)"
-trap 'rm -rf "$shim"' EXIT
-ln -s "$PWD" "$shim/dcopilot"
-export PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+. scripts/dcopilot_path.sh  # `dcopilot` importable from this checkout, without an install
 
 case "${1:-}" in
     --prepare)
