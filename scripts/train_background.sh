@@ -13,8 +13,8 @@
 # absorbing-state diffusion (STEPS optimiser steps in all, default 200000: days on one core; the cosine schedule
 # spans them), saves its state every 10 minutes and on stop, and writes RUN_DIR/checkpoint each time. `promote` runs
 # dcopilot.engine.training.promote (judged on the held-out split of the run's corpus: v2's validation packages, or
-# the shipped manifest's; the model card gets a row per promotion), but only after bench/quality_gate.py finds its
-# suggestions better too (the calibration split's edit similarity, model alone). $PYTHON picks the interpreter
+# the shipped manifest's; the model card gets a row per promotion) once bench/quality_gate.py has found its
+# suggestions better (the calibration split's edit similarity, model alone). $PYTHON picks the interpreter
 # (else .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,14 +57,12 @@ case "$cmd" in
         exit 0 ;;
     promote)
         [ -f "$run/checkpoint/model.safetensors" ] || { echo "no checkpoint in $run yet" >&2; exit 1; }
-        # Two judges: held-out loss (promote), then what users are shown (bench/quality_gate.py: the calibration
-        # split's edit similarity, model alone). Loss and suggestions have disagreed before.
-        verdict=$("$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" --dry-run) || exit 1
-        echo "$verdict"
-        case "$verdict" in *"would promote"*) ;; *) exit 0 ;; esac
+        # Two judges, each run once: what users are shown (bench/quality_gate.py: the calibration split's edit
+        # similarity, model alone), then held-out loss (promote, which ships only if that improves too). Loss and
+        # suggestions have disagreed before.
         rc=0
         "$py" bench/quality_gate.py --candidate "$run/checkpoint" --out "$run/quality_gate.json" || rc=$?
-        case $rc in 0) ;; 1) echo "kept the shipped model: lower held-out loss, but no better suggestions"; exit 0 ;; *) exit 1 ;; esac
+        case $rc in 0) ;; 1) echo "kept the shipped model: its suggestions are no better"; exit 0 ;; *) exit 1 ;; esac
         exec "$py" -m dcopilot.engine.training.promote --candidate "$run/checkpoint" --run-dir "$run" ;;
     *) sed -n '2,16p' "$0"; exit 2 ;;
 esac
