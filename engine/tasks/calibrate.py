@@ -29,6 +29,7 @@ class Evidence:
     attested: bool = False  # its text occurs in the document or a snippet
     errors_added: int = 0  # syntax errors it adds to the text around the cursor (< 0: repairs; 0: no grammar)
     shared: int = 0  # retrieved: characters right before its match equal to those right before the cursor
+    symbols_only: bool = False  # no letter or digit in it (a lone bracket or operator: rarely what was meant)
 
 
 FEATURES = (
@@ -42,14 +43,15 @@ FEATURES = (
     "breaks",
     "repairs",
     "log_shared",
+    "symbols_only",
 )
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
-# tokens, snippets in the prompt, echoes among the retrieved candidates; the model annealed in session 6: 1,027
+# tokens, snippets in the prompt, echoes among the retrieved candidates; the model annealed in session 6: 1,013
 # candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of its log-probabilities is its own.
-# The characters a retrieved match shares before the cursor add up to 2.5 to the logit (64 shared): a long shared
-# run is a real repeat.
-WEIGHTS = (0.102, -0.041, -0.722, 0.222, 0.447, 0.550, 0.730, -0.244, 0.206, 0.609)
-BIAS = -3.603
+# The characters a retrieved match shares before the cursor add up to 2.7 to the logit (64 shared): a long shared
+# run is a real repeat. A text of symbols alone loses 1.7.
+WEIGHTS = (0.116, -0.036, -0.823, 0.278, 0.389, 0.496, 0.393, -0.132, 0.199, 0.653, -1.727)
+BIAS = -3.046
 
 
 def features(e: Evidence) -> tuple[float, ...]:
@@ -64,6 +66,7 @@ def features(e: Evidence) -> tuple[float, ...]:
         float(e.errors_added > 0),
         float(e.errors_added < 0),
         math.log1p(e.shared),
+        float(e.symbols_only),
     )
 
 
@@ -80,6 +83,10 @@ def attested(text: str, *sources: str) -> bool:
     """The text (stripped) is long enough to mean something and occurs in one of the sources."""
     t = text.strip()
     return len(t) >= ATTESTED_CHARS and any(t in s for s in sources)
+
+
+def symbols_only(text: str) -> bool:
+    return not any(c.isalnum() for c in text)
 
 
 def fit(

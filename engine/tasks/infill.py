@@ -303,6 +303,7 @@ def run_infill(
             typed=match.typed if match else 0,
             shared=match.shared if match else 0,
             attested=calibrate.attested(done.text, *sources),
+            symbols_only=calibrate.symbols_only(done.text),
             errors_added=syntax.errors_added(
                 req.language, window.prefix, done.text, window.suffix[done.replace :], base_errors
             ),

@@ -165,7 +165,10 @@ def continuations(
             j = bisect.bisect_right(starts, end) - 1  # the line the continuation is on
             stop = text.find("\n", end)
             rest = _fit_suffix(text[end : len(text) if stop < 0 else stop], line_suffix)
-            if rest is not None and rest.strip():
+            # After a key that ends in blanks (an indent), more blanks mean a line indented otherwise: inserted at
+            # the cursor it would be mis-indented.
+            misaligned = rest is not None and key[-1] in " \t" and rest[:1] in (" ", "\t")
+            if rest is not None and rest.strip() and not misaligned:
                 shared = shared_before(text, end, before)
                 ctx = _context(lines, j, previous)
                 matches.append(Match(rest, ctx, min(shared, len(typed)), source, distance_of(j), shared))

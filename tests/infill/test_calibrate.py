@@ -13,6 +13,7 @@ from dcopilot.engine.tasks.calibrate import (
     fit,
     log_sigmoid,
     score,
+    symbols_only,
 )
 
 SWITCH = "below -30 the two formulas agree to 1e-13 (log1p(e^-30)); the switch only keeps exp(-z) from overflowing"
@@ -63,6 +64,7 @@ def test_features_follow_their_names():
         attested=True,
         errors_added=2,
         shared=19,
+        symbols_only=True,
     )
     got = dict(zip(FEATURES, features(e), strict=True))
     assert got == {
@@ -76,6 +78,7 @@ def test_features_follow_their_names():
         "breaks": 1.0,
         "repairs": 0.0,
         "log_shared": pytest.approx(math.log(20)),
+        "symbols_only": 1.0,
     }
 
 
@@ -108,7 +111,7 @@ def test_log_sigmoid(z, expected):
 
 def test_score_is_a_log_probability_rising_with_each_positive_weight():
     base = Evidence(confidence=-2.0, agreement=0.0, tokens=5)
-    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0)
+    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0, -0.75)
     low, high = score(base, weights, 0.0), score(Evidence(-2.0, 0.0, 5, retrieved=True), weights, 0.0)
     assert low == pytest.approx(log_sigmoid(-2.0)) and high == pytest.approx(log_sigmoid(0.0))
     assert low < high <= 0.0
@@ -116,8 +119,24 @@ def test_score_is_a_log_probability_rising_with_each_positive_weight():
     assert broken == pytest.approx(log_sigmoid(-3.5)) and repaired == pytest.approx(log_sigmoid(-1.5))
     shared = score(Evidence(-2.0, 0.0, 5, shared=6), weights, 0.0)
     assert shared == pytest.approx(log_sigmoid(-2.0 + math.log(7)))
+    assert score(Evidence(-2.0, 0.0, 5, symbols_only=True), weights, 0.0) == pytest.approx(log_sigmoid(-2.75))
     with pytest.raises(ValueError):
         score(base, (1.0,), 0.0)  # one weight per feature
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("):", True),
+        ("  }", True),
+        ("", True),
+        ("x)", False),
+        ("0]", False),
+        ("é", False),  # letters of any script
+    ],
+)
+def test_symbols_only(text, expected):
+    assert symbols_only(text) is expected
 
 
 @pytest.mark.parametrize(

@@ -186,6 +186,12 @@ def test_match_order(better, worse):
         ("x = f(y)\n    b = 1\nz = g(y)\n    |", ["b = 1"]),
         ("x = f(y)\n    b = 1\nz = g(w)\n    |", []),  # "(w)\n    " occurs nowhere else
         ("x = f(y)\nb = 1\nz = g(y)\n    |", []),  # the indent is part of what must repeat
+        # a deeper-indented line after the same key would be mis-indented at the cursor: not offered
+        ("x = f(y)\n      b = 1\nz = g(y)\n    |", []),
+        ("x = f(y)\n\t\tb = 1\nz = f(y)\n\t|", []),
+        ("x = f(y)\n\tb = 1\nz = f(y)\n\t|", ["b = 1"]),
+        ("s = 'a   b'\nt = 'a  |", []),  # (a run of blanks in a string too: the echo cut it in two)
+        ("a = LIMIT_MAX  # cap\nb = LIMIT_MAX|", ["  # cap"]),  # blanks after a key that ends in a word are kept
         # an echo stays on its line: what follows the line break is not offered
         ("go(a, b\n  more)\ngo(a, |", ["b"]),
         ("ab|", []),  # too little text before the cursor to repeat
