@@ -8,7 +8,9 @@ it (Tab: didShow, didAccept, one edit inserting it), so cache and acceptance pat
 
 Prints, per session: for every keystroke whose completion was answered (not cancelled), the time from its didChange
 to the answer, p50/p95 (and the same for answers carrying a suggestion); for every pause longer than 300 ms in the
-typing schedule, whether a non-empty suggestion for the text as of the pause arrived before the next keystroke;
+typing schedule, whether a non-empty suggestion for the text as of the pause arrived before the next keystroke,
+and whether it was useful there (edit similarity >= 0.7 against what the file goes on with for as many lines) or
+noise (< 0.3);
 the model's time per request, the server's own overhead (dcopilot/stats; target p95 < 5 ms), prompt-cache reuse
 (the server's debug log) and the load average. The gate: "open" shows every candidate (minScore -100; latency is
 the pipeline's), "shipped" keeps the server's completion.min_score, "both" runs one session of each.
@@ -37,6 +39,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from dcopilot.copilot.evaluate import edit_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "heldout"))
+from metrics import NOISE_ES, USEFUL_ES  # the quality benchmark's bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,6 +123,7 @@ class Keystroke:
     future: asyncio.Future  # the completion request's (received, message)
     gap_after: float = float("inf")  # scheduled seconds until the next keystroke (inf: the last one)
     next_sent: float = float("inf")  # when the next keystroke's didChange went out
+    ahead: str = ""  # what the file goes on with after this keystroke (what a suggestion here should say)
 
 
 def outcome(k: Keystroke) -> tuple[str, float | None, bool]:
@@ -129,13 +137,28 @@ def outcome(k: Keystroke) -> tuple[str, float | None, bool]:
     return "answered", received - k.sent, bool(items and items[0].get("insertText"))
 
 
+def suggestion(k: Keystroke) -> str:
+    """The first item's text of an answered request ("" when none)."""
+    if not k.future.done():
+        return ""
+    items = (k.future.result()[1].get("result") or {}).get("items") or []
+    return items[0].get("insertText") or "" if items else ""
+
+
+def pause_es(text: str, ahead: str) -> float:
+    """Edit similarity of a suggestion against what the file goes on with, cut to as many lines as it has."""
+    lines = text.count("\n") + 1
+    return edit_similarity(text, "\n".join(ahead.split("\n")[:lines]))
+
+
 def summarize(keys: list[Keystroke], pause_s: float = PAUSE_S) -> dict:
     """Latency of every answered keystroke and coverage of the pauses (pure; tests/bench tables).
 
     A pause (gap_after > pause_s) is covered when its keystroke's answer was non-empty and arrived before the next
-    keystroke: the user saw ghost text for the text as it stood while they paused.
+    keystroke: the user saw ghost text for the text as it stood while they paused. A covered pause's suggestion is
+    useful or noise by its edit similarity against what the file goes on with (`pause_es`).
     """
-    answered, shown, cancelled, covered, pauses = [], [], 0, 0, 0
+    answered, shown, cancelled, covered, pauses, useful, noise = [], [], 0, 0, 0, 0, 0
     for k in keys:
         state, latency, nonempty = outcome(k)
         cancelled += state == "cancelled"
@@ -145,7 +168,12 @@ def summarize(keys: list[Keystroke], pause_s: float = PAUSE_S) -> dict:
                 shown.append(latency * 1000)
         if k.gap_after > pause_s and k.gap_after != float("inf"):
             pauses += 1
-            covered += bool(nonempty and latency is not None and k.sent + latency < k.next_sent)
+            seen = bool(nonempty and latency is not None and k.sent + latency < k.next_sent)
+            covered += seen
+            if seen:
+                es = pause_es(suggestion(k), k.ahead)
+                useful += es >= USEFUL_ES
+                noise += es < NOISE_ES
     return {
         "keystrokes": len(keys),
         "answered": answered,
@@ -153,6 +181,8 @@ def summarize(keys: list[Keystroke], pause_s: float = PAUSE_S) -> dict:
         "cancelled": cancelled,
         "pauses": pauses,
         "pauses_covered": covered,
+        "pauses_useful": useful,
+        "pauses_noise": noise,
     }
 
 
@@ -271,7 +301,7 @@ async def session(args, min_score: float | None = None, env_extra: dict[str, str
             {"textDocument": {"uri": uri}, "position": position(doc), "context": {"triggerKind": 2}},
         )
         future.add_done_callback(on_reply)
-        keys.append(Keystroke(sent, future))
+        keys.append(Keystroke(sent, future, ahead=target[typed:]))
     await asyncio.wait([k.future for k in keys], timeout=120)
     load_after = os.getloadavg()
     _, stats_reply = await client.request("dcopilot/stats", None)
@@ -343,7 +373,8 @@ def report(r: dict, args) -> list[str]:
         f"ghost text: didChange -> non-empty answer p50 {f['shown_p50_ms']:.0f} ms, p95 {f['shown_p95_ms']:.0f} ms"
         f" ({f['shown_count']} answers with a suggestion)",
         f"pauses    : {r['pauses_covered']} of {r['pauses']} pauses > {PAUSE_S * 1000:.0f} ms got a suggestion"
-        f" before the next keystroke ({f['pause_coverage']:.0%})",
+        f" before the next keystroke ({f['pause_coverage']:.0%}); {r['pauses_useful']} of them useful,"
+        f" {r['pauses_noise']} noise",
         f"model     : p50 {m['p50Ms']} ms, p95 {m['p95Ms']} ms per request ({m['count']} reached the model,"
         f" engine stopped mid-run {s['engineCancelled']} times)",
         f"overhead  : p50 {o['p50Ms']} ms, p95 {o['p95Ms']} ms (server-measured: latency - debounce - model time)",

@@ -5,7 +5,7 @@ import math
 
 import pytest
 from latency_levers import PINNED, VARIANTS, server_env
-from lsp_latency import Keystroke, outcome, pct, prefix_reuse, summarize
+from lsp_latency import Keystroke, outcome, pause_es, pct, prefix_reuse, suggestion, summarize
 
 INF = float("inf")
 OK = {"result": {"items": [{"insertText": "x + 1"}]}}
@@ -15,12 +15,12 @@ CANCELLED = {"error": {"code": -32800, "message": "superseded"}}
 FAILED = {"error": {"code": -32603, "message": "boom"}}
 
 
-def key(sent, answer=None, received=None, gap=INF, next_sent=INF):
+def key(sent, answer=None, received=None, gap=INF, next_sent=INF, ahead=""):
     """A keystroke sent at `sent` whose request got `answer` at `received` (None: never answered)."""
     future = asyncio.Future(loop=LOOP)
     if answer is not None:
         future.set_result((received, answer))
-    return Keystroke(sent, future, gap_after=gap, next_sent=next_sent)
+    return Keystroke(sent, future, gap_after=gap, next_sent=next_sent, ahead=ahead)
 
 
 LOOP = asyncio.new_event_loop()
@@ -59,6 +59,45 @@ def test_summarize_counts_latency_from_didchange_and_covers_only_pauses_answered
     assert (s["keystrokes"], s["cancelled"], s["pauses"], s["pauses_covered"]) == (8, 2, 4, 1)
     assert s["answered"] == pytest.approx([80.0, 280.0, 1080.0, 180.0, 170.0])
     assert s["shown"] == pytest.approx([80.0, 280.0, 1080.0, 170.0])
+
+
+def said(text):
+    return {"result": {"items": [{"insertText": text}]}}
+
+
+@pytest.mark.parametrize(
+    "text,ahead,es",
+    [
+        ("x + 1", "x + 1\nmore()\n", 1.0),  # one line: judged against the rest of the line only
+        ("x + 1\nmore()", "x + 1\nmore()\nlast", 1.0),  # two lines: against two
+        ("x + 2", "x + 1\n", 0.8),
+        ("x", "", 0.0),  # the end of the typed text
+        ("abc", "xyz", 0.0),
+    ],
+)
+def test_pause_es_table(text, ahead, es):
+    assert pause_es(text, ahead) == pytest.approx(es)
+
+
+@pytest.mark.parametrize(
+    "answer,text",
+    [(said("a(b)"), "a(b)"), (EMPTY, ""), (NULL, ""), (CANCELLED, ""), (said(""), ""), (None, "")],
+)
+def test_suggestion_table(answer, text):
+    assert suggestion(key(0.0, answer, 0.1)) == text
+
+
+def test_summarize_judges_only_covered_pauses_against_what_comes_next():
+    keys = [
+        key(0.0, said("total + 1"), 0.2, gap=0.5, next_sent=0.5, ahead="total + 1)\n"),  # useful (0.9)
+        key(0.5, said("nothing like it"), 0.7, gap=0.5, next_sent=1.0, ahead="x)\n"),  # noise
+        key(1.0, said("total + 2"), 1.2, gap=0.5, next_sent=1.5, ahead="total)\n"),  # neither (0.56)
+        key(1.5, said("total + 1)"), 2.2, gap=0.5, next_sent=2.0, ahead="total + 1)"),  # too late: not seen
+        key(2.0, said("total + 1)"), 2.1, gap=0.1, next_sent=2.1, ahead="total + 1)"),  # no pause
+        key(2.1, said("q"), 2.2),
+    ]
+    s = summarize(keys)
+    assert (s["pauses"], s["pauses_covered"], s["pauses_useful"], s["pauses_noise"]) == (4, 3, 1, 1)
 
 
 def test_summarize_pause_threshold_is_a_parameter():
