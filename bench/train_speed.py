@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=6, help="measured steps per variant and thread count")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="examples per step, every variant")
     ap.add_argument("--files", type=int, default=120, help="training files to draw examples from")
     ap.add_argument("--parts-steps", type=int, default=3, help="steps of the per-part breakdown (0: skip)")
     ap.add_argument(
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = {k: texts[k] for k in sorted(texts)[: args.files]}
     ids = fim_specials(tok)
     shape = shipped_shape(tok.get_vocab_size())
-    base = TrainConfig()
+    base = TrainConfig(batch_size=args.batch_size)
     rng = random.Random(0)
     shapes = [(rng.choice(base.prompt_lens), rng.choice(base.canvas_lens)) for _ in range(args.steps + 1)]
     data = ExampleSampler(tok, texts, seed=0)
@@ -190,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     for threads in [int(x) for x in args.threads.split(",") if x]:
         torch.set_num_threads(threads)
         variants = {
-            OLD: (TrainConfig(autocast_bf16=False), *build(shape, ids, False)),
-            NEW: (TrainConfig(autocast_bf16=True), *build(shape, ids, True)),
+            OLD: (replace(base, autocast_bf16=False), *build(shape, ids, False)),
+            NEW: (replace(base, autocast_bf16=True), *build(shape, ids, True)),
         }
         if args.compiled:
-            ccfg = TrainConfig(autocast_bf16=True, compile=True)
+            ccfg = replace(base, autocast_bf16=True, compile=True)
             model, opt = build(shape, ids, True, compiled=True)
             init = {k: v.clone() for k, v in model.state_dict().items()}
             warm = warm_up(model, opt, ccfg, data, ar_data, ids)
