@@ -30,7 +30,7 @@ for p in (str(ROOT), str(ROOT / "bench"), str(HELDOUT)):
 
 from metrics import NOISE_ES, USEFUL_ES, score  # noqa: E402
 
-from bench.gate_curve import GRID, choose, curve, render  # noqa: E402
+from bench.gate_curve import GRID, USEFUL_RATE, choose, curve, render  # noqa: E402
 
 
 def cases_of(limit: int | None) -> list:
@@ -127,7 +127,7 @@ def summary(chosen: dict[str, dict], cases: int) -> str:
     )
 
 
-def gate_report(chosen: dict[str, dict], cases: list, keep: float, min_shown: int) -> str:
+def gate_report(chosen: dict[str, dict], cases: list, useful_rate: float, min_shown: int) -> str:
     """The gate curve of the first candidates (a case without one is never shown), the threshold the rule picks
     on all languages, and each language's useful, noise and coverage at that threshold."""
     records = [
@@ -140,7 +140,7 @@ def gate_report(chosen: dict[str, dict], cases: list, keep: float, min_shown: in
         for c in cases
     ]
     points = curve(records, GRID)
-    pick = choose(points, keep, min_shown)
+    pick = choose(points, useful_rate, min_shown)
     lines = [render(points, pick), "", f"at min_score {pick.threshold:g}:"]
     for lang in ["all", *sorted({c.language for c in cases})]:
         (p,) = curve([r for r in records if lang in ("all", r["language"])], [pick.threshold])
@@ -159,7 +159,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--omit", default="", help="comma-separated features to leave out of the fit (weight 0)")
-    ap.add_argument("--keep", type=float, default=0.9, help="the gate rule's share of useful kept (gate_curve.py)")
+    ap.add_argument(
+        "--useful-rate", type=float, default=USEFUL_RATE, help="the gate rule's useful share of shown (gate_curve.py)"
+    )
     ap.add_argument("--min-shown", type=int, default=20, help="the gate rule's least shown count (gate_curve.py)")
     args = ap.parse_args()
     from dcopilot.engine.tasks import calibrate
@@ -189,7 +191,7 @@ def main() -> int:
     chosen = first_choice(rows, weights, bias)
     print("fitted score  :", summary(chosen, cases))
     print(f"\ngate curve of the fitted score (first candidates; omitted: {sorted(omit) or 'none'}):")
-    print(gate_report(chosen, cases_of(args.limit), args.keep, args.min_shown))
+    print(gate_report(chosen, cases_of(args.limit), args.useful_rate, args.min_shown))
     print("\nWEIGHTS = (" + ", ".join(f"{w:.3f}" for w in weights) + ")  # " + ", ".join(calibrate.FEATURES))
     print(f"BIAS = {bias:.3f}")
     return 0

@@ -1,13 +1,13 @@
 """The gate's curve: useful, noise and coverage of the model's suggestions over a grid of `completion.min_score`.
 
     python bench/gate_curve.py runs/q-cal/predictions.jsonl            # after bench/quality.py --split calibration
-    python bench/gate_curve.py runs/q-cal/predictions.jsonl --keep 0.9  # the rule's share of useful kept
+    python bench/gate_curve.py runs/q-cal/predictions.jsonl --useful-rate 0.5  # the rule's bound
 
 Reads the model's records (each carries the engine's score of the suggestion it showed) from a bench/quality.py
 run made with the gate open (--min-score -100). For each threshold: coverage = shown / cases, useful and noise
-rates among shown (ES >= 0.7, ES < 0.3), and the useful count. Rule for the default: the threshold with the
-lowest noise rate that keeps at least --keep of the useful suggestions the open gate shows (ties: the lower
-threshold, which shows more). Choose it on the calibration split only.
+rates among shown (ES >= 0.7, ES < 0.3), and the useful count. Rule for the default: the lowest threshold (the
+one that shows most) at which at least --useful-rate of the suggestions shown are useful, the share a user who
+sees one can count on (issue 14's target is half). Choose it on the calibration split only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "heldout"))
 
 from metrics import NOISE_ES, USEFUL_ES
 
+USEFUL_RATE = 0.5  # the rule's bound: at least half of what is shown is useful
 GRID = [-100.0, -8.0, -6.0, -5.0, -4.0, -3.5, -3.0, -2.5, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -0.25]
 
 
@@ -57,14 +58,17 @@ def curve(records: list[dict], grid: list[float]) -> list[Point]:
     return points
 
 
-def choose(points: list[Point], keep: float, min_shown: int) -> Point:
-    """Lowest noise rate among thresholds keeping >= `keep` of the open gate's useful count; ties: lower threshold.
+def choose(points: list[Point], useful_rate: float, min_shown: int) -> Point:
+    """The lowest threshold whose useful rate (of shown) is at least `useful_rate`; when none reaches it, the one
+    with the highest useful rate (ties: the lower threshold).
 
-    A point showing fewer than `min_shown` suggestions is left out: its noise rate is too uncertain to rank.
+    A point showing fewer than `min_shown` suggestions is left out: its rates are too uncertain to rank.
     """
-    most = max(p.useful for p in points)
-    ok = [p for p in points if p.shown >= min_shown and p.useful >= keep * most]
-    return min(ok, key=lambda p: (round(p.noise_rate, 6), p.threshold))
+    ok = [p for p in points if p.shown >= min_shown]
+    good = [p for p in ok if p.useful_rate >= useful_rate]
+    if good:
+        return min(good, key=lambda p: p.threshold)
+    return min(ok, key=lambda p: (-round(p.useful_rate, 6), p.threshold))
 
 
 def render(points: list[Point], chosen: Point | None = None) -> str:
@@ -85,7 +89,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("predictions", type=Path, help="predictions.jsonl from bench/quality.py")
     ap.add_argument("--system", default="model")
-    ap.add_argument("--keep", type=float, default=0.9, help="share of the open gate's useful suggestions to keep")
+    ap.add_argument("--useful-rate", type=float, default=USEFUL_RATE, help="useful share of shown to reach")
     ap.add_argument("--min-shown", type=int, default=20, help="ignore thresholds showing fewer suggestions")
     args = ap.parse_args()
     records = [r for r in map(json.loads, args.predictions.read_text().splitlines()) if r["system"] == args.system]
@@ -93,12 +97,11 @@ def main() -> int:
         print(f"gate_curve: no records of system {args.system!r} in {args.predictions}", file=sys.stderr)
         return 1
     points = curve(records, GRID)
-    chosen = choose(points, args.keep, args.min_shown)
+    chosen = choose(points, args.useful_rate, args.min_shown)
     print(render(points, chosen))
     print(
-        f"\nrule: lowest noise keeping >= {args.keep:.0%} of {max(p.useful for p in points)} useful, "
-        f"among thresholds showing >= {args.min_shown} -> "
-        f"min_score {chosen.threshold:g}"
+        f"\nrule: the lowest threshold with >= {args.useful_rate:.0%} of shown useful, "
+        f"among thresholds showing >= {args.min_shown} -> min_score {chosen.threshold:g}"
     )
     return 0
 

@@ -26,11 +26,16 @@ def test_rates():
     assert Point(0.0, 10, 0, 0, 0).noise_rate == 0.0
 
 
-def test_choose_keeps_useful_and_skips_tiny_samples():
+@pytest.mark.parametrize(
+    "useful_rate, min_shown, expected",
+    [
+        (0.4, 1, -100.0),  # every threshold reaches 2 of 5: the lowest shows most
+        (0.5, 1, -2.0),  # -100 has 2 of 5; -2 is the lowest with half
+        (0.6, 1, -0.5),  # only -0.5 (1 of 1) reaches it
+        (0.6, 2, -2.0),  # -0.5 shows too few; none reaches 0.6, so the best rate (0.5), the lower of -2 and -1
+        (1.0, 1, -0.5),
+    ],
+)
+def test_choose_the_lowest_threshold_with_enough_useful(useful_rate, min_shown, expected):
     points = curve(RECORDS, [-100.0, -2.0, -1.0, -0.5])
-    # keeping all useful (2): -100 (noise 3/5) or -2 (2/4) -> -2; -0.5 loses one
-    assert choose(points, keep=1.0, min_shown=1).threshold == -2.0
-    # keeping half: -0.5 has no noise at all
-    assert choose(points, keep=0.5, min_shown=1).threshold == -0.5
-    # but it shows a single suggestion: with a floor of 2 the next best is -2 (0.5) tied with -1 (0.5): the lower
-    assert choose(points, keep=0.5, min_shown=2).threshold == -2.0
+    assert choose(points, useful_rate=useful_rate, min_shown=min_shown).threshold == expected

@@ -320,8 +320,8 @@ def test_sections_are_the_config_fields():
 
 def test_min_score_from_env_file_and_default():
     assert Config().completion.min_score == cfg.defaults.MIN_SCORE
-    env = {"XDG_CONFIG_HOME": "/x", "DCOPILOT_COMPLETION_MIN_SCORE": "-1.75"}
-    assert load_config(env=env).completion.min_score == -1.75
+    env = {"XDG_CONFIG_HOME": "/x", "DCOPILOT_COMPLETION_MIN_SCORE": "-1.5"}
+    assert load_config(env=env).completion.min_score == -1.5
     assert parse_toml("[completion]\nmin_score = -100\n").completion.min_score == -100.0
     with pytest.raises(ConfigError) as caught:
         parse_toml("[completion]\nmin_score = 0.25\n", "c.toml")
