@@ -42,7 +42,7 @@ RENOISE = 0.5  # fraction of an edit's seeded canvas re-noised
 CANDIDATES = 3  # distinct completions returned at most
 # the gate: nothing is shown below this engine score (the calibrated log P(useful), <= 0); chosen on the
 # held-out calibration split, bench/RESULTS.md
-MIN_SCORE = -1.75
+MIN_SCORE = -2.0
 # Cross-file context: snippets get at most this share of context_tokens, the current file's window the rest.
 SNIPPET_SHARE = 0.25
 SNIPPETS = 3  # snippets sent with a request at most (best-ranked windows of other documents and recent edits)
@@ -52,7 +52,7 @@ SEED_CANVAS = False  # the best retrieved candidate also seeds an extra canvas, 
 EDIT_CANDIDATES = 4  # draws of each edit canvas (one batch), tried best first
 # the edit gate: a rewrite scoring below this is not offered (engine/tasks/edit.py's masked_scores, <= 0); chosen
 # on the held-out edit tasks' calibration split, bench/RESULTS.md
-EDIT_MIN_SCORE = -1.10
+EDIT_MIN_SCORE = -1.11
 
 
 @dataclass(frozen=True)
