@@ -133,8 +133,7 @@ def outcome(k: Keystroke) -> tuple[str, float | None, bool]:
     received, message = k.future.result()
     if "error" in message:
         return ("cancelled" if message["error"].get("code") == -32800 else "error"), None, False
-    items = (message.get("result") or {}).get("items") or []
-    return "answered", received - k.sent, bool(items and items[0].get("insertText"))
+    return "answered", received - k.sent, bool(suggestion(k))
 
 
 def suggestion(k: Keystroke) -> str:

@@ -29,6 +29,17 @@ def test_retrieved_candidates_are_scored_and_ranked_with_the_models(tiny_model):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_candidate_of_symbols_alone_says_so_in_its_evidence(tiny_model):
+    doc = "x = f(g(1))\nx = f(g(1"  # the line above continues the cursor's line with "))"
+    res = run_infill(
+        tiny_model, InfillRequest(text=doc, cursor=len(doc), multiline="never", max_candidates=16, **FIXED)
+    )
+    closing = next(c for c in res.candidates if c.origin == "retrieved" and c.text == "))")
+    assert closing.evidence.symbols_only
+    for c in res.candidates:
+        assert c.evidence.symbols_only is calibrate.symbols_only(c.text)
+
+
 def test_without_retrieval_only_the_model_answers(tiny_model):
     req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED, retrieve=False)
     res = run_infill(tiny_model, req)
