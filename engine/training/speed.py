@@ -7,8 +7,10 @@ Measured on the project's 2-core AMD EPYC (avx512_bf16), torch 2.13 (bench/train
   mask (a prompt encoded from an empty cache, shorter than the sliding window) becomes `is_causal=True`, which lets
   the kernel skip the masked half instead of reading a mask;
 - RMSNorm uses the fused `F.rms_norm` (one kernel instead of seven elementwise passes; same formula);
-- on CUDA the grouped expert matmul, which autocast leaves in float32 and which takes bf16 only there, gets bf16
-  copies of its inputs and weights.
+- the experts' products run in bf16 too: on CUDA through the grouped matmul on bf16 copies (autocast leaves that op
+  in float32, and it takes bf16 only there); on a CPU through cpu_experts.CpuBf16Experts, which owns its backward
+  (a per-expert product on padded runs, the elementwise work once), since every autograd route to bf16 experts
+  was slower there.
 `prepare(model)` swaps the classes of the attention, norm and expert modules in place: same parameters, same state dict,
 so checkpoints written from a prepared model load in the engine unchanged.
 
@@ -16,13 +18,15 @@ so checkpoints written from a prepared model load in the engine unchanged.
 many small elementwise kernels in eager mode: each block's query/key/value prelude (projections, norms, RoPE), its
 feed-forward around the experts (dense MLP, router, norms, residual), and the LM head fused with its soft-cap and the
 canvas cross-entropy (`denoise_ce`), so the [tokens, vocab] logits are read once forward and once backward instead
-of by a chain of passes. The grouped expert matmul stays eager (dynamo does not trace it). Like `prepare`, it adds
+of by a chain of passes. The experts stay eager (dynamo traces neither the grouped matmul nor the CPU block's
+per-expert runs); the CPU block's elementwise kernels are compiled on their own. Like `prepare`, it adds
 no module: the state dict keeps its names (no `_orig_mod.` prefix). Measured at one thread (bench/train_speed.py):
 1.22-1.28x the tokens per CPU-second of `prepare` alone (1.72-1.82x float32's), after ~80 s of compiling from a cold
-inductor cache (~30 s warm). Tried on the same machine and slower for a whole step: compiling denoise/encode whole
-(graph breaks at every layer's experts hit dynamo's recompile limit), bf16 experts (the grouped matmul alone is 2.7x
-faster, but a step lost 15 % with float32 or bf16 scatter-adds), the per-expert loop in bf16, experts as one padded
-bf16 bmm (routing at init pads 2.5x); attention as compiled bf16 products gained only ~4 %.
+inductor cache (~30 s warm). Tried on the same machine and slower for a whole step:
+compiling denoise/encode whole (graph breaks at every layer's experts hit dynamo's recompile limit), the per-expert
+loop in bf16 and experts as one padded bf16 bmm (routing at init pads 2.5x); attention as compiled bf16 products
+gained only ~4 %. With cpu_experts' block the compiled step makes about 2x float32's tokens per CPU-second
+(bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from dcopilot.engine.runtime.fast import grouped_experts
 from dcopilot.engine.runtime.model import GROUPED_MM, Attention, DiffusionGemma, Experts, Layer, RMSNorm
+from dcopilot.engine.training.cpu_experts import CpuBf16Experts, compiled_kernels
 from torch import nn
 
 
@@ -80,8 +85,8 @@ class FusedRMSNorm(RMSNorm):
 
 class Bf16GroupedExperts(Experts):
     """The grouped expert matmul on bf16 copies of its inputs and weights (float32 master weights, as autocast
-    does for every other matmul; autocast does not cover this op). Used on CUDA, where it takes bf16 only; on this
-    CPU a whole training step was slower with it (bf16 scatter-add), although the matmul alone is 2x faster.
+    does for every other matmul; autocast does not cover this op). Used on CUDA, where it takes bf16 only; on a CPU
+    a whole training step was slower with it than in float32 (cpu_experts says why).
     Gradients flow back through the casts. Where the grouped
     matmul is missing or refuses the shapes (a GPU it was never run on), the per-expert loop takes over."""
 
@@ -99,14 +104,13 @@ class Bf16GroupedExperts(Experts):
         return self.forward_loop(x, weights, index)
 
 
-def prepare(model: DiffusionGemma, bf16_experts: bool | None = None) -> DiffusionGemma:
-    """Swap modules for their training versions, in place; returns the model: attention, norms and the experts
-    (bf16_experts None: on CUDA only)."""
-    if bf16_experts is None:
-        bf16_experts = next(model.parameters()).device.type == "cuda"
+def prepare(model: DiffusionGemma, bf16_experts: bool = True) -> DiffusionGemma:
+    """Swap modules for their training versions, in place; returns the model: attention, norms and (bf16_experts)
+    the experts, as the grouped matmul on bf16 copies on CUDA and as cpu_experts.CpuBf16Experts on a CPU."""
+    cuda = next(model.parameters()).device.type == "cuda"
     swaps: dict[type[nn.Module], type[nn.Module]] = {Attention: TrainingAttention, RMSNorm: FusedRMSNorm}
     if bf16_experts:
-        swaps[Experts] = Bf16GroupedExperts
+        swaps[Experts] = Bf16GroupedExperts if cuda else CpuBf16Experts
     for module in model.modules():
         new = swaps.get(type(module))
         if new is not None:
@@ -122,6 +126,7 @@ def restore(model: DiffusionGemma) -> DiffusionGemma:
         TrainingAttention: Attention,
         FusedRMSNorm: RMSNorm,
         Bf16GroupedExperts: Experts,
+        CpuBf16Experts: Experts,
     }
     for module in model.modules():
         new = back.get(type(module))
@@ -134,7 +139,7 @@ def restore(model: DiffusionGemma) -> DiffusionGemma:
 # compiled parts (CPU training)
 
 # Instance attributes compile_model sets; each shadows the class's method of the same name.
-_COMPILED = ("kv", "query", "feed_forward", "forward", "logits", "head_ce")
+_COMPILED = ("kv", "query", "feed_forward", "forward", "logits", "head_ce", "kernels")
 
 
 def _ce(logits: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -166,17 +171,20 @@ def compile_model(model: DiffusionGemma) -> DiffusionGemma:
         _shadow(attn, "kv", functools.partial(kv, attn))
         _shadow(attn, "query", functools.partial(query, attn))
         _shadow(layer, "feed_forward", functools.partial(ff, layer))
-        # The grouped expert matmul runs eagerly between the feed-forward's two graphs: dynamo rejects
-        # torch._grouped_mm (and its per-expert fallback reads counts on the host).
+        # The experts run eagerly between the feed-forward's two graphs: dynamo rejects torch._grouped_mm, and the
+        # per-expert loops read counts on the host.
         _shadow(layer.experts, "forward", torch.compiler.disable(layer.experts.forward))
+        if isinstance(layer.experts, CpuBf16Experts):
+            _shadow(layer.experts, "kernels", compiled_kernels())
     _shadow(model, "logits", functools.partial(logits, model))
     _shadow(model, "head_ce", functools.partial(head_ce, model))
     return model
 
 
-def _shadow(module: nn.Module, name: str, fn: Callable) -> None:
-    """An instance attribute that shadows the class's method (not a submodule: the state dict is unchanged)."""
-    vars(module)[name] = fn
+def _shadow(module: nn.Module, name: str, value: object) -> None:
+    """An instance attribute that shadows the class's method or attribute (not a submodule: the state dict is
+    unchanged)."""
+    vars(module)[name] = value
 
 
 def uncompile(model: DiffusionGemma) -> DiffusionGemma:

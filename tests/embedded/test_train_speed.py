@@ -46,15 +46,24 @@ def test_prepared_model_matches_the_engine_classes(small_tok, small_texts):
     assert list(model.state_dict()) == keys
     torch.testing.assert_close(loss(model, batch, ids), want, rtol=1e-5, atol=1e-5)
     speed.restore(model)
-    speed.prepare(model, bf16_experts=True)  # the CUDA training path: experts on bf16 copies, the rest autocast
-    assert speed.Bf16GroupedExperts in {type(m) for m in model.modules()}
+    speed.prepare(model)  # the CPU training path: bf16 experts with their own backward, the rest autocast
+    assert speed.CpuBf16Experts in {type(m) for m in model.modules()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = loss(model, batch, ids)
     assert abs(mixed.item() - want.item()) < 0.05 * want.item()
-    mixed.backward()  # gradients flow through the float32 attention and fused norms
+    mixed.backward()  # gradients flow through the float32 attention, fused norms and the experts' own backward
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p.ndim >= 2)
     speed.restore(model)
-    trained = (speed.TrainingAttention, speed.FusedRMSNorm, speed.Bf16GroupedExperts)
+    for layer in model.blocks:  # the CUDA path's experts (grouped matmul on bf16 copies), which a CPU runs too
+        layer.experts.__class__ = speed.Bf16GroupedExperts
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(model, batch, ids)
+    assert abs(mixed.item() - want.item()) < 0.05 * want.item()
+    mixed.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p.ndim >= 2)
+    speed.restore(model)
+    trained = (speed.TrainingAttention, speed.FusedRMSNorm, speed.Bf16GroupedExperts, speed.CpuBf16Experts)
     assert not any(isinstance(m, trained) for m in model.modules()) and list(model.state_dict()) == keys
     assert any(type(m) is Attention for m in model.modules()) and any(type(m) is RMSNorm for m in model.modules())
 
