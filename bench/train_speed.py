@@ -4,7 +4,8 @@ attention and norms (engine/training/speed.py: `prepare`), and that plus torch.c
 
     python bench/train_speed.py [--steps 6] [--threads 1,2] [--no-compiled] [--out runs/train_speed.json]
 
-The variants run the real optimiser step (`train.train_step`) on the same batches (shapes drawn from the
+The variants run the real optimiser step (`train.train_step`; the trainer's fused AdamW, and for the float32
+variant the per-parameter AdamW the first trainer used) on the same batches (shapes drawn from the
 trainer's own prompt/canvas lengths), alternating step by step so that load from other jobs hits them alike.
 The compiled variant is warmed up first (diffusion and AR steps at the shortest and longest lengths): its
 compile time is reported apart (wall, and CPU of this process plus the C
@@ -40,10 +41,11 @@ from dcopilot.engine.tasks.layout import fim_specials  # noqa: E402
 from dcopilot.engine.training import speed  # noqa: E402
 from dcopilot.engine.training.corpus import load_texts  # noqa: E402
 from dcopilot.engine.training.fim_data import AR_MIX, ExampleSampler  # noqa: E402
-from dcopilot.engine.training.train import ModelShape, TrainConfig, train_step  # noqa: E402
+from dcopilot.engine.training.train import ModelShape, TrainConfig, make_optimizer, train_step  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 EMBEDDED = ROOT / "engine" / "embedded"
+OPTIMIZER = TrainConfig(lr=1e-3)  # the optimiser's settings for every variant
 OLD, NEW, COMPILED = "old: float32", "new: bf16 autocast + speed.prepare", "compiled: new + speed.compile_model"
 
 
@@ -78,7 +80,7 @@ def build(shape: ModelShape, ids, fast: bool, compiled: bool = False) -> tuple[D
     if compiled:
         speed.compile_model(model)
     model.train()
-    return model, torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
+    return model, make_optimizer(model, OPTIMIZER, fused=fast)
 
 
 class PartTimer:
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             warm = warm_up(model, opt, ccfg, data, ar_data, ids)
             print(f"compile (warm-up, 4 steps): {warm}", flush=True)
             model.load_state_dict(init)  # back to step-0 weights with a fresh optimiser, compiled graphs warm
-            variants[COMPILED] = (ccfg, model, torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95)))
+            variants[COMPILED] = (ccfg, model, make_optimizer(model, OPTIMIZER))
         wall: dict[str, list[float]] = {k: [] for k in variants}
         cpu: dict[str, list[float]] = {k: [] for k in variants}
         step0: dict[str, dict[str, float]] = {}

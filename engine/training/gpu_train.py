@@ -53,6 +53,7 @@ from dcopilot.engine.training.train import (  # noqa: E402
     history,
     lineage,
     lr_at,
+    make_optimizer,
     noise_token,
     step_kind,
     train_step,
@@ -194,8 +195,6 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
     model.init_rope(device)
     speed.prepare(model)
     model.train()
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
     cfg = TrainConfig(
         batch_size=recipe.batch_size,
         prompt_lens=tuple(sorted({p for p, _ in data.shapes("diff")})),
@@ -208,12 +207,7 @@ def run(recipe: Recipe, data_dir: Path, out: Path, device: torch.device, log=pri
         seed=recipe.seed,
         steps=recipe.steps,
     )
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr,
-        betas=(0.9, 0.95),
-        fused=device.type == "cuda",
-    )
+    opt = make_optimizer(model, cfg)
     val = data.fixed("val_diff", recipe.val_batch) + data.fixed("val_ar", recipe.val_batch)
     phases["data_and_model"] = round(time.monotonic() - t, 1)
     t = time.monotonic()

@@ -19,6 +19,9 @@ from safetensors.torch import load_file, save_file
 
 STATE_DIR = "state"
 STATE_VERSION = 1
+# Optimiser settings that choose a kernel, not the arithmetic's inputs: a resumed run takes the trainer's current
+# choice (a state saved by the per-parameter AdamW resumes on the fused one).
+KERNEL_CHOICES = frozenset({"fused", "foreach", "capturable", "differentiable"})
 
 
 @dataclass
@@ -130,7 +133,7 @@ def load_state(
         raise StateError(f"{d}: {len(meta['param_groups'])} optimiser groups saved, {len(opt.param_groups)} built")
     for g, saved in zip(opt.param_groups, meta["param_groups"], strict=True):
         for k, v in saved.items():
-            if k != "params":
+            if k != "params" and k not in KERNEL_CHOICES:
                 g[k] = tuple(v) if isinstance(g.get(k), tuple) else v
         g["params"] = [params[n] for n in saved["params"]]
     opt.state.clear()

@@ -108,6 +108,35 @@ def test_resuming_without_state_or_another_shape_is_a_clear_error(tmp_path, smal
         load_state(tmp_path / "r", other, opt, {}, {})
 
 
+def test_a_state_of_the_per_parameter_adamw_resumes_on_the_fused_one(tmp_path, small_tok, small_texts):
+    """The optimiser's kernel is the trainer's current choice, not the saved one; moments and steps carry over."""
+    from dcopilot.engine.tasks.layout import fim_specials
+    from dcopilot.engine.training.state import Progress, save_state
+    from dcopilot.engine.training.train import make_optimizer
+
+    def built(fused: bool):
+        torch.manual_seed(0)
+        model = DiffusionGemma(tiny_shape(small_tok.get_vocab_size()).text_config(fim_specials(small_tok)))
+        return model, make_optimizer(model, CFG, fused=fused)
+
+    model, old = built(False)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    old.step()
+    save_state(tmp_path / "r", model, old, {}, {}, Progress(), {})
+    fresh, fused = built(True)
+    load_state(tmp_path / "r", fresh, fused, {}, {})
+    assert all(g["fused"] for g in fused.param_groups)
+    assert [g["weight_decay"] for g in fused.param_groups] == [CFG.weight_decay, 0.0]
+    named = dict(fresh.named_parameters())
+    for name, p in model.named_parameters():
+        for slot in ("exp_avg", "exp_avg_sq", "step"):
+            torch.testing.assert_close(fused.state[named[name]][slot], old.state[p][slot])
+    for p in fresh.parameters():
+        p.grad = torch.ones_like(p)
+    fused.step()  # the fused kernel accepts the restored state
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "dcopilot.engine.training.train", *args]
 
