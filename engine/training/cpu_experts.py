@@ -102,9 +102,10 @@ class _ExpertsFunction(torch.autograd.Function):
         k = index.shape[1]
         order, rows, runs = expert_slices(index, gate_up.shape[0], QUANTUM)
         size = runs[-1][2] if runs else 0
+        pair_token = order // k
         # Padding rows: zero inputs, zero weight, token 0 (they add exact zeros to it).
-        token = torch.zeros(size, dtype=torch.long).index_copy_(0, rows, order // k)
-        xs = torch.zeros(size, hidden, dtype=BF16).index_copy_(0, rows, x.to(BF16)[order // k])
+        token = torch.zeros(size, dtype=torch.long).index_copy_(0, rows, pair_token)
+        xs = torch.zeros(size, hidden, dtype=BF16).index_copy_(0, rows, x.to(BF16)[pair_token])
         w = torch.zeros(size, dtype=torch.float32).index_copy_(0, rows, weights.reshape(-1)[order].float())
         gu, dn = gate_up.to(BF16), down.to(BF16)
         h = torch.empty(size, gu.shape[1], dtype=BF16)
@@ -116,7 +117,8 @@ class _ExpertsFunction(torch.autograd.Function):
             torch.mm(act[a:b], dn[e].t(), out=y[a:b])
         out = torch.zeros(n, hidden, dtype=torch.float32).index_add_(0, token, kernels.weigh(y, w))
         ctx.save_for_backward(xs, act, saved, y, w, order, rows, token, gu, dn)
-        ctx.runs, ctx.kernels, ctx.dtypes = runs, kernels, (x.dtype, weights.dtype, gate_up.dtype, down.dtype)
+        ctx.runs, ctx.kernels, ctx.weights_shape = runs, kernels, weights.shape
+        ctx.dtypes = (x.dtype, weights.dtype, gate_up.dtype, down.dtype)
         return out.to(x.dtype)
 
     @staticmethod
@@ -138,10 +140,9 @@ class _ExpertsFunction(torch.autograd.Function):
             torch.mm(d_h[a:b].t(), xs[a:b], out=d_gu[e])
             torch.mm(d_h[a:b], gu[e], out=d_xs[a:b])
         d_x = torch.zeros(grad.shape, dtype=torch.float32).index_add_(0, token, d_xs.float())
-        k = order.numel() // grad.shape[0]
         return (
             d_x.to(x_dtype),
-            d_weights.reshape(-1, k).to(w_dtype),
+            d_weights.reshape(ctx.weights_shape).to(w_dtype),
             None,
             d_gu.to(gu_dtype),
             d_dn.to(dn_dtype),
