@@ -90,13 +90,13 @@ def _device_rows(torch, config: Config, rows: list[Row]):
         name = torch.cuda.get_device_name(index)
         rows.append(Row(f"cuda:{index}", f"{name}, {free / GIB:.1f} GiB free of {total / GIB:.1f} GiB", ""))
 
+    from dcopilot.engine.runtime.loader import device_problem, pick_device
+
     wanted = config.model.device
-    if wanted == "auto":
-        device = torch.device("cuda" if count else "cpu")
-    else:
-        device = torch.device(wanted)
-    if device.type == "cuda" and (count == 0 or (device.index or 0) >= count):
-        rows.append(Row("device", f'{wanted}: no such CUDA device here (set model.device = "cpu" or "auto")', "FAIL"))
+    device = pick_device(wanted)
+    problem = device_problem(device)
+    if problem:
+        rows.append(Row("device", f'{problem} (set model.device = "cpu" or "auto")', "FAIL"))
         return None
     rows.append(Row("device", f"{wanted} -> {device}"))
     return device

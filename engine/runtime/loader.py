@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,8 +169,7 @@ def _header_shapes(files: dict[str, Path]) -> dict[str, tuple[tuple[int, ...], s
         with open_safetensors(file) as f:
             for name in f.keys():
                 if name.startswith(PREFIX) or name.startswith(ENCODER_PREFIX):
-                    sl = f.get_slice(name)
-                    out[name] = (tuple(sl.get_shape()), sl.get_dtype())
+                    out[name] = f.header(name)
     return out
 
 
@@ -198,6 +197,19 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+def device_problem(device: torch.device) -> str | None:
+    """Why `device` cannot hold a model here (None when it can): a CUDA device torch cannot see."""
+    if device.type != "cuda":
+        return None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        why = "this torch is a CPU build" if not torch.version.cuda else "none is visible"
+        return f"{device}: no CUDA device here ({why})"
+    if (device.index or 0) >= count:
+        return f"{device}: no such CUDA device here ({count} visible: cuda:0 to cuda:{count - 1})"
+    return None
+
+
 def pick_dtype(dtype, device: torch.device) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -218,6 +230,9 @@ def load_model(
     """Load a DiffusionGemma checkpoint (text weights only) ready for `encode` / `denoise`."""
     path = resolve_model_path(spec)
     dev = pick_device(device)
+    problem = device_problem(dev)
+    if problem:
+        raise ModelLoadError(f'{problem}; set model.device = "cpu" or "auto"')
     dt = pick_dtype(dtype, dev)
     try:
         cfg = ModelConfig.from_file(path / "config.json")
@@ -281,28 +296,68 @@ def _read_state(model: DiffusionGemma, files: dict[str, Path], device: torch.dev
     for file, names in sorted(by_file.items()):
         with open_safetensors(file) as f:
             for name in names:
-                key = keys[name]
-                shape = tuple(f.get_slice(key).get_shape())
+                key = found[name]
+                shape, _ = f.header(key)
                 if shape != wanted[name]:
                     raise ModelLoadError(
                         f"{file.name}: tensor {key} has shape {list(shape)}, expected {list(wanted[name])}"
                     )
-                state[name] = f.get_tensor(key).to(device=device, dtype=dtype)
+                state[name] = _place(f.tensor(key), device, dtype, key)
     return state
 
 
+def _place(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype, key: str) -> torch.Tensor:
+    try:
+        return tensor.to(device=device, dtype=dtype)
+    except torch.OutOfMemoryError as e:
+        size = tensor.numel() * tensor.element_size() / 2**20
+        raise ModelLoadError(
+            f"out of memory on {device} placing {key} ({size:.0f} MiB): {str(e).splitlines()[0]} "
+            '(try model.quantize = "nf4", a smaller model.dtype, or model.device = "cpu")'
+        ) from None
+
+
 @contextlib.contextmanager
-def open_safetensors(file: Path) -> Iterator[Any]:
-    """safe_open on CPU; a missing file or any error while reading it becomes a ModelLoadError naming the file
-    (safetensors raises SafetensorError or OSError on corrupt headers and truncated data)."""
+def open_safetensors(file: Path) -> Iterator[_Reader]:
+    """safe_open on CPU; a missing file or an error while opening or reading it becomes a ModelLoadError naming
+    the file (safetensors raises SafetensorError or OSError on corrupt headers and truncated data). Errors of the
+    caller's own code in the block (placing a tensor on a device, out of memory) pass through as they are: they
+    say nothing about the file."""
     from safetensors import safe_open
 
     if not file.exists():
         raise ModelLoadError(f"{file}: listed in the shard index but missing")
     try:
-        with safe_open(str(file), framework="pt", device="cpu") as f:
-            yield f
-    except ModelLoadError:
-        raise
+        handle = safe_open(str(file), framework="pt", device="cpu")
     except Exception as e:
         raise ModelLoadError(f"{file}: corrupt safetensors file ({e})") from None
+    with handle as f:
+        yield _Reader(f, file)
+
+
+class _Reader:
+    """The reads of an open safetensors file, each failure a ModelLoadError naming the file."""
+
+    def __init__(self, handle: Any, file: Path) -> None:
+        self._handle, self._file = handle, file
+
+    def _read(self, what: Callable[[], Any]) -> Any:
+        try:
+            return what()
+        except Exception as e:
+            raise ModelLoadError(f"{self._file}: corrupt safetensors file ({e})") from None
+
+    def keys(self) -> list[str]:
+        return self._read(lambda: list(self._handle.keys()))
+
+    def header(self, key: str) -> tuple[tuple[int, ...], str]:
+        """(shape, dtype name) of a tensor, from the header alone."""
+
+        def read() -> tuple[tuple[int, ...], str]:
+            sl = self._handle.get_slice(key)
+            return tuple(sl.get_shape()), sl.get_dtype()
+
+        return self._read(read)
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._read(lambda: self._handle.get_tensor(key))

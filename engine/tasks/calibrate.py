@@ -30,6 +30,7 @@ class Evidence:
     errors_added: int = 0  # syntax errors it adds to the text around the cursor (< 0: repairs; 0: no grammar)
     shared: int = 0  # retrieved: characters right before its match equal to those right before the cursor
     symbols_only: bool = False  # no letter or digit in it (a lone bracket or operator: rarely what was meant)
+    after: int = 0  # retrieved: equal lines after its match and after the cursor's line
 
 
 FEATURES = (
@@ -44,14 +45,16 @@ FEATURES = (
     "repairs",
     "log_shared",
     "symbols_only",
+    "after",
 )
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
-# tokens, snippets in the prompt, echoes among the retrieved candidates; the model promoted last in session 8: 1,051
-# candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of its log-probabilities is its own.
-# The characters a retrieved match shares before the cursor add up to 2.9 to the logit (64 shared): a long shared
-# run is a real repeat. A text of symbols alone loses 1.8.
-WEIGHTS = (0.117, -0.086, -0.786, 0.676, 0.382, 0.496, 0.002, -0.107, 0.200, 0.695, -1.765)
-BIAS = -3.659
+# tokens, snippets in the prompt, echoes and bridges among the retrieved candidates; the model promoted last in
+# session 8; session 11: 1,188 candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of
+# its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to 2.3 to the
+# logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of symbols
+# alone loses 1.5.
+WEIGHTS = (0.139, -0.154, -0.595, 0.990, 0.317, 0.292, 0.156, 0.149, 0.200, 0.547, -1.473, 0.736)
+BIAS = -4.349
 
 
 def features(e: Evidence) -> tuple[float, ...]:
@@ -67,6 +70,7 @@ def features(e: Evidence) -> tuple[float, ...]:
         float(e.errors_added < 0),
         math.log1p(e.shared),
         float(e.symbols_only),
+        float(min(e.after, 3)),
     )
 
 

@@ -132,8 +132,8 @@ def step_shapes(model, req: InfillRequest) -> tuple[list[StepShape], int]:
 
 
 def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> list[tuple[list[int], retrieve.Match]]:
-    """Token ids of the continuations found in the document and the request's snippets that fit a canvas's
-    free region with room for its end token (dcopilot.engine.tasks.retrieve), with their matches."""
+    """Token ids of the continuations found in the document and the request's snippets that fit `free_len` slots
+    with room for their end token (dcopilot.engine.tasks.retrieve), with their matches."""
     found = retrieve.continuations(
         req.text[: req.cursor],
         req.text[req.cursor :],
@@ -219,18 +219,23 @@ def run_infill(
     length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
     specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
     free_len = length - len(tail)
-    found = retrieved_ids(tok, req, multiline, free_len) if req.retrieve else []
+    # A retrieved text is scored whole, up to the longest canvas the model knows, though the model writes fewer
+    # tokens itself (a CPU's short canvases): a bridged block is worth its scoring pass. A compiled step keeps
+    # the shapes it warmed up.
+    room = free_len if denoise is not None else max(free_len, model.canvas_length - max(k, 0))
+    found = retrieved_ids(tok, req, multiline, room) if req.retrieve else []
 
     device = next(model.parameters()).device
     gen = generator or torch.Generator(device=device).manual_seed(req.seed)
     cpu_gen = torch.Generator().manual_seed(req.seed)
     vocab = model.config.vocab_size
     origins = ["model"] * len(specs)
-    if req.seed_canvas and found:
-        # The best retrieved text, partly re-noised, as one more canvas: the model edits it instead of writing
-        # from noise (an edit's canvas, so its length stays free).
+    seeds = [ids for ids, _ in found if len(ids) < free_len]
+    if req.seed_canvas and seeds:
+        # The best retrieved text that fits, partly re-noised, as one more canvas: the model edits it instead of
+        # writing from noise (an edit's canvas, so its length stays free).
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
-        specs.append(lay.assemble_edit_canvas(length, found[0][0], tail, specials.eos, specials.pad, noised))
+        specs.append(lay.assemble_edit_canvas(length, seeds[0], tail, specials.eos, specials.pad, noised))
         hyps = [*hyps, None]
         origins.append("seeded")
     seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, model.generation.noise_token_id) for s in specs]).to(device)
@@ -269,8 +274,9 @@ def run_infill(
     # Always k tail slots: a shorter suffix (the file's last lines) gets pads before it, as after any eos, so the
     # scoring canvas has one length per canvas plan and a compiled step never meets a new shape here.
     padded_tail = [specials.pad] * (max(k, 0) - len(score_tail)) + score_tail
-    scoring = [lay.scoring_canvas(m, free_len, padded_tail, specials.eos, specials.pad) for m, _ in middles]
-    ends = [min(len(m), free_len - 1) for m, _ in middles]
+    score_len = max([free_len, *(len(ids) + 1 for ids, _ in found)])
+    scoring = [lay.scoring_canvas(m, score_len, padded_tail, specials.eos, specials.pad) for m, _ in middles]
+    ends = [min(len(m), score_len - 1) for m, _ in middles]
     conf, agree = score_rows(model, cache, torch.tensor(scoring, device=device), ends, len(score_tail), denoise)
 
     ctx = pp.Context(
@@ -302,6 +308,7 @@ def run_infill(
             context=match.context if match else 0,
             typed=match.typed if match else 0,
             shared=match.shared if match else 0,
+            after=match.after if match else 0,
             attested=calibrate.attested(done.text, *sources),
             symbols_only=calibrate.symbols_only(done.text),
             errors_added=syntax.errors_added(

@@ -4,6 +4,9 @@ Code repeats itself: a line that starts like the text before the cursor often co
 did, and after a line seen before, the line that followed it then often follows again (a repeated structure).
 Repeats need not start a line: wherever the characters right before the cursor occur again (an echo: the same
 call's arguments, a keyword argument, the next item after a separator), the rest of that line is a candidate too.
+On a fresh line the code after the cursor counts as much as the code before it: where the line above the cursor
+and the line below it occur again a few lines apart, what lies between them there is a candidate (a bridge), as
+long as it is: often the body or the run of items the cursor's gap once held.
 These continuations join the model's hypotheses; the model's scoring pass ranks them all, so a retrieved text is
 shown only when the model finds it at least as likely as its own.
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 from dcopilot.engine.tasks.requests import RETRIEVED
 
-CONTEXT_LINES = 3  # equal lines before a match that still raise its rank
+CONTEXT_LINES = 3  # equal lines before (or after) a match that still raise its rank
 MAX_BLOCK_LINES = 6  # lines a block continuation takes at most
 SCAN_LINES = 4000  # lines of the document either side of the cursor searched (the window sees far fewer)
 ECHO_MIN = 6  # characters before the cursor an echo must repeat; more while they hold under ECHO_SOLID non-blanks
@@ -32,13 +35,14 @@ class Match:
     source: int  # 0: the document itself, 1 + i: snippet i
     distance: int  # lines between the match and the cursor (within the document; 0 for snippets)
     shared: int = 0  # characters right before the match equal to those right before the cursor (<= SHARED_MAX)
+    after: int = 0  # equal non-blank lines right after the match's last line and after the cursor's line
 
     def key(self) -> tuple:
-        """Sort key, best first: longer repeated context, then more characters shared right before it (by powers of
-        two: twice as many is a surer repeat, one more is noise), more typed text matched, the document before
-        snippets, the nearest line, a block before its first line alone."""
+        """Sort key, best first: more repeated lines around it (before and after), then more characters shared right
+        before it (by powers of two: twice as many is a surer repeat, one more is noise), more typed text matched,
+        the document before snippets, the nearest line, a block before its first line alone."""
         return (
-            -self.context,
+            -(self.context + self.after),
             -self.shared.bit_length(),
             -self.typed,
             self.source,
@@ -88,6 +92,42 @@ def _context(lines: Sequence[str], j: int, previous: Sequence[str]) -> int:
     return n
 
 
+def _after(lines: Sequence[str], j: int, following: Sequence[str]) -> int:
+    """Equal (stripped, non-blank) lines right after lines[j] and right after the cursor's line (`following`,
+    nearest first)."""
+    n = 0
+    k = j + 1
+    for want in following[:CONTEXT_LINES]:
+        while k < len(lines) and not lines[k].strip():
+            k += 1
+        if k >= len(lines) or lines[k].strip() != want:
+            break
+        n += 1
+        k += 1
+    return n
+
+
+def _bridge(lines: Sequence[str], j: int, nearest_below: str, indent: str) -> tuple[int, int, str] | None:
+    """With lines[j] equal to the line above the cursor: (first, last, text) of the lines between it and the next
+    line equal to `nearest_below` (the line below the cursor) at most MAX_BLOCK_LINES further, blank ones at either
+    end left out, re-indented from the first one's indent to `indent`; None when there is no such line or nothing
+    lies between."""
+    for k in range(j + 1, min(len(lines), j + MAX_BLOCK_LINES + 2)):
+        if lines[k].strip() != nearest_below:
+            continue
+        first, last = j + 1, k - 1
+        while first <= last and not lines[first].strip():
+            first += 1
+        while last >= first and not lines[last].strip():
+            last -= 1
+        if first > last:
+            return None
+        base = _indent(lines[first])
+        body = (indent + ln[base:] if ln.strip() else "" for ln in lines[first + 1 : last + 1])
+        return first, last, "\n".join([lines[first].strip(), *body])
+    return None
+
+
 def _block(lines: Sequence[str], j: int, first: str, indent: str) -> str | None:
     """lines[j]'s continuation `first` plus the lines of its body (deeper-indented lines after it), re-indented
     from lines[j]'s indent to `indent`; None when lines[j] has no body."""
@@ -118,8 +158,9 @@ def continuations(
 ) -> list[Match]:
     """Up to `limit` continuations for a cursor with `before`/`after` the document text either side of it, best
     first, distinct. A line that starts like the cursor's line before the cursor (and is longer) continues it; with
-    nothing typed, a line whose previous lines equal the cursor's previous lines does. With `multiline` and nothing
-    right of the cursor, a match that opens a block also gives the block."""
+    nothing typed, a line whose previous lines equal the cursor's previous lines does (equal next lines alone do
+    not: a closer like "}" follows anything). With `multiline` and nothing right of the cursor, a match that opens a
+    block also gives the block, and on a fresh line so does each bridge between repeats of the lines around it."""
     head = before.split("\n")
     line = head[-1]
     above = head[:-1][-SCAN_LINES:]
@@ -129,6 +170,8 @@ def continuations(
     typed = line.lstrip(" \t")
     indent = line[: len(line) - len(typed)]
     previous = [ln.strip() for ln in reversed(above) if ln.strip()][:CONTEXT_LINES]
+    following = [ln.strip() for ln in below if ln.strip()][:CONTEXT_LINES]
+    bridging = multiline and not typed and not line_suffix and bool(previous) and bool(following)
 
     matches: list[Match] = []
     key = echo_key(before)
@@ -152,11 +195,21 @@ def continuations(
             d = distance_of(j)
             at = starts[j] + _indent(ln) + len(typed)
             shared = shared_before(text, at, before)
+            after = _after(lines, j, following)
             if multiline and not line_suffix:
                 block = _block(lines, j, first, indent)
                 if block is not None:
                     matches.append(Match(block, ctx, len(typed), source, d, shared))
-            matches.append(Match(first, ctx, len(typed), source, d, shared))
+            matches.append(Match(first, ctx, len(typed), source, d, shared, after))
+        if bridging:
+            for j, ln in enumerate(lines):
+                found = _bridge(lines, j, following[0], indent) if ln.strip() == previous[0] else None
+                if found is None:
+                    continue
+                top, bottom, bridge = found
+                at = starts[top] + _indent(lines[top])
+                ctx, after = _context(lines, top, previous), _after(lines, bottom, following)
+                matches.append(Match(bridge, ctx, 0, source, distance_of(top), shared_before(text, at, before), after))
         if not key:
             return
         at = text.find(key)
@@ -170,8 +223,8 @@ def continuations(
             misaligned = rest is not None and key[-1] in " \t" and rest[:1] in (" ", "\t")
             if rest is not None and rest.strip() and not misaligned:
                 shared = shared_before(text, end, before)
-                ctx = _context(lines, j, previous)
-                matches.append(Match(rest, ctx, min(shared, len(typed)), source, distance_of(j), shared))
+                ctx, after = _context(lines, j, previous), _after(lines, j, following)
+                matches.append(Match(rest, ctx, min(shared, len(typed)), source, distance_of(j), shared, after))
             at = text.find(key, at + 1)
 
     scan(above, 0, lambda j: len(above) - j)

@@ -28,12 +28,12 @@ def test_doctor_missing_model(dcopilot, tmp_path):
 
 
 def test_doctor_cuda_requested_without_gpu(dcopilot, tmp_path):
-    result = dcopilot("doctor", "--model", str(tmp_path), "--device", "cuda:1")
+    result = dcopilot("doctor", "--model", str(tmp_path), "--device", "cuda:64")
     assert result.returncode == 1
-    assert _row(result.stdout, "device") == (
-        "FAIL",
-        'cuda:1: no such CUDA device here (set model.device = "cpu" or "auto")',
-    )
+    status, text = _row(result.stdout, "device")
+    assert status == "FAIL"
+    assert text.startswith("cuda:64: no ") and "CUDA device here (" in text
+    assert text.endswith('(set model.device = "cpu" or "auto")')
 
 
 def test_doctor_checks_bitsandbytes_when_quantizing(dcopilot, tmp_path):
@@ -123,3 +123,15 @@ def test_bench_missing_model(dcopilot, tmp_path):
     assert result.returncode == 1
     assert "dcopilot bench: cannot load the model: " in result.stderr
     assert "no such checkpoint directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_complete_on_a_cuda_device_this_machine_lacks(dcopilot, tiny_checkpoint, tmp_path):
+    # The device is named as the problem, not the weights ("corrupt safetensors file" sent users to delete them).
+    src = tmp_path / "f.py"
+    src.write_text("def f():\n    return 1\n")
+    result = dcopilot(
+        "complete", str(src), "--line", "2", "--col", "5", "--model", str(tiny_checkpoint), "--device", "cuda:64"
+    )
+    assert result.returncode == 1
+    assert "dcopilot: cannot load the model: cuda:64: no " in result.stderr
+    assert "corrupt" not in result.stderr and "Traceback" not in result.stderr

@@ -5,7 +5,13 @@ import shutil
 
 import pytest
 import torch
-from dcopilot.engine.runtime.loader import ModelLoadError, inspect_checkpoint, load_model, resolve_model_path
+from dcopilot.engine.runtime.loader import (
+    ModelLoadError,
+    inspect_checkpoint,
+    load_model,
+    open_safetensors,
+    resolve_model_path,
+)
 from safetensors.torch import load_file, save_file
 
 
@@ -88,6 +94,27 @@ def test_corrupt_weights(ckpt):
     (ckpt / "model.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ModelLoadError, match=r"model\.safetensors: corrupt safetensors"):
         load_model(ckpt)
+
+
+def test_truncated_weights(ckpt):
+    data = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(data[: len(data) - 100])
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors: corrupt safetensors"):
+        load_model(ckpt)
+
+
+def test_errors_inside_the_file_block_are_not_blamed_on_the_file(ckpt):
+    # Placing a tensor on a device can fail (out of memory, no such device): the message must not call the
+    # weights corrupt, or the user deletes a good file.
+    with pytest.raises(ValueError, match="placing failed"), open_safetensors(ckpt / "model.safetensors") as f:
+        assert f.tensor(f.keys()[0]).numel() > 0
+        raise ValueError("placing failed")
+
+
+def test_a_cuda_device_this_machine_lacks_is_named_not_the_weights(reference_checkpoint):
+    absent = f"cuda:{torch.cuda.device_count()}"  # one past the last visible device: none on a CPU machine
+    with pytest.raises(ModelLoadError, match=rf"^{absent}: no (such )?CUDA device here .*model\.device = \"cpu\""):
+        load_model(reference_checkpoint, device=absent)
 
 
 def test_missing_tokenizer(ckpt):

@@ -65,6 +65,7 @@ def test_features_follow_their_names():
         errors_added=2,
         shared=19,
         symbols_only=True,
+        after=5,
     )
     got = dict(zip(FEATURES, features(e), strict=True))
     assert got == {
@@ -79,6 +80,7 @@ def test_features_follow_their_names():
         "repairs": 0.0,
         "log_shared": pytest.approx(math.log(20)),
         "symbols_only": 1.0,
+        "after": 3.0,  # capped like context
     }
 
 
@@ -111,7 +113,7 @@ def test_log_sigmoid(z, expected):
 
 def test_score_is_a_log_probability_rising_with_each_positive_weight():
     base = Evidence(confidence=-2.0, agreement=0.0, tokens=5)
-    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0, -0.75)
+    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0, -0.75, 0.25)
     low, high = score(base, weights, 0.0), score(Evidence(-2.0, 0.0, 5, retrieved=True), weights, 0.0)
     assert low == pytest.approx(log_sigmoid(-2.0)) and high == pytest.approx(log_sigmoid(0.0))
     assert low < high <= 0.0
@@ -120,6 +122,7 @@ def test_score_is_a_log_probability_rising_with_each_positive_weight():
     shared = score(Evidence(-2.0, 0.0, 5, shared=6), weights, 0.0)
     assert shared == pytest.approx(log_sigmoid(-2.0 + math.log(7)))
     assert score(Evidence(-2.0, 0.0, 5, symbols_only=True), weights, 0.0) == pytest.approx(log_sigmoid(-2.75))
+    assert score(Evidence(-2.0, 0.0, 5, after=2), weights, 0.0) == pytest.approx(log_sigmoid(-1.5))
     with pytest.raises(ValueError):
         score(base, (1.0,), 0.0)  # one weight per feature
 

@@ -79,3 +79,29 @@ def test_step_shapes_count_seeded_and_retrieved_rows(tiny_model):
     assert batches(retrieve=False) == [(h, True), (2 * h, False)]  # scoring: every row twice
     assert batches(retrieved=4) == [(h, True), (2 * (h + 4), False)]
     assert batches(retrieved=4, seed_canvas=True) == [(h + 1, True), (2 * (h + 1 + 4), False)]
+
+
+BRIDGED = "if ready:\n    go(1)\n    go(2)\nrun()\nif ready:\n    "  # the cursor's gap held these two lines before
+
+
+def test_a_retrieved_block_longer_than_the_models_canvas_is_scored_whole(tiny_model):
+    # 4 tokens for the model's own answers (a CPU's short canvas); the 12-token bridge is still scored, in a
+    # scoring canvas as long as the model's trained one.
+    req = InfillRequest(
+        text=BRIDGED + "\nrun()\n",
+        cursor=len(BRIDGED),
+        multiline="always",
+        max_candidates=16,
+        hypotheses=1,
+        max_tokens=4,
+    )
+    res = run_infill(tiny_model, req)
+    bridge = next(c for c in res.candidates if c.origin == "retrieved" and "\n" in c.text)
+    assert bridge.text == "go(1)\n    go(2)"
+    assert bridge.evidence.tokens == len(tiny_model.tokenizer.encode(bridge.text)) > 4
+    assert (bridge.evidence.context, bridge.evidence.after) == (1, 1)
+    assert all(c.evidence.after == 0 for c in res.candidates if c is not bridge)
+    # A compiled step (a denoise drop-in) keeps the shapes it warmed up: texts longer than its canvas stay out.
+    compiled = run_infill(tiny_model, req, denoise=tiny_model.denoise)
+    assert not any("\n" in c.text for c in compiled.candidates if c.origin == "retrieved")
+    assert compiled.retrieved < res.retrieved

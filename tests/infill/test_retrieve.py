@@ -17,6 +17,21 @@ EQUIVALENT_MUTANTS = [
         "no match either way, as at the start of the lines",
     ),
     (
+        "_bridge",
+        "while first < last and not lines[first].strip():",
+        "when first == last that line is blank: the next loop steps last below first, and None follows either way",
+    ),
+    (
+        "_bridge",
+        "while last > first and not lines[last].strip():",
+        "lines[first] is not blank once the loop before has run: last never has to step onto or below it",
+    ),
+    (
+        "_bridge",
+        "if first >= last:",
+        "a one-line bridge is also the line match at that line, with the same text and facts: the dedup keeps one",
+    ),
+    (
         "_fit_suffix",
         "return None if at < 0 else text[:at]",
         "a continuation that starts with the suffix is then the empty text, which the final filter drops as blank",
@@ -117,6 +132,83 @@ def test_block_bodies(doc, expected):
     assert found(doc) == expected
 
 
+BRIDGED = 'if ready:\n    start()\n    log("go")\nrun()\n'
+
+
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        # the lines between a repeat of the line above the cursor and one of the line below, before the first
+        # line alone (which has no repeat after it)
+        (BRIDGED + "if ready:\n    |\nrun()\n", ['start()\n    log("go")', "start()"]),
+        # re-indented to the cursor's indent; blank lines at either end left out, inside kept empty
+        (
+            'if ready:\n\n        start()\n\n        log("go")\n\nrun()\nclass A:\n  if ready:\n    |\n  run()\n',
+            ['start()\n\n    log("go")', "start()"],
+        ),
+        # the line below the cursor too far down (more than MAX_BLOCK_LINES between): the first line alone
+        ("if ready:\n" + "    a()\n" * 7 + "run()\nif ready:\n    |\nrun()\n", ["a()"]),
+        (
+            "if ready:\n" + "    a()\n" * 6 + "run()\nif ready:\n    |\nrun()\n",
+            ["a()\n" + "    a()\n" * 4 + "    a()", "a()"],
+        ),
+        # nothing (or only blank lines) between the repeats: no bridge, only the line after the repeat above
+        ("if ready:\n\nrun()\nif ready:\n    |\nrun()\n", ["run()"]),
+        # something typed, or code right of the cursor: the bridge would not fit the line
+        (BRIDGED + "if ready:\n    st|\nrun()\n", ["art()"]),
+        (BRIDGED + "if ready:\n    |x\nrun()\n", []),
+        # nothing below the cursor: nothing to bridge to
+        (BRIDGED + "if ready:\n    |", ["start()"]),
+        # the line below the cursor right after the repeat above: nothing between (the line there, with its body)
+        ("if ready:\nrun()\n    x()\nrun()\nif ready:\n    |\nrun()\n", ["run()\n        x()", "run()"]),
+        # the line below the cursor also occurs before the repeat above: only the one after it closes the bridge
+        (
+            "run()\nif ready:\n    go(1)\n    go(2)\nrun()\nif ready:\n    |\nrun()\n",
+            ["go(1)\n    go(2)", "go(1)"],
+        ),
+        # a repeat of the line above with nothing bridged after it does not end the search
+        (
+            "if ready:\nrun()\nif ready:\n    go(1)\n    go(2)\nrun()\nif ready:\n    |\nrun()\n",
+            ["go(1)\n    go(2)", "go(1)", "run()"],
+        ),
+    ],
+)
+def test_bridges_between_repeats_of_the_lines_around_the_cursor(doc, expected):
+    assert found(doc) == expected
+
+
+@pytest.mark.parametrize("after", ["\nend()\nfin()\n", "\nend()\n\nfin()\n", "\nend()\nzzz()\n"])
+def test_with_nothing_typed_equal_lines_after_a_match_do_not_make_it_one(after):
+    # Measured on the calibration split (bench/RESULTS.md, session 11): offering such lines added as much noise
+    # as use at the gate.
+    assert continuations("x()\nreturn a\nend()\nfin()\nq\n", after, multiline=False) == []
+
+
+def test_no_bridge_on_one_line_only():
+    assert found(BRIDGED + "if ready:\n    |\nrun()\n", multiline=False) == ["start()"]
+
+
+def test_lines_after_a_match_that_repeat_those_after_the_cursor():
+    # line matches and echoes count them, blank lines skipped, at most CONTEXT_LINES
+    doc = "v = f(1)\n\nw = 2\n\nx = 3\ny = 4\nz = 5\nq\n"
+    got = continuations(doc + "v = f(", "\nw = 2\nx = 3\n\ny = 4\nz = 5\n", multiline=False)
+    assert got == [Match("1)", context=0, typed=6, source=0, distance=8, shared=6, after=3)]
+    got = continuations(doc + "v = f(", "\nw = 2\nx = 9\n", multiline=False)
+    assert got == [Match("1)", context=0, typed=6, source=0, distance=8, shared=6, after=1)]
+    (line,) = continuations("  v = f(1)\n  w = 2\nq\nv = ", "\nw = 2\n", multiline=False)  # no echo: another indent
+    assert line == Match("f(1)", context=0, typed=4, source=0, distance=3, shared=4, after=1)
+    (echo,) = continuations("q\nr = go(a, b)\nend()\ns = go(a, ", "\nend()\n", multiline=False)
+    assert echo == Match("b)", context=0, typed=9, source=0, distance=2, shared=9, after=1)
+
+
+def test_bridge_facts():
+    got = continuations(BRIDGED + "if ready:\n    ", "\nrun()\n")
+    assert got == [
+        Match('start()\n    log("go")', context=1, typed=0, source=0, distance=4, shared=14, after=1),
+        Match("start()", context=1, typed=0, source=0, distance=4, shared=14, after=0),
+    ]
+
+
 def test_the_scan_reaches_scan_lines_below_the_cursor_and_no_further():
     filler = ["pass"] * (SCAN_LINES - 1)
     near = "y = ca|\n" + "\n".join([*filler, "y = call(last)", "y = call(beyond)"]) + "\n"
@@ -148,14 +240,16 @@ def test_match_facts_for_the_score():
     ]
 
 
-def m(context=0, typed=0, source=0, distance=0, text="x", shared=0):
-    return Match(text, context, typed, source, distance, shared)
+def m(context=0, typed=0, source=0, distance=0, text="x", shared=0, after=0):
+    return Match(text, context, typed, source, distance, shared, after)
 
 
 @pytest.mark.parametrize(
     "better,worse",
     [
         (m(context=2), m(context=1, typed=9, shared=64)),  # longer repeated context first
+        (m(after=1), m(typed=9, shared=64)),  # a repeated line after it counts as one before it
+        (m(context=1, after=2), m(context=2, shared=64)),
         (m(shared=8, typed=1), m(shared=7, typed=9)),  # then twice as many characters shared before it
         (m(shared=4), m(shared=3, typed=9)),
         (m(shared=1), m(typed=9)),
