@@ -49,7 +49,7 @@ FEATURES = (
 )
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
 # tokens, snippets in the prompt, echoes and bridges among the retrieved candidates; the model promoted last in
-# session 8; session 11: 1,188 candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of
+# session 8; session 12: 1,188 candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of
 # its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to 2.3 to the
 # logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of symbols
 # alone loses 1.5.

@@ -179,7 +179,7 @@ def test_bridges_between_repeats_of_the_lines_around_the_cursor(doc, expected):
 
 @pytest.mark.parametrize("after", ["\nend()\nfin()\n", "\nend()\n\nfin()\n", "\nend()\nzzz()\n"])
 def test_with_nothing_typed_equal_lines_after_a_match_do_not_make_it_one(after):
-    # Measured on the calibration split (bench/RESULTS.md, session 11): offering such lines added as much noise
+    # Measured on the calibration split (bench/RESULTS.md, session 12): offering such lines added as much noise
     # as use at the gate.
     assert continuations("x()\nreturn a\nend()\nfin()\nq\n", after, multiline=False) == []
 
