@@ -50,11 +50,11 @@ FEATURES = (
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
 # tokens, snippets in the prompt, echoes and bridges among the retrieved candidates; the model promoted last in
 # session 8; session 12: 1,188 candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of
-# its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to 2.3 to the
+# its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to 2.2 to the
 # logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of symbols
-# alone loses 1.5.
-WEIGHTS = (0.139, -0.154, -0.595, 0.990, 0.317, 0.292, 0.156, 0.149, 0.200, 0.547, -1.473, 0.736)
-BIAS = -4.349
+# alone loses 1.4.
+WEIGHTS = (0.135, -0.146, -0.632, 0.961, 0.293, 0.291, 0.269, 0.056, 0.189, 0.536, -1.436, 0.697)
+BIAS = -4.243
 
 
 def features(e: Evidence) -> tuple[float, ...]:

@@ -123,9 +123,20 @@ def _bridge(lines: Sequence[str], j: int, nearest_below: str, indent: str) -> tu
         if first > last:
             return None
         base = _indent(lines[first])
-        body = (indent + ln[base:] if ln.strip() else "" for ln in lines[first + 1 : last + 1])
+        body = (_reindent(ln, base, indent) for ln in lines[first + 1 : last + 1])
         return first, last, "\n".join([lines[first].strip(), *body])
     return None
+
+
+def _reindent(line: str, base: int, indent: str) -> str:
+    """`line` moved from a block whose first line is indented `base` to one at `indent`: deeper or shallower by
+    as much as before ("" for a blank line; a line shallower than the new indent allows starts at column 0)."""
+    if not line.strip():
+        return ""
+    shift = _indent(line) - base
+    if shift >= 0:
+        return indent + line[base:]
+    return indent[: max(0, len(indent) + shift)] + line.lstrip(" \t")
 
 
 def _block(lines: Sequence[str], j: int, first: str, indent: str) -> str | None:
@@ -141,7 +152,7 @@ def _block(lines: Sequence[str], j: int, first: str, indent: str) -> str | None:
         body.pop()
     if not body:
         return None
-    return "\n".join([first, *(indent + ln[base:] if ln.strip() else "" for ln in body)])
+    return "\n".join([first, *(_reindent(ln, base, indent) for ln in body)])
 
 
 def _fit_suffix(text: str, line_suffix: str) -> str | None:

@@ -1,7 +1,15 @@
 """Candidates from context (dcopilot.engine.tasks.retrieve.continuations), as tables: `|` marks the cursor."""
 
 import pytest
-from dcopilot.engine.tasks.retrieve import SCAN_LINES, SHARED_MAX, Match, continuations, echo_key, shared_before
+from dcopilot.engine.tasks.retrieve import (
+    SCAN_LINES,
+    SHARED_MAX,
+    Match,
+    _reindent,
+    continuations,
+    echo_key,
+    shared_before,
+)
 
 EQUIVALENT_MUTANTS = [
     (
@@ -30,6 +38,16 @@ EQUIVALENT_MUTANTS = [
         "_bridge",
         "if first >= last:",
         "a one-line bridge is also the line match at that line, with the same text and facts: the dedup keeps one",
+    ),
+    (
+        "_reindent",
+        "if shift > 0:",
+        "at a shift of 0 the other branch gives the same line: the whole new indent, then the line without its own",
+    ),
+    (
+        "_reindent",
+        "if shift >= 1:",
+        "at a shift of 0 the other branch gives the same line: the whole new indent, then the line without its own",
     ),
     (
         "_fit_suffix",
@@ -182,6 +200,28 @@ def test_with_nothing_typed_equal_lines_after_a_match_do_not_make_it_one(after):
     # Measured on the calibration split (bench/RESULTS.md, session 12): offering such lines added as much noise
     # as use at the gate.
     assert continuations("x()\nreturn a\nend()\nfin()\nq\n", after, multiline=False) == []
+
+
+@pytest.mark.parametrize(
+    "line,base,indent,expected",
+    [
+        ("        x = 1", 4, "  ", "      x = 1"),  # 4 deeper than the block's first line: 4 deeper than the cursor
+        ("    x = 1", 4, "  ", "  x = 1"),
+        ("  >(", 4, "      ", "    >("),  # 2 shallower: 2 shallower than the cursor, never cut into the code
+        ("  >(", 4, "  ", ">("),  # shallower than the new indent allows: column 0
+        ("\t\tx", 1, "    ", "    \tx"),
+        ("   ", 4, "  ", ""),  # blank: empty, no trailing indent
+        ("  \fx", 4, "    ", "  \fx"),  # only blanks and tabs are indentation
+        ("  Xy", 4, "    ", "  Xy"),
+    ],
+)
+def test_reindent(line, base, indent, expected):
+    assert _reindent(line, base, indent) == expected
+
+
+def test_a_bridge_keeps_a_line_shallower_than_its_first():
+    doc = "f<\n    A,\n  >(\n    x,\n  )\nrun()\nf<\n    |\nrun()\n"
+    assert found(doc)[0] == "A,\n  >(\n    x,\n  )"
 
 
 def test_no_bridge_on_one_line_only():
