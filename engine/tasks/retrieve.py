@@ -77,34 +77,30 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def _equal_run(lines: Sequence[str], k: int, step: int, wants: Sequence[str]) -> int:
+    """How many of `wants` (stripped, nearest first, at most CONTEXT_LINES) equal the non-blank lines met walking
+    from lines[k] in steps of `step` (-1: the lines before a match, 1: those after it)."""
+    n = 0
+    for want in wants[:CONTEXT_LINES]:
+        while 0 <= k < len(lines) and not lines[k].strip():
+            k += step
+        if not 0 <= k < len(lines) or lines[k].strip() != want:
+            break
+        n += 1
+        k += step
+    return n
+
+
 def _context(lines: Sequence[str], j: int, previous: Sequence[str]) -> int:
     """Equal (stripped, non-blank) lines right before lines[j] and right before the cursor (`previous`, nearest
     first)."""
-    n = 0
-    k = j - 1
-    for want in previous[:CONTEXT_LINES]:
-        while k >= 0 and not lines[k].strip():
-            k -= 1
-        if k < 0 or lines[k].strip() != want:
-            break
-        n += 1
-        k -= 1
-    return n
+    return _equal_run(lines, j - 1, -1, previous)
 
 
 def _after(lines: Sequence[str], j: int, following: Sequence[str]) -> int:
     """Equal (stripped, non-blank) lines right after lines[j] and right after the cursor's line (`following`,
     nearest first)."""
-    n = 0
-    k = j + 1
-    for want in following[:CONTEXT_LINES]:
-        while k < len(lines) and not lines[k].strip():
-            k += 1
-        if k >= len(lines) or lines[k].strip() != want:
-            break
-        n += 1
-        k += 1
-    return n
+    return _equal_run(lines, j + 1, 1, following)
 
 
 def _bridge(lines: Sequence[str], j: int, nearest_below: str, indent: str) -> tuple[int, int, str] | None:

@@ -13,16 +13,16 @@ from dcopilot.engine.tasks.retrieve import (
 
 EQUIVALENT_MUTANTS = [
     (
-        "_context",
-        "while k > 0 and not lines[k].strip():",
+        "_equal_run",
+        "while 1 <= k < len(lines) and not lines[k].strip():",
         "stopping on a blank line 0 instead of stepping past it compares that blank line with a non-blank one: "
-        "no match either way, as at the start of the lines",
+        "no match either way, as at the start of the lines (walking forward, k starts past line 0)",
     ),
     (
-        "_context",
-        "while k >= 1 and not lines[k].strip():",
+        "_equal_run",
+        "while 0 < k < len(lines) and not lines[k].strip():",
         "stopping on a blank line 0 instead of stepping past it compares that blank line with a non-blank one: "
-        "no match either way, as at the start of the lines",
+        "no match either way, as at the start of the lines (walking forward, k starts past line 0)",
     ),
     (
         "_bridge",
