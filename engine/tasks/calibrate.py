@@ -31,6 +31,7 @@ class Evidence:
     shared: int = 0  # retrieved: characters right before its match equal to those right before the cursor
     symbols_only: bool = False  # no letter or digit in it (a lone bracket or operator: rarely what was meant)
     after: int = 0  # retrieved: equal lines after its match and after the cursor's line
+    renamed: int = 0  # retrieved: words renamed between its match's context and the cursor's (0: an exact repeat)
 
 
 FEATURES = (
@@ -46,15 +47,16 @@ FEATURES = (
     "log_shared",
     "symbols_only",
     "after",
+    "renamed",
 )
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
-# tokens, snippets in the prompt, echoes and bridges among the retrieved candidates; the model promoted last in
-# session 8; session 12: 1,188 candidates of 320 cases; bench/RESULTS.md). Refit for another model: the scale of
-# its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to 2.2 to the
-# logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of symbols
-# alone loses 1.4.
-WEIGHTS = (0.135, -0.146, -0.632, 0.961, 0.293, 0.291, 0.269, 0.056, 0.189, 0.536, -1.436, 0.697)
-BIAS = -4.243
+# tokens, snippets in the prompt, echoes, bridges and renamed repeats among the retrieved candidates; the model
+# promoted last in session 8; session 13: 1,252 candidates of 320 cases; bench/RESULTS.md). Refit for another model:
+# the scale of its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to
+# 2.4 to the logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of
+# symbols alone loses 1.4; a repeat under other names gains 0.2 over one with the same context.
+WEIGHTS = (0.141, -0.150, -0.624, 0.775, 0.350, 0.324, 0.234, 0.007, 0.235, 0.572, -1.415, 0.710, 0.206)
+BIAS = -4.295
 
 
 def features(e: Evidence) -> tuple[float, ...]:
@@ -71,6 +73,7 @@ def features(e: Evidence) -> tuple[float, ...]:
         math.log1p(e.shared),
         float(e.symbols_only),
         float(min(e.after, 3)),
+        float(e.renamed > 0),
     )
 
 

@@ -141,11 +141,15 @@ def retrieved_ids(tok, req: InfillRequest, multiline: bool, free_len: int) -> li
         multiline=multiline,
         limit=req.retrieved,
     )
-    out = []
+    out, seen = [], set()
     for match in found:
-        ids = tok.encode(match.text)
-        if 0 < len(ids) < free_len:
-            out.append((ids, match))
+        text, ids = match.text, tok.encode(match.text)
+        while len(ids) >= free_len and "\n" in text:  # a block longer than the canvas: its whole lines that fit
+            text = text[: text.rindex("\n")]
+            ids = tok.encode(text)
+        if 0 < len(ids) < free_len and text not in seen:
+            seen.add(text)
+            out.append((ids, match if text == match.text else dataclasses.replace(match, text=text, after=0)))
     return out
 
 
@@ -309,6 +313,7 @@ def run_infill(
             typed=match.typed if match else 0,
             shared=match.shared if match else 0,
             after=match.after if match else 0,
+            renamed=match.renamed if match else 0,
             attested=calibrate.attested(done.text, *sources),
             symbols_only=calibrate.symbols_only(done.text),
             errors_added=syntax.errors_added(

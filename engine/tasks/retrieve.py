@@ -7,6 +7,8 @@ call's arguments, a keyword argument, the next item after a separator), the rest
 On a fresh line the code after the cursor counts as much as the code before it: where the line above the cursor
 and the line below it occur again a few lines apart, what lies between them there is a candidate (a bridge), as
 long as it is: often the body or the run of items the cursor's gap once held.
+A structure also repeats under other names (`def tuesday(self):` after a `def monday(self):` and its body): where
+the lines before a line equal the cursor's but for a word or two renamed throughout, that line follows, renamed alike.
 These continuations join the model's hypotheses; the model's scoring pass ranks them all, so a retrieved text is
 shown only when the model finds it at least as likely as its own.
 """
@@ -14,7 +16,9 @@ shown only when the model finds it at least as likely as its own.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import re
+import string
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dcopilot.engine.tasks.requests import RETRIEVED
@@ -25,6 +29,14 @@ SCAN_LINES = 4000  # lines of the document either side of the cursor searched (t
 ECHO_MIN = 6  # characters before the cursor an echo must repeat; more while they hold under ECHO_SOLID non-blanks
 ECHO_SOLID = 3  # (a shorter or blanker key, like "    " or "(", occurs everywhere by chance)
 SHARED_MAX = 64  # characters right before a match compared with those before the cursor, at most
+MAX_RENAMES = 2  # words a repeat may have renamed (def monday -> def tuesday) and still count as one
+# Words that name a value or the receiver, not something the code chose: a repeat that swaps them is another
+# statement, not the same one under other names.
+FIXED_WORDS = frozenset(("nil", "null", "None", "undefined", "true", "false", "True", "False", "self", "this"))
+ANY_WORD = r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)"  # identifiers and numbers: what a rename changes
+WORD = re.compile(ANY_WORD)
+WORDS_AND_TEXT = re.compile(f"({ANY_WORD})")  # split: the text between words at even places, the words at odd
+WORD_CHARS = str.maketrans("", "", string.ascii_letters + string.digits + "_")  # deleted: a line's non-word text
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,7 @@ class Match:
     distance: int  # lines between the match and the cursor (within the document; 0 for snippets)
     shared: int = 0  # characters right before the match equal to those right before the cursor (<= SHARED_MAX)
     after: int = 0  # equal non-blank lines right after the match's last line and after the cursor's line
+    renamed: int = 0  # words renamed in its context lines and text (a repeat with other names)
 
     def key(self) -> tuple:
         """Sort key, best first: more repeated lines around it (before and after), then more characters shared right
@@ -43,6 +56,7 @@ class Match:
         the document before snippets, the nearest line, a block before its first line alone."""
         return (
             -(self.context + self.after),
+            self.renamed,
             -self.shared.bit_length(),
             -self.typed,
             self.source,
@@ -77,18 +91,86 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def _nonblank(lines: Sequence[str], k: int, step: int) -> Iterator[str]:
+    """The non-blank lines (stripped) met walking from lines[k] in steps of `step` (-1: up, 1: down)."""
+    while 0 <= k < len(lines):
+        if line := lines[k].strip():
+            yield line
+        k += step
+
+
 def _equal_run(lines: Sequence[str], k: int, step: int, wants: Sequence[str]) -> int:
     """How many of `wants` (stripped, nearest first, at most CONTEXT_LINES) equal the non-blank lines met walking
     from lines[k] in steps of `step` (-1: the lines before a match, 1: those after it)."""
     n = 0
-    for want in wants[:CONTEXT_LINES]:
-        while 0 <= k < len(lines) and not lines[k].strip():
-            k += step
-        if not 0 <= k < len(lines) or lines[k].strip() != want:
+    for line in _nonblank(lines, k, step):
+        if n == min(len(wants), CONTEXT_LINES) or line != wants[n]:
             break
         n += 1
-        k += step
     return n
+
+
+def renaming(seen: str, want: str, names: dict[str, str]) -> dict[str, str] | None:
+    """`names` grown by how each word of line `seen` becomes the word at its place in line `want` (both stripped;
+    a word kept maps to itself); None when the lines differ in more than words, a word would map two ways, two
+    words to one, a fixed word (FIXED_WORDS) would change, or more than MAX_RENAMES words change."""
+    if seen.translate(WORD_CHARS) != want.translate(WORD_CHARS):  # the cheap test first: the same non-word text
+        return None
+    a, b = WORDS_AND_TEXT.split(seen), WORDS_AND_TEXT.split(want)
+    if len(a) != len(b) or a[0::2] != b[0::2]:
+        return None
+    out = dict(names)
+    for x, y in zip(a[1::2], b[1::2], strict=True):
+        if out.setdefault(x, y) != y or (x != y and (x in FIXED_WORDS or y in FIXED_WORDS)):
+            return None
+    changed = sum(x != y for x, y in out.items())
+    if changed > MAX_RENAMES or changed == len(out) or len(set(out.values())) < len(out):
+        return None
+    return out
+
+
+def _renamed_context(lines: Sequence[str], j: int, previous: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """(n, renames): the non-blank lines right before lines[j] equal the first n of `previous` (nearest first, at
+    most CONTEXT_LINES) but for the same words renamed throughout; (0, {}) when no word is renamed."""
+    n, names = 0, dict[str, str]()
+    for line in _nonblank(lines, j - 1, -1):
+        grown = renaming(line, previous[n], names) if n < min(len(previous), CONTEXT_LINES) else None
+        if grown is None:
+            break
+        n, names = n + 1, grown
+    renames = {x: y for x, y in names.items() if x != y}
+    return (n, renames) if renames else (0, {})
+
+
+def shape_of(line: str) -> re.Pattern[str]:
+    """A pattern for the lines of `line`'s shape: its non-word text, any word where it has one (a quick sieve
+    for `renaming`, run over a whole text at once)."""
+    parts = WORDS_AND_TEXT.split(line.strip())
+    body = "".join(re.escape(p) if i % 2 == 0 else ANY_WORD for i, p in enumerate(parts))
+    return re.compile(rf"^[^\S\n]*{body}[^\S\n]*$", re.MULTILINE)
+
+
+def _after_shape(text: str, starts: Sequence[int], lines: Sequence[str], shape: re.Pattern[str]) -> set[int]:
+    """Indices of the lines whose nearest non-blank line before them has `shape`."""
+    out = set()
+    for m in shape.finditer(text):
+        k = bisect.bisect_right(starts, m.start())  # the line after the match's
+        while k < len(lines) and not lines[k].strip():
+            k += 1
+        out.add(k)
+    return out
+
+
+def rename(text: str, names: dict[str, str]) -> str:
+    """`text` with each whole word renamed as `names` says, Capitalized and UPPER forms alike."""
+    if not names:
+        return text
+    table = {}
+    for x, y in names.items():
+        table[x] = y
+        table.setdefault(x[:1].upper() + x[1:], y[:1].upper() + y[1:])
+        table.setdefault(x.upper(), y.upper())
+    return WORD.sub(lambda m: table.get(m.group(0), m.group(0)), text)
 
 
 def _context(lines: Sequence[str], j: int, previous: Sequence[str]) -> int:
@@ -177,6 +259,7 @@ def continuations(
     typed = line.lstrip(" \t")
     indent = line[: len(line) - len(typed)]
     previous = [ln.strip() for ln in reversed(above) if ln.strip()][:CONTEXT_LINES]
+    shape = shape_of(previous[0]) if previous else None
     following = [ln.strip() for ln in below if ln.strip()][:CONTEXT_LINES]
     bridging = multiline and not typed and not line_suffix and bool(previous) and bool(following)
 
@@ -189,25 +272,30 @@ def continuations(
         starts = [0]
         for ln in lines[:-1]:
             starts.append(starts[-1] + len(ln) + 1)
+        renamable = _after_shape(text, starts, lines, shape) if shape else set()
         for j, ln in enumerate(lines):
             content = ln.strip()
             if len(content) <= len(typed) or not content.startswith(typed):
                 continue
-            ctx = _context(lines, j, previous)
+            ctx, names = _context(lines, j, previous), dict[str, str]()
+            if ctx == 0:  # a repeat under other names (def monday -> def tuesday): its text renamed alike
+                ctx, names = _renamed_context(lines, j, previous) if j in renamable else (0, {})
             if not typed and ctx == 0:
                 continue
-            first = _fit_suffix(content[len(typed) :], line_suffix)
+            raw = content[len(typed) :]
+            first = _fit_suffix(rename(raw, names), line_suffix)
             if first is None:
                 continue
             d = distance_of(j)
             at = starts[j] + _indent(ln) + len(typed)
             shared = shared_before(text, at, before)
             after = _after(lines, j, following)
-            if multiline and not line_suffix:
-                block = _block(lines, j, first, indent)
+            # A body below the cursor like the match's own (after > 0) is already written: not a block to offer.
+            if multiline and not line_suffix and not after:
+                block = _block(lines, j, raw, indent)
                 if block is not None:
-                    matches.append(Match(block, ctx, len(typed), source, d, shared))
-            matches.append(Match(first, ctx, len(typed), source, d, shared, after))
+                    matches.append(Match(rename(block, names), ctx, len(typed), source, d, shared, 0, len(names)))
+            matches.append(Match(first, ctx, len(typed), source, d, shared, after, len(names)))
         if bridging:
             for j, ln in enumerate(lines):
                 found = _bridge(lines, j, following[0], indent) if ln.strip() == previous[0] else None

@@ -66,6 +66,7 @@ def test_features_follow_their_names():
         shared=19,
         symbols_only=True,
         after=5,
+        renamed=2,
     )
     got = dict(zip(FEATURES, features(e), strict=True))
     assert got == {
@@ -81,6 +82,7 @@ def test_features_follow_their_names():
         "log_shared": pytest.approx(math.log(20)),
         "symbols_only": 1.0,
         "after": 3.0,  # capped like context
+        "renamed": 1.0,  # whether, not how many: one rename or two is the same repeat under other names
     }
 
 
@@ -91,6 +93,12 @@ def test_features_follow_their_names():
 def test_syntax_features_say_only_which_way_the_errors_went(errors_added, breaks, repairs):
     got = dict(zip(FEATURES, features(Evidence(-1.0, 0.0, 2, errors_added=errors_added)), strict=True))
     assert (got["breaks"], got["repairs"]) == (breaks, repairs)
+
+
+@pytest.mark.parametrize("renamed,feature", [(0, 0.0), (1, 1.0), (2, 1.0)])
+def test_renamed_says_whether_any_word_was_renamed(renamed, feature):
+    got = dict(zip(FEATURES, features(Evidence(-1.0, 0.0, 2, renamed=renamed)), strict=True))
+    assert got["renamed"] == feature
 
 
 def test_every_feature_has_a_weight():
@@ -113,7 +121,7 @@ def test_log_sigmoid(z, expected):
 
 def test_score_is_a_log_probability_rising_with_each_positive_weight():
     base = Evidence(confidence=-2.0, agreement=0.0, tokens=5)
-    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0, -0.75, 0.25)
+    weights = (1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, -1.5, 0.5, 1.0, -0.75, 0.25, 0.125)
     low, high = score(base, weights, 0.0), score(Evidence(-2.0, 0.0, 5, retrieved=True), weights, 0.0)
     assert low == pytest.approx(log_sigmoid(-2.0)) and high == pytest.approx(log_sigmoid(0.0))
     assert low < high <= 0.0
@@ -123,6 +131,7 @@ def test_score_is_a_log_probability_rising_with_each_positive_weight():
     assert shared == pytest.approx(log_sigmoid(-2.0 + math.log(7)))
     assert score(Evidence(-2.0, 0.0, 5, symbols_only=True), weights, 0.0) == pytest.approx(log_sigmoid(-2.75))
     assert score(Evidence(-2.0, 0.0, 5, after=2), weights, 0.0) == pytest.approx(log_sigmoid(-1.5))
+    assert score(Evidence(-2.0, 0.0, 5, renamed=2), weights, 0.0) == pytest.approx(log_sigmoid(-1.875))
     with pytest.raises(ValueError):
         score(base, (1.0,), 0.0)  # one weight per feature
 

@@ -3,7 +3,7 @@ scoring pass and ranked with its hypotheses on one calibrated score; snippets fe
 
 import pytest
 from dcopilot.engine.tasks import calibrate
-from dcopilot.engine.tasks.infill import run_infill, step_shapes
+from dcopilot.engine.tasks.infill import retrieved_ids, run_infill, step_shapes
 from dcopilot.engine.tasks.requests import InfillRequest, Snippet
 
 DOC = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\nprint(ar"
@@ -101,7 +101,25 @@ def test_a_retrieved_block_longer_than_the_models_canvas_is_scored_whole(tiny_mo
     assert bridge.evidence.tokens == len(tiny_model.tokenizer.encode(bridge.text)) > 4
     assert (bridge.evidence.context, bridge.evidence.after) == (1, 1)
     assert all(c.evidence.after == 0 for c in res.candidates if c is not bridge)
-    # A compiled step (a denoise drop-in) keeps the shapes it warmed up: texts longer than its canvas stay out.
+    # A compiled step (a denoise drop-in) keeps the shapes it warmed up: texts longer than its canvas are cut to
+    # the whole lines that fit (here one, which the line match offers already).
     compiled = run_infill(tiny_model, req, denoise=tiny_model.denoise)
     assert not any("\n" in c.text for c in compiled.candidates if c.origin == "retrieved")
     assert compiled.retrieved < res.retrieved
+
+
+def test_a_retrieved_block_longer_than_the_canvas_is_cut_to_its_whole_lines_that_fit(tiny_model):
+    tok = tiny_model.tokenizer
+    doc = "if ready:\n    go(1)\n    go(2)\n    go(3)\nrun()\nif ready:\n    "
+    req = InfillRequest(text=doc + "\nrun()\n", cursor=len(doc), multiline="always")
+    whole = retrieved_ids(tok, req, True, 1000)
+    assert [m.text for _, m in whole] == ["go(1)\n    go(2)\n    go(3)", "go(1)"]
+    two = "go(1)\n    go(2)"
+    cut = retrieved_ids(tok, req, True, len(tok.encode(two)) + 1)  # room for two lines and the end token
+    assert [(ids, m.text) for ids, m in cut] == [(tok.encode(two), two), (tok.encode("go(1)"), "go(1)")]
+    # the lines after the cut text are not the ones after the cursor: no repeated line after it any more
+    assert (cut[0][1].context, cut[0][1].after, whole[0][1].after) == (1, 0, 1)
+    # cut to a text another match offers: once (the first, best-ranked one)
+    one = retrieved_ids(tok, req, True, len(tok.encode("go(1)")) + 1)
+    assert [m.text for _, m in one] == ["go(1)"] and one[0][1].after == 0
+    assert retrieved_ids(tok, req, True, 2) == []  # not even a line fits

@@ -6,23 +6,32 @@ from dcopilot.engine.tasks.retrieve import (
     SHARED_MAX,
     Match,
     _reindent,
+    _renamed_context,
     continuations,
     echo_key,
+    rename,
+    renaming,
+    shape_of,
     shared_before,
 )
 
 EQUIVALENT_MUTANTS = [
     (
-        "_equal_run",
-        "while 1 <= k < len(lines) and not lines[k].strip():",
-        "stopping on a blank line 0 instead of stepping past it compares that blank line with a non-blank one: "
-        "no match either way, as at the start of the lines (walking forward, k starts past line 0)",
+        "renaming",
+        f"for x, y in zip(a[1::2], b[1::2], strict={v}):",
+        "the test before returned unless both lines have as many words: strict or not, zip sees equal lengths",
+    )
+    for v in ("None", "False")
+] + [
+    (
+        "renaming",
+        "for x, y in zip(a[1::2], b[1::2], ):",
+        "the test before returned unless both lines have as many words: strict or not, zip sees equal lengths",
     ),
     (
-        "_equal_run",
-        "while 0 < k < len(lines) and not lines[k].strip():",
-        "stopping on a blank line 0 instead of stepping past it compares that blank line with a non-blank one: "
-        "no match either way, as at the start of the lines (walking forward, k starts past line 0)",
+        "continuations",
+        "ctx, names = _renamed_context(lines, j, previous) if (j in renamable) or True else (0, {})",
+        "the shape sieve only saves time: a line it stops has no renamed context for _renamed_context to find",
     ),
     (
         "_bridge",
@@ -95,7 +104,7 @@ def found(doc: str, snippets=(), multiline=True, limit=4) -> list[str]:
         ("x = 1\ny|", []),
         # nothing typed: the line after an earlier copy of the previous line (a repeated structure)
         ("if a:\n    run(a)\nif a:\n    |", ["run(a)"]),
-        ("if a:\n    run(a)\nif b:\n    |", []),  # previous line differs: no repeat to follow
+        ("if a:\n    run(a)\nif b > 0:\n    |", []),  # previous line differs: no repeat to follow
         ("if a:\n\n    run(a)\nif a:\n    |", ["run(a)"]),  # blank lines between do not break the repeat
         ("if a:\n  \n\n    run(a)\nif a:\n\n    |", ["run(a)"]),
         # more equal lines before the match rank it higher
@@ -280,8 +289,8 @@ def test_match_facts_for_the_score():
     ]
 
 
-def m(context=0, typed=0, source=0, distance=0, text="x", shared=0, after=0):
-    return Match(text, context, typed, source, distance, shared, after)
+def m(context=0, typed=0, source=0, distance=0, text="x", shared=0, after=0, renamed=0):
+    return Match(text, context, typed, source, distance, shared, after, renamed)
 
 
 @pytest.mark.parametrize(
@@ -290,6 +299,8 @@ def m(context=0, typed=0, source=0, distance=0, text="x", shared=0, after=0):
         (m(context=2), m(context=1, typed=9, shared=64)),  # longer repeated context first
         (m(after=1), m(typed=9, shared=64)),  # a repeated line after it counts as one before it
         (m(context=1, after=2), m(context=2, shared=64)),
+        (m(context=1), m(context=1, renamed=1, shared=64)),  # then an exact repeat before one under other names
+        (m(context=2, renamed=2), m(context=1)),
         (m(shared=8, typed=1), m(shared=7, typed=9)),  # then twice as many characters shared before it
         (m(shared=4), m(shared=3, typed=9)),
         (m(shared=1), m(typed=9)),
@@ -319,10 +330,10 @@ def test_match_order(better, worse):
         # nothing typed: the end of the previous line and the indent, repeated after a line that differs
         ("x = f(y)\n    b = 1\nz = g(y)\n    |", ["b = 1"]),
         ("x = f(y)\n    b = 1\nz = g(w)\n    |", []),  # "(w)\n    " occurs nowhere else
-        ("x = f(y)\nb = 1\nz = g(y)\n    |", []),  # the indent is part of what must repeat
+        ("x = f(y)\nb = 1\nz += g(y)\n    |", []),  # the indent is part of what must repeat
         # a deeper-indented line after the same key would be mis-indented at the cursor: not offered
-        ("x = f(y)\n      b = 1\nz = g(y)\n    |", []),
-        ("x = f(y)\n\t\tb = 1\nz = f(y)\n\t|", []),
+        ("x = f(y)\n      b = 1\nz += g(y)\n    |", []),
+        ("x = f(y)\n\t\tb = 1\nz += f(y)\n\t|", []),
         ("x = f(y)\n\tb = 1\nz = f(y)\n\t|", ["b = 1"]),
         ("s = 'a   b'\nt = 'a  |", []),  # (a run of blanks in a string too: the echo cut it in two)
         ("a = LIMIT_MAX  # cap\nb = LIMIT_MAX|", ["  # cap"]),  # blanks after a key that ends in a word are kept
@@ -344,8 +355,8 @@ def test_echo_facts():
         Match("b)", context=0, typed=6, source=0, distance=3, shared=6),
     ]
     # an echo that ends with a line break continues on the next line (its distance is that line's)
-    assert continuations("x = g(y)\nb = 1\nz = g(y)\n", "") == [
-        Match("b = 1", context=0, typed=0, source=0, distance=2, shared=8)
+    assert continuations("x = g(y)\nb = 1\nz += g(y)\n", "") == [
+        Match("b = 1", context=0, typed=0, source=0, distance=2, shared=7)
     ]
     assert found("xxxxxxxxa\ny = xxxxxx|") == ["a", "xa", "xxa"]  # overlapping occurrences count each
 
@@ -396,3 +407,140 @@ def test_echo_key(before, key):
 )
 def test_shared_before(text, at, before, n):
     assert shared_before(text, at, before) == n
+
+
+def kept(*words):
+    return {w: w for w in words}
+
+
+@pytest.mark.parametrize(
+    "seen,want,names,expected",
+    [
+        ("def monday(self):", "def tuesday(self):", {}, {**kept("def", "self"), "monday": "tuesday"}),
+        ("x = f(a, b)", "y = g(a, b)", {}, {**kept("a", "b"), "x": "y", "f": "g"}),  # two words renamed
+        ("x = f(a, b)", "y = g(c, b)", {}, None),  # three: more than MAX_RENAMES
+        ("f(1)", "f(2)", {}, {"f": "f", "1": "2"}),  # numbers are words too
+        ("x = f(a)", "x = f(a)", {}, kept("x", "f", "a")),  # nothing renamed (the caller asks for a rename)
+        ("x = f(a)", "x = f(a, b)", {}, None),  # other non-word text
+        ("x = f(a)", "x = f[a]", {}, None),
+        ("x = f(a)", "x=f(a)", {}, None),  # blanks are non-word text too
+        ("a()b", "(a)b", {}, None),  # the same non-word text, elsewhere between the words
+        ("use(a)", "use(b)", {"a": "c"}, None),  # a word renamed two ways, here and on a line before
+        ("use(a)", "use(b)", {"a": "a"}, None),  # (kept there, renamed here)
+        ("use(a)", "use(b)", {"c": "b"}, None),  # two words renamed to one
+        ("a + b", "c + c", {}, None),
+        ("y = a", "y = y", {}, None),  # (one of them a word kept: y)
+        ("use(a)", "use(b)", {"x": "y"}, {"x": "y", "use": "use", "a": "b"}),  # earlier renames carry on
+        ("use(a, b)", "use(c, d)", {"x": "y"}, None),  # three in all
+        ("a = b", "c = d", {}, None),  # every word renamed: another statement, not a repeat
+        ("return None", "return x", {}, None),  # a fixed word (a value or the receiver) never changes
+        ("return x", "return None", {}, None),
+        ("self.a = 1", "this.a = 1", {}, None),
+        ("if x == nil {", "if y == nil {", {}, {"if": "if", "x": "y", "nil": "nil"}),  # kept, it may stay
+    ],
+)
+def test_renaming(seen, want, names, expected):
+    assert renaming(seen, want, names) == expected
+
+
+@pytest.mark.parametrize(
+    "text,names,expected",
+    [
+        ("if day == monday:", {"monday": "tuesday"}, "if day == tuesday:"),
+        ('"Scheduling .monday() jobs"', {"monday": "tuesday"}, '"Scheduling .tuesday() jobs"'),  # in strings too
+        ("Monday MONDAY monday mondays", {"monday": "tuesday"}, "Tuesday TUESDAY tuesday mondays"),  # whole words
+        ("a(b)", {"a": "b", "b": "a"}, "b(a)"),  # all at once, not one after the other
+        ("x1 = 1", {"1": "2"}, "x1 = 2"),
+        ("a(b)", {}, "a(b)"),
+    ],
+)
+def test_rename(text, names, expected):
+    assert rename(text, names) == expected
+
+
+@pytest.mark.parametrize(
+    "line,matches,others",
+    [
+        ("def monday(self):", ["def tuesday(self):", "  def x(y):  ", "\tdef a1(_):"], ["def f(self, x):", "deff(x):"]),
+        ("f(1)", ["g(22)", "f(x)"], ["f(1, 2)", "f()"]),
+        ("}", ["}", "   }"], ["})", "} x"]),
+        ("a.b", ["c.d"], ["a\n.b", "a. b"]),  # never across a line break
+    ],
+)
+def test_shape_of(line, matches, others):
+    # a sieve for renaming(): a line it lets through may still differ (a word renamed two ways); none it stops
+    # could be a rename
+    shape = shape_of(line)
+    assert all(shape.fullmatch(s) for s in matches)
+    assert not any(shape.fullmatch(s) for s in others)
+    text = "\n".join(["q", *matches, "q"])
+    assert [m.group(0).strip() for m in shape.finditer(text)] == [s.strip() for s in matches]
+
+
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        # a repeat of the lines above the cursor under other names: the line after it, renamed alike
+        # (then the same line as an echo of the indent after "(self):", which is not renamed)
+        (
+            "def monday(self):\n    return self.at('monday')\n\ndef tuesday(self):\n    |",
+            ["return self.at('tuesday')", "return self.at('monday')"],
+        ),
+        ("x = a\ny = a\nuse(a)\nx = b\ny = b\n|", ["use(b)", "y = b"]),  # (y = b: after x = a as x = b)
+        ("def f(a):\n\n    go(a)\n    q()\ndef f(b):\n    |", ["go(b)"]),  # a blank line between does not matter
+        # with a block, the body renamed too, and the first line alone
+        (
+            "def load(a):\n    for x in a:\n        use(a, x)\ndef save(b):\n    |",
+            ["for x in b:\n        use(b, x)", "for x in b:"],
+        ),
+        # an exact repeat outranks one under other names
+        ("if a:\n    one(a)\nif b:\n    two(b)\nif b:\n    |", ["two(b)", "one(b)"]),
+        # too many renames, another shape, or a fixed word swapped: no repeat
+        ("x = f(a, b)\n    run()\ny = g(c, b)\n|", []),
+        ("x = f(a)\n    run()\nx = f(a, b)\n|", []),
+        ("x = None\nrun()\nx = z\n|", []),
+        # typed text: it still has to start the renamed line
+        (
+            "def monday(self):\n    return self.at('monday')\n\ndef tuesday(self):\n    return self.|",
+            ["at('tuesday')", "at('monday')"],
+        ),
+    ],
+)
+def test_repeats_under_other_names(doc, expected):
+    assert found(doc) == expected
+
+
+def test_renamed_repeat_facts():
+    # lines before the match count while one set of renames holds: here both (a -> b), then a word kept on one
+    # line and renamed on the other (c) ends the run at one line
+    assert continuations("x = a\ny = a\nuse(a)\nx = b\ny = b\n", "") == [
+        Match("use(b)", context=2, typed=0, source=0, distance=3, shared=1, renamed=1),  # "\n" shared
+        Match("y = b", context=1, typed=0, source=0, distance=1, shared=5, renamed=1),
+    ]
+    assert continuations("c = a\ny = a\nuse(a)\nc = c\ny = c\n", "", multiline=False) == [
+        Match("use(c)", context=1, typed=0, source=0, distance=3, shared=1, renamed=1)
+    ]
+
+
+def test_a_block_whose_body_is_already_below_the_cursor_is_not_offered():
+    # the match's next line equals the cursor's: its body is written already, the first line alone is offered
+    assert found("for k in keys:\n    use(k)\nq\nfor k in |\n    use(k)\n") == ["keys:"]
+    assert found("for k in keys:\n    use(k)\nq\nfor k in |\n    other(k)\n") == ["keys:\n    use(k)", "keys:"]
+
+
+def test_renamed_context_counts_only_repeats_with_a_rename():
+    lines = ["x = a", "y = a", "use(a)"]
+    assert _renamed_context(lines, 2, ["y = b", "x = b"]) == (2, {"a": "b"})
+    assert _renamed_context(lines, 2, ["y = a", "x = a"]) == (0, {})  # an exact repeat: not this function's
+    assert _renamed_context(lines, 2, ["y = b", "x = b", "more"]) == (2, {"a": "b"})  # the lines above ran out
+    assert _renamed_context(["q", *lines], 3, ["y = b", "x = b", "q"]) == (3, {"a": "b"})
+    assert _renamed_context(["q", "q", *lines], 4, ["y = b", "x = b", "q", "q"]) == (3, {"a": "b"})  # CONTEXT_LINES
+    assert _renamed_context(lines, 0, ["y = b"]) == (0, {})  # nothing above
+
+
+def test_renamed_block_facts():
+    assert continuations("def load(a):\n    for x in a:\n        use(x)\ndef save(b):\n    ", "") == [
+        # two words renamed (load -> save, a -> b); 7 characters shared before it: "):\n    "
+        Match("for x in b:\n        use(x)", context=1, typed=0, source=0, distance=3, shared=7, renamed=2),
+        Match("for x in b:", context=1, typed=0, source=0, distance=3, shared=7, renamed=2),
+    ]
