@@ -25,9 +25,18 @@ def gate(candidates: Sequence[T], min_score: float) -> list[T]:
     return [c for c in candidates if c.score >= min_score]
 
 
-def why_hidden(candidates: Sequence[_Scored], min_score: float) -> str | None:
-    """Why nothing is shown: the best score against the threshold; None when something passes or none exists."""
-    if not candidates or gate(candidates, min_score):
+def why_hidden(candidates: Sequence[_Scored], min_score: float, unwritten: float | None = None) -> str | None:
+    """Why nothing is shown: the best score against the threshold, or, with no candidate because the model's own
+    answers could score at most `unwritten` (so none was written) and nothing was found to retrieve, that; None
+    when something passes or nothing says why."""
+    if not candidates:
+        if unwritten is None:
+            return None
+        return (
+            f"no continuation from the workspace fits here, and the model's own completions score at most "
+            f"{unwritten:.2f}, below completion.min_score {min_score:.2f}"
+        )
+    if gate(candidates, min_score):
         return None
     best = max(c.score for c in candidates)
     return f"best candidate's score {best:.2f} is below completion.min_score {min_score:.2f}"

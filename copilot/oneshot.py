@@ -86,11 +86,13 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         model = load_configured_model(config)
     except Exception as e:  # the loader's errors are one-line messages
         return _fail(f"cannot load the model: {e}")
-    req = infill_request(config, text=text, cursor=cursor, language=_language(path), path=path.name)
-    result = run_infill(model, req)
     min_score = config.completion.min_score
+    req = infill_request(
+        config, text=text, cursor=cursor, language=_language(path), path=path.name, min_score=min_score
+    )
+    result = run_infill(model, req)
     candidates = gate(result.candidates, min_score)
-    hidden = why_hidden(result.candidates, min_score)
+    hidden = why_hidden(result.candidates, min_score, result.unwritten)
     if as_json:
         out = []
         for cand in candidates:

@@ -59,7 +59,10 @@ def infill_request(
     seed: int | None = None,
     max_candidates: int | None = None,
     snippets: tuple[Snippet, ...] = (),
+    min_score: float | None = None,
 ) -> InfillRequest:
+    """min_score: the gate the caller will apply to what comes back (None: none; evaluations want every
+    candidate), which lets the engine skip work whose results could not pass it."""
     c = config.completion
     extra: dict[str, Any] = {} if max_candidates is None else {"max_candidates": max_candidates}
     return InfillRequest(
@@ -78,6 +81,7 @@ def infill_request(
         retrieve=c.retrieve,
         seed_canvas=c.seed_canvas,
         renoise=config.edit.renoise,
+        min_score=min_score,
         **extra,
     )
 

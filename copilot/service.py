@@ -189,6 +189,7 @@ class EngineBackend:
             hypotheses=req.hypotheses,
             max_candidates=req.candidates,
             snippets=req.snippets,
+            min_score=req.min_score,
         )
         assert self.prefix is not None, "complete() before load()"
         with _out_of_memory_as_error():

@@ -51,12 +51,14 @@ FEATURES = (
 )
 # Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
 # tokens, snippets in the prompt, echoes, bridges and renamed repeats among the retrieved candidates; the model
-# promoted last in session 8; session 13: 1,252 candidates of 320 cases; bench/RESULTS.md). Refit for another model:
-# the scale of its log-probabilities is its own. The characters a retrieved match shares before the cursor add up to
-# 2.4 to the logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a real repeat. A text of
-# symbols alone loses 1.4; a repeat under other names gains 0.2 over one with the same context.
-WEIGHTS = (0.141, -0.150, -0.624, 0.775, 0.350, 0.324, 0.234, 0.007, 0.235, 0.572, -1.415, 0.710, 0.206)
-BIAS = -4.295
+# promoted last in session 8; session 13: 1,252 candidates of 320 cases, `--omit agreement`; bench/RESULTS.md). Refit
+# for another model: the scale of its log-probabilities is its own. The characters a retrieved match shares before
+# the cursor add up to 2.5 to the logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a
+# real repeat. A text of symbols alone loses 1.4; a repeat under other names gains 0.2 over one with the same
+# context. Agreement with the suffix is left out: it changed nothing at the gate here (78 useful of 150 shown at
+# -2.0 without it, of 151 with it), and without it the model's own answers have a ceiling (`ceiling`).
+WEIGHTS = (0.106, 0.0, -0.672, 0.663, 0.323, 0.336, 0.284, 0.023, 0.287, 0.605, -1.408, 0.672, 0.244)
+BIAS = -3.437
 
 
 def features(e: Evidence) -> tuple[float, ...]:
@@ -75,6 +77,38 @@ def features(e: Evidence) -> tuple[float, ...]:
         float(min(e.after, 3)),
         float(e.renamed > 0),
     )
+
+
+# What the evidence of a candidate the model wrote itself (not retrieved) can be, per feature: (lowest, highest).
+# Log-probabilities are at most 0, a text has at least 1 token, the retrieval facts are all 0.
+WRITTEN_RANGES = {
+    "confidence": (-math.inf, 0.0),
+    "agreement": (-math.inf, 0.0),
+    "log_tokens": (math.log(2), math.inf),
+    "retrieved": (0.0, 0.0),
+    "context": (0.0, 0.0),
+    "log_typed": (0.0, 0.0),
+    "attested": (0.0, 1.0),
+    "breaks": (0.0, 1.0),
+    "repairs": (0.0, 1.0),
+    "log_shared": (0.0, 0.0),
+    "symbols_only": (0.0, 1.0),
+    "after": (0.0, 0.0),
+    "renamed": (0.0, 0.0),
+}
+
+
+def ceiling(weights: Sequence[float] = WEIGHTS, bias: float = BIAS) -> float:
+    """The highest score a candidate the model wrote itself can get, whatever it writes: log P(useful) at best
+    (0.0 when a weight lets it grow without bound). Below a gate above this, no such candidate is ever shown."""
+    z = bias
+    for name, w in zip(FEATURES, weights, strict=True):
+        low, high = WRITTEN_RANGES[name]
+        best = high if w > 0 else low
+        if w and math.isinf(best):
+            return 0.0
+        z += w * best if w else 0.0
+    return log_sigmoid(z)
 
 
 def log_sigmoid(z: float) -> float:

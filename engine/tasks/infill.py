@@ -54,6 +54,8 @@ class InfillResult:
     tail: list[int] = field(default_factory=list)  # the pinned suffix tokens at the canvas tail
     retrieved: int = 0  # candidates found in context and scored with the model's
     model_rows: int = 0  # canvases the step loop denoised (hypotheses, plus a seeded one)
+    # when the gate ruled out the model's own answers, so that none was written: the most they could score
+    unwritten: float | None = None
 
 
 def select(candidates: list[Candidate], limit: int) -> list[Candidate]:
@@ -172,9 +174,10 @@ def score_rows(
     hide = parity.repeat_interleave(B, dim=0).to(canvas.device)  # [2B, L]
     clean = canvas.repeat(2, 1)
     noise_id = model.generation.noise_token_id
-    if noise_id is None:  # a uniform-noise model: random ids, the same for every call
-        noise = torch.randint(0, model.config.vocab_size, clean.shape, generator=torch.Generator().manual_seed(0))
-        noise = noise.to(canvas.device)
+    if noise_id is None:  # a uniform-noise model: random ids, the same for every call and every row (a row's
+        # score then does not depend on which other rows share its batch)
+        noise = torch.randint(0, model.config.vocab_size, (2, 1, L), generator=torch.Generator().manual_seed(0))
+        noise = noise.expand(2, B, L).reshape(2 * B, L).to(canvas.device)
     else:
         noise = torch.full_like(clean, noise_id)
     logp = torch.log_softmax((denoise or model.denoise)(torch.where(hide, noise, clean), cache), dim=-1)
@@ -221,6 +224,13 @@ def run_infill(
 
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
     length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
+    # The model writes its own answers only if one could pass the caller's gate: the embedded model's never can
+    # at the default gate (calibrate.ceiling), and writing them is most of a request's time on a CPU. A compiled
+    # step keeps the shapes it warmed up, so it writes them anyway.
+    most = calibrate.ceiling()
+    writes = denoise is not None or req.min_score is None or most >= req.min_score
+    hyps = hyps if writes else []
+    unwritten = None if writes else most
     specs = [lay.assemble_canvas(length, tail, h, specials.eos, specials.pad) for h in hyps]
     free_len = length - len(tail)
     # A retrieved text is scored whole, up to the longest canvas the model knows, though the model writes fewer
@@ -228,6 +238,9 @@ def run_infill(
     # the shapes it warmed up.
     room = free_len if denoise is not None else max(free_len, model.canvas_length - max(k, 0))
     found = retrieved_ids(tok, req, multiline, room) if req.retrieve else []
+    if not specs and not found:  # nothing to write and nothing to score: the model is not needed
+        seconds = time.perf_counter() - started
+        return InfillResult([], 0, seconds, len(prompt), layout.value, fmt.value, tail=tail, unwritten=unwritten)
 
     device = next(model.parameters()).device
     gen = generator or torch.Generator(device=device).manual_seed(req.seed)
@@ -235,31 +248,33 @@ def run_infill(
     vocab = model.config.vocab_size
     origins = ["model"] * len(specs)
     seeds = [ids for ids, _ in found if len(ids) < free_len]
-    if req.seed_canvas and seeds:
+    if req.seed_canvas and seeds and writes:
         # The best retrieved text that fits, partly re-noised, as one more canvas: the model edits it instead of
         # writing from noise (an edit's canvas, so its length stays free).
         noised = (torch.rand(free_len, generator=cpu_gen) < req.renoise).tolist()
         specs.append(lay.assemble_edit_canvas(length, seeds[0], tail, specials.eos, specials.pad, noised))
         hyps = [*hyps, None]
         origins.append("seeded")
-    seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, model.generation.noise_token_id) for s in specs]).to(device)
-    pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
-
     prompt_ids = torch.tensor([prompt], dtype=torch.long, device=device)
     cache = (encoder or model.encode)(prompt_ids)
-    result = sample(
-        model,
-        cache,
-        canvas_length=length,
-        batch=len(specs),
-        seed_canvas=seed,
-        pinned=pinned,
-        generation=model.generation,
-        generator=gen,
-        cancel=cancel,
-        denoise=denoise,
-    )
-    tokens = result.tokens.cpu()
+    tokens, steps = torch.empty(0, length, dtype=torch.long), 0
+    if specs:
+        noise_id = model.generation.noise_token_id
+        seed = torch.stack([noise_fill(s.seed, vocab, cpu_gen, noise_id) for s in specs]).to(device)
+        pinned = torch.tensor([s.pinned for s in specs], dtype=torch.bool, device=device)
+        result = sample(
+            model,
+            cache,
+            canvas_length=length,
+            batch=len(specs),
+            seed_canvas=seed,
+            pinned=pinned,
+            generation=model.generation,
+            generator=gen,
+            cancel=cancel,
+            denoise=denoise,
+        )
+        tokens, steps = result.tokens.cpu(), result.stats.steps
 
     stops = [*model.stop_ids, specials.pad]
     middles = [lay.middle_ids(row.tolist(), s.free_len, stops) for row, s in zip(tokens, specs, strict=True)]
@@ -335,7 +350,7 @@ def run_infill(
         )
     return InfillResult(
         candidates=select(kept, req.max_candidates),
-        steps=result.stats.steps,
+        steps=steps,
         seconds=time.perf_counter() - started,
         prompt_tokens=len(prompt),
         layout=layout.value,
@@ -345,6 +360,7 @@ def run_infill(
         tail=tail,
         retrieved=len(found),
         model_rows=rows,
+        unwritten=unwritten,
     )
 
 

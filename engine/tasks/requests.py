@@ -81,6 +81,9 @@ class InfillRequest:
     retrieved: int = RETRIEVED
     seed_canvas: bool = SEED_CANVAS
     renoise: float = RENOISE  # fraction of a seeded canvas re-noised
+    # the gate the caller applies (completion.min_score): work whose every result would score below it is skipped;
+    # None: no gate, every candidate is wanted
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,21 @@ def test_gate(scores, min_score, kept):
 )
 def test_why_hidden(scores, min_score, reason):
     assert why_hidden([C(s) for s in scores], min_score) == reason
+
+
+@pytest.mark.parametrize(
+    "scores, unwritten, reason",
+    [
+        # the model wrote nothing (its answers could score -3.34 at most) and nothing was retrieved
+        (
+            [],
+            -3.344,
+            "no continuation from the workspace fits here, and the model's own completions score at most "
+            "-3.34, below completion.min_score -2.00",
+        ),
+        ([-2.5], -3.344, "best candidate's score -2.50 is below completion.min_score -2.00"),  # retrieved, hidden
+        ([-1.5], -3.344, None),
+    ],
+)
+def test_why_hidden_when_the_model_wrote_nothing(scores, unwritten, reason):
+    assert why_hidden([C(s) for s in scores], -2.0, unwritten) == reason

@@ -4,11 +4,13 @@ import math
 
 import pytest
 from dcopilot.engine.tasks.calibrate import (
+    BIAS,
     FEATURES,
     WEIGHTS,
     Evidence,
     _solve,
     attested,
+    ceiling,
     features,
     fit,
     log_sigmoid,
@@ -20,6 +22,11 @@ SWITCH = "below -30 the two formulas agree to 1e-13 (log1p(e^-30)); the switch o
 STRICT_STEP = "the step has one entry per weight by construction: strict or not, zip pairs them all"
 PIVOT_EXACTLY = "a pivot of exactly 1e-12 in absolute value: the two tests differ only there"
 EQUIVALENT_MUTANTS = [
+    (
+        "ceiling",
+        "best = high if w >= 0 else low",
+        "at a weight of 0 either bound adds nothing: the weight times it is skipped, infinite or not",
+    ),
     ("log_sigmoid", "return -math.log1p(math.exp(-z)) if z >= -30 else z", SWITCH),
     ("log_sigmoid", "return -math.log1p(math.exp(-z)) if z > -31 else z", SWITCH),
     (
@@ -99,6 +106,50 @@ def test_syntax_features_say_only_which_way_the_errors_went(errors_added, breaks
 def test_renamed_says_whether_any_word_was_renamed(renamed, feature):
     got = dict(zip(FEATURES, features(Evidence(-1.0, 0.0, 2, renamed=renamed)), strict=True))
     assert got["renamed"] == feature
+
+
+def written(**kw) -> Evidence:
+    """Evidence of a candidate the model wrote itself (no retrieval facts)."""
+    return Evidence(**{"confidence": -0.5, "agreement": -1.0, "tokens": 1, **kw})
+
+
+W0 = (1.0, 0.0, -0.5, 9.0, 9.0, 9.0, 0.25, -1.0, 0.5, 9.0, -2.0, 9.0, 9.0)  # retrieval weights: no matter
+W1 = (1.0, 0.0, -0.5, 9.0, 9.0, 9.0, -0.25, 1.0, 0.0, 9.0, 2.0, 9.0, 9.0)
+
+
+@pytest.mark.parametrize(
+    "weights,best,expected_z",
+    [
+        # the best written text: confidence 0, 1 token, the best of each yes/no fact; retrieval facts 0
+        (W0, written(confidence=0.0, attested=True, errors_added=-1), -3.0 - 0.5 * math.log(2) + 0.25 + 0.5),
+        (W1, written(confidence=0.0, errors_added=1, symbols_only=True), -3.0 - 0.5 * math.log(2) + 1.0 + 2.0),
+        ((0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 0.0, 0.0, 0.0, 9.0, 0.0, 9.0, 9.0), written(), -3.0),  # the bias alone
+        # a weight that lets a written text's score grow without bound: no ceiling
+        ((-1.0, 0.0, -0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), None, None),  # the less confident, the better
+        ((1.0, -0.1, -0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), None, None),  # the worse the suffix agrees, the better
+        ((1.0, 0.0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), None, None),  # the longer, the better
+    ],
+)
+def test_ceiling_of_what_the_model_writes(weights, best, expected_z):
+    top = ceiling(weights, -3.0)
+    if expected_z is None:
+        assert top == 0.0
+        return
+    assert top == pytest.approx(log_sigmoid(expected_z))
+    assert score(best, weights, -3.0) == pytest.approx(top)  # reached
+    for e in (written(), written(tokens=40), written(confidence=-3.0, attested=True), written(symbols_only=True)):
+        assert score(e, weights, -3.0) <= top
+
+
+def test_ceiling_needs_one_weight_per_feature():
+    with pytest.raises(ValueError):
+        ceiling((0.0,) * (len(FEATURES) - 1), 0.0)
+
+
+def test_the_shipped_score_has_a_ceiling_for_written_text():
+    # Agreement is left out of the shipped fit (weight 0), so a written text's score is bounded.
+    assert WEIGHTS[FEATURES.index("agreement")] == 0.0
+    assert ceiling() < 0.0 and ceiling() == ceiling(WEIGHTS, BIAS)
 
 
 def test_every_feature_has_a_weight():

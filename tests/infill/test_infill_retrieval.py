@@ -1,6 +1,8 @@
 """Retrieved candidates in the engine (tiny random checkpoint, real sampler): they are scored in the model's
 scoring pass and ranked with its hypotheses on one calibrated score; snippets feed them; a seeded canvas runs."""
 
+import dataclasses
+
 import pytest
 from dcopilot.engine.tasks import calibrate
 from dcopilot.engine.tasks.infill import retrieved_ids, run_infill, step_shapes
@@ -123,3 +125,40 @@ def test_a_retrieved_block_longer_than_the_canvas_is_cut_to_its_whole_lines_that
     one = retrieved_ids(tok, req, True, len(tok.encode("go(1)")) + 1)
     assert [m.text for _, m in one] == ["go(1)"] and one[0][1].after == 0
     assert retrieved_ids(tok, req, True, 2) == []  # not even a line fits
+
+
+def test_the_model_writes_only_what_could_pass_the_gate(tiny_model):
+    # The shipped score gives the model's own answers a ceiling: a gate above it rules every one of them out, so
+    # none is written (no step loop) and only the retrieved texts are scored, exactly as they are otherwise.
+    top = calibrate.ceiling()
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED)
+    every = run_infill(tiny_model, req)
+    above = run_infill(tiny_model, dataclasses.replace(req, min_score=top + 0.01))
+    assert every.model_rows == H and every.steps > 0 and every.unwritten is None
+    assert above.model_rows == 0 and above.steps == 0 and above.unwritten == top and above.canvases == []
+    assert {c.origin for c in above.candidates} == {"retrieved"}
+    retrieved = {c.text: c.score for c in every.candidates if c.origin == "retrieved"}
+    assert {c.text: c.score for c in above.candidates} == pytest.approx(retrieved, rel=1e-4)
+    # at or below the ceiling, or with no gate, the model writes
+    for min_score in (top, top - 1.0, None):
+        res = run_infill(tiny_model, dataclasses.replace(req, min_score=min_score))
+        assert res.model_rows == H and res.unwritten is None
+    # a compiled step keeps the shapes it warmed up: it writes anyway
+    compiled = run_infill(tiny_model, dataclasses.replace(req, min_score=top + 0.01), denoise=tiny_model.denoise)
+    assert compiled.model_rows == H and compiled.unwritten is None
+
+
+def test_with_nothing_to_write_or_score_the_model_is_not_run(tiny_model):
+    calls = []
+
+    def encoder(ids):
+        calls.append(ids)
+        return tiny_model.encode(ids)
+
+    doc = "import os\n\nprint(os.getcwd())\nx = "  # nothing in the document continues "x = "
+    req = InfillRequest(text=doc, cursor=len(doc), multiline="never", **FIXED, min_score=calibrate.ceiling() + 0.01)
+    res = run_infill(tiny_model, req, encoder=encoder)
+    assert res.candidates == [] and res.retrieved == 0 and res.steps == 0 and calls == []
+    assert res.unwritten == calibrate.ceiling() and res.prompt_tokens > 0
+    assert run_infill(tiny_model, dataclasses.replace(req, min_score=None), encoder=encoder).model_rows == H
+    assert len(calls) == 1

@@ -73,14 +73,19 @@ def test_bad_cases_file(tmp_path):
 def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    return a + b\n\nx = add(1, )\n", encoding="utf-8")
-    r = dcopilot(
-        "complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(tiny_checkpoint_dir), cwd=tmp_path
-    )
+    args = ("complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(tiny_checkpoint_dir))
+    r = dcopilot(*args, cwd=tmp_path, DCOPILOT_COMPLETION_MIN_SCORE="-100")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["steps"] >= 1 and out["prompt_format"] == "fim"
     for c in out["candidates"]:
         assert c["start"] == {"line": 4, "col": 12}
+    # At the default gate the model's own answers cannot pass (the score's ceiling): none is written, and with
+    # nothing in the file to continue "x = add(1, " there is no candidate; the answer says why.
+    r = dcopilot(*args, cwd=tmp_path)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["steps"] == 0 and out["candidates"] == []
+    assert out["hidden"].startswith("no continuation from the workspace fits here, and the model's own completions")
     r = dcopilot(
         "edit",
         str(src),

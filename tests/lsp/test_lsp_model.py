@@ -243,7 +243,13 @@ def test_missing_weights_leave_a_working_server(raw_server, tmp_path):
 
 
 def test_cancel_mid_run_stops_the_real_sampler(raw_server, slow_checkpoint):
-    server = raw_server(deterministic=False, DCOPILOT_MODEL_PATH=str(slow_checkpoint), DCOPILOT_MODEL_DEVICE="cpu")
+    # the gate open: at the default one the model's own answers could not pass, and none would be written
+    server = raw_server(
+        deterministic=False,
+        DCOPILOT_MODEL_PATH=str(slow_checkpoint),
+        DCOPILOT_MODEL_DEVICE="cpu",
+        DCOPILOT_COMPLETION_MIN_SCORE="-100",
+    )
     server.initialize(options={"candidates": 1, "hypotheses": 1})
     server.wait_status("ready", timeout=240)
     uri = "file:///work/model_slow.py"
