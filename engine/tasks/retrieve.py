@@ -278,8 +278,8 @@ def continuations(
             if len(content) <= len(typed) or not content.startswith(typed):
                 continue
             ctx, names = _context(lines, j, previous), dict[str, str]()
-            if ctx == 0:  # a repeat under other names (def monday -> def tuesday): its text renamed alike
-                ctx, names = _renamed_context(lines, j, previous) if j in renamable else (0, {})
+            if ctx == 0 and j in renamable:  # a repeat under other names (def monday -> def tuesday): renamed alike
+                ctx, names = _renamed_context(lines, j, previous)
             if not typed and ctx == 0:
                 continue
             raw = content[len(typed) :]

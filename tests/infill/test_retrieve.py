@@ -29,11 +29,6 @@ EQUIVALENT_MUTANTS = [
         "the test before returned unless both lines have as many words: strict or not, zip sees equal lengths",
     ),
     (
-        "continuations",
-        "ctx, names = _renamed_context(lines, j, previous) if (j in renamable) or True else (0, {})",
-        "the shape sieve only saves time: a line it stops has no renamed context for _renamed_context to find",
-    ),
-    (
         "_bridge",
         "while first < last and not lines[first].strip():",
         "when first == last that line is blank: the next loop steps last below first, and None follows either way",
