@@ -17,6 +17,9 @@ CLOSERS = {v: k for k, v in OPENERS.items()}
 # still allows multi-line here, and lsp/items.py lets a suggestion that repeats it replace it.
 AUTO_CLOSERS = frozenset(")]}>\"'`;,: \t")
 BLOCK_OPENER_ENDINGS = (":", "{", "(", "[", "=>", " do", " then")
+COMMENT_STARTS = ("#", "//", "--", "/*", "*")  # a comment line ending in ":" opens nothing
+# At an opener's indent, a line that closes it (an empty body) or a next `case` (cases sharing one body).
+CLOSERS_OR_CASES = (*CLOSERS, "case ", "default:")
 
 
 def line_prefix_of(prefix: str) -> str:
@@ -100,6 +103,25 @@ def stop_at_block_end(text: str, line_prefix: str) -> str:
         if not opens and ind < base:
             return "\n".join(lines[:i])
     return text
+
+
+def opens_without_body(text: str, line_prefix: str, below: str) -> bool:
+    """The completion's last line (with the text before the cursor on it) opens a block, like `try:`, `if x {` or
+    `f(`, and the code below it (`below`, from the next line on) does not hold that block's body: its first
+    non-blank line is indented no deeper than the opener and is not its closer (at the opener's indent). Accepted, such a line leaves half
+    a construct (a header without a body); a block's first line counts as right only when its body is already there.
+    """
+    last = (line_prefix + text).split("\n")[-1]
+    code = last.strip()
+    if not code.endswith(BLOCK_OPENER_ENDINGS) or code.startswith(COMMENT_STARTS):
+        return False
+    nxt = next((ln for ln in below.split("\n") if ln.strip()), None)
+    if nxt is None:  # the window ends here: nothing below to judge by
+        return False
+    base, depth = len(indent_of(last).expandtabs(4)), len(indent_of(nxt).expandtabs(4))
+    if depth == base and nxt.strip().startswith(CLOSERS_OR_CASES):  # an empty body, or cases sharing one
+        return False
+    return depth <= base
 
 
 def cut_at_suffix_line(text: str, suffix: str, at_line_start: bool) -> str:
@@ -325,7 +347,7 @@ class Context:
 class Finished:
     text: str  # to insert (line breaks in the document's style)
     replace: int  # characters after the cursor it replaces (auto-closed brackets, the rest of the line)
-    reject: str | None = None  # why the candidate is dropped ("empty", "repetitive"), None when kept
+    reject: str | None = None  # why the candidate is dropped ("empty", "repetitive", "no body"), None when kept
 
 
 def finish(raw: str, ctx: Context) -> Finished:
@@ -355,6 +377,12 @@ def finish(raw: str, ctx: Context) -> Finished:
         return Finished("", 0, "empty")
     if is_repetitive(text):
         return Finished("", 0, "repetitive")
+    # The text ends its line when it is whole lines above the code right of the cursor, or when nothing follows it
+    # on its line: either way the code after it is the code below it (a blank rest of the line is skipped).
+    rest = suffix[replace:]
+    ends_line = keep_break or not line_suffix_of(rest).strip()
+    if ends_line and opens_without_body(text.removesuffix("\n"), lp, rest):
+        return Finished("", 0, "no body")
     if crlf:
         text = text.replace("\n", "\r\n")
     return Finished(text, replace)

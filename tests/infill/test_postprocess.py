@@ -202,6 +202,17 @@ def ctx(prefix, suffix, multiline=None, indent="    ", chat=False):
         ("return x", "def f(x):\n    ", "return x\n", "", 0, "empty"),
         ("   \n  ", "x = ", "\n", "", 0, "empty"),
         ("foo foo foo foo foo foo", "x = ", "\n", "", 0, "repetitive"),
+        # a block's first line whose body is not below: half a construct
+        ("try:", "def f():\n    ", "\n    return 1\n", "", 0, "no body"),
+        ("try:", "def f():\n    ", "\n        return 1\n", "try:", 0, None),  # the body is there
+        ("x = 1\n    if x:", "def f():\n    ", "\n    return 1\n", "", 0, "no body"),  # a block's last line too
+        # whole lines above the code right of a column-0 cursor: that code is the next line
+        ("try:\n", "def f():\n", "    return 1\n", "try:\n", 0, None),
+        ("    try:\n", "def f():\n", "    return 1\n", "", 0, "no body"),
+        # code right of the cursor stays on the line: the text does not end it
+        ("if x", "def f():\n    ", ":\n    return 1\n", "if x", 0, None),
+        ("if x", "def f():\n    ", " {\n    return 1\n", "if x", 0, None),
+        ("foo(", "    x = ", "a)\n    y = 1\n", "foo(", 0, None),
         # CRLF documents get CRLF completions
         ("\n    return x\nz", "def f(x):\r\n    pass\r\ndef g(x):", "\r\n", "\r\n    return x", 0, None),
         # chat answers lose code fences
@@ -212,6 +223,39 @@ def test_finish(raw, prefix, suffix, expected_text, expected_replace, reject):
     chat = raw.startswith("```")
     out = pp.finish(raw, ctx(prefix, suffix, chat=chat))
     assert (out.text, out.replace, out.reject) == (expected_text, expected_replace, reject)
+
+
+@pytest.mark.parametrize(
+    "text,line_prefix,below,expected",
+    [
+        ("try:", "    ", "    return 1", True),  # the next line is no deeper: no body
+        ("try:", "    ", "return 1", True),  # shallower
+        ("try:", "    ", "        return 1", False),  # deeper: the body is there
+        ("try:", "    ", "\n\n        return 1", False),  # blank lines skipped
+        ("try:", "    ", "", False),  # nothing below to judge by
+        ("try:", "    ", "\n  \n", False),
+        ("if x {", "\t", "\t}", False),  # an empty body closed at the opener's indent
+        ("if x {", "\t", "}", True),  # that closer belongs to the block around it
+        ("if x {", "\t", "\tfoo()", True),
+        ("f(", "    x = ", "    )", False),
+        ("f(", "    x = ", "    y = 1", True),
+        ("f(a)", "    x = ", "    y = 1", False),  # opens nothing
+        ("(x) =>", "  ", "  y", True),
+        ("x.each do", "  ", "  end", True),  # only bracket closers count as closing
+        ("# Example:", "    ", "    x = 1", False),  # a comment opens nothing
+        ("// see:", "  ", "  x()", False),
+        ("a\nb:", "    ", "c", True),  # the last line is judged with its own indent (0)
+        ("a\nb:", "    ", "    c", False),
+        ("case 1:", "\t\t", "\t\tx := 2", True),
+        ("case 1:", "\t\t", "\t\tcase 2:", False),  # cases that share the next one's body
+        ("case 1:", "\t\t", "\t\tdefault:", False),
+        ("default:", "\t\t", "\t}", True),
+        ("else:   ", "    ", "    pass", True),  # trailing blanks do not hide the colon
+    ],
+)
+def test_opens_without_body(text, line_prefix, below, expected):
+    assert pp.opens_without_body(text, line_prefix, below) is expected
+
 
 
 # -- the pieces one by one, with non-empty line suffixes, indented cursors and several indent steps ---------------
