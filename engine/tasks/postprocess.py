@@ -108,9 +108,9 @@ def stop_at_block_end(text: str, line_prefix: str) -> str:
 def opens_without_body(text: str, line_prefix: str, below: str) -> bool:
     """The completion's last line (with the text before the cursor on it) opens a block, like `try:`, `if x {` or
     `f(`, and the code below it (`below`, from the next line on) does not hold that block's body: its first
-    non-blank line is indented no deeper than the opener and is not its closer (at the opener's indent). Accepted, such a line leaves half
-    a construct (a header without a body); a block's first line counts as right only when its body is already there.
-    """
+    non-blank line is no deeper than the opener and neither closes it nor is a next `case` (at the opener's
+    indent). Accepted, such a line leaves half a construct: a header whose body is nowhere.
+"""
     last = (line_prefix + text).split("\n")[-1]
     code = last.strip()
     if not code.endswith(BLOCK_OPENER_ENDINGS) or code.startswith(COMMENT_STARTS):

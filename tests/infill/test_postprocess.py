@@ -257,7 +257,6 @@ def test_opens_without_body(text, line_prefix, below, expected):
     assert pp.opens_without_body(text, line_prefix, below) is expected
 
 
-
 # -- the pieces one by one, with non-empty line suffixes, indented cursors and several indent steps ---------------
 
 
