@@ -110,7 +110,7 @@ def opens_without_body(text: str, line_prefix: str, below: str) -> bool:
     `f(`, and the code below it (`below`, from the next line on) does not hold that block's body: its first
     non-blank line is no deeper than the opener and neither closes it nor is a next `case` (at the opener's
     indent). Accepted, such a line leaves half a construct: a header whose body is nowhere.
-"""
+    """
     last = (line_prefix + text).split("\n")[-1]
     code = last.strip()
     if not code.endswith(BLOCK_OPENER_ENDINGS) or code.startswith(COMMENT_STARTS):
