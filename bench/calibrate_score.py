@@ -3,12 +3,14 @@
     python bench/calibrate_score.py --out runs/calib              # run the model, dump every candidate, fit
     python bench/calibrate_score.py --out runs/calib --reuse      # refit from runs/calib/candidates.jsonl
     python bench/calibrate_score.py --out runs/calib --reuse --omit breaks,repairs  # fit without some features
+    python bench/calibrate_score.py --out runs/calib --reuse --omit agreement --write  # ... and give it to the model
 
 For each calibration case (never a test case) the engine runs as the server runs it (the case's package's other
 files open beside it, their best windows as snippets, retrieval on, the gate open) and every candidate it ranks is
 recorded with its evidence and its edit similarity to the truth. A logistic model of "useful" (ES >= 0.7) on the
-evidence gives the weights to write into engine/tasks/calibrate.py; the script prints them with how the first
-candidate under the old and the new score compares (mean ES, useful and noise among shown, at an open gate), and
+evidence gives the checkpoint's score fit (`score_fit.json` beside its weights, which --write writes; the configured
+model's, as `dcopilot serve` loads it); the script prints it with how the first candidate under the old and the new
+fit compares (mean ES, useful and noise among shown, at an open gate), and
 the new score's gate curve with the threshold bench/gate_curve.py's rule picks, for all languages and per language.
 --omit leaves features out of the fit (weight 0), to measure what they add on the same dump.
 """
@@ -163,8 +165,13 @@ def main() -> int:
         "--useful-rate", type=float, default=USEFUL_RATE, help="the gate rule's useful share of shown (gate_curve.py)"
     )
     ap.add_argument("--min-shown", type=int, default=20, help="the gate rule's least shown count (gate_curve.py)")
+    ap.add_argument("--write", action="store_true", help="write the fit beside the configured model's weights")
     args = ap.parse_args()
-    from dcopilot.engine.tasks import calibrate
+    from dcopilot.copilot.config import load_config
+    from dcopilot.engine.runtime.loader import resolve_model_path
+    from dcopilot.engine.tasks import calibrate, score_fit
+
+    checkpoint = resolve_model_path(load_config().model.path or None)
 
     dump = args.out / "candidates.jsonl"
     if args.reuse:
@@ -187,13 +194,19 @@ def main() -> int:
     for i, w in zip(used, fitted, strict=True):
         weights[i] = w
     print(f"{len(rows)} candidates of {cases} calibration cases (a case with no candidate shows nothing)")
-    print("current score :", summary(first_choice(rows, calibrate.WEIGHTS, calibrate.BIAS), cases))
+    current = score_fit.for_checkpoint(checkpoint)
+    label = "current fit   :" if current.own else "embedded fit  :"
+    print(label, summary(first_choice(rows, current.fit.weights, current.fit.bias), cases))
     chosen = first_choice(rows, weights, bias)
-    print("fitted score  :", summary(chosen, cases))
+    print("fitted        :", summary(chosen, cases))
     print(f"\ngate curve of the fitted score (first candidates; omitted: {sorted(omit) or 'none'}):")
     print(gate_report(chosen, cases_of(args.limit), args.useful_rate, args.min_shown))
-    print("\nWEIGHTS = (" + ", ".join(f"{w:.3f}" for w in weights) + ")  # " + ", ".join(calibrate.FEATURES))
-    print(f"BIAS = {bias:.3f}")
+    fit = calibrate.ScoreFit(tuple(round(w, 3) for w in weights), round(bias, 3))
+    print("\n" + json.dumps(fit.to_json()))
+    if args.write:
+        how = f"bench/calibrate_score.py on the calibration split: {len(rows)} candidates of {cases} cases"
+        written = score_fit.write(checkpoint, fit, how + (f", omitted: {', '.join(sorted(omit))}" if omit else ""))
+        print(f"wrote {written}")
     return 0
 
 

@@ -150,8 +150,24 @@ def _model_rows(torch, config: Config, device, rows: list[Row]) -> None:
         rows.append(Row("tokenizer", tokenizer_problem, "FAIL"))
     else:
         rows.append(Row("tokenizer", "loads"))
+    rows.append(_score_fit_row(path))
     if device is not None and info.num_parameters:
         rows.append(_memory_row(torch, config, device, info.num_parameters))
+
+
+def _score_fit_row(path: Path) -> Row:
+    """Whether completions are gated by a score fitted on this checkpoint (dcopilot.engine.tasks.score_fit)."""
+    from dcopilot.engine.tasks import score_fit
+
+    try:
+        fitted = score_fit.for_checkpoint(path)
+    except score_fit.ScoreFitError as exc:
+        return Row("score fit", str(exc), "FAIL")
+    if fitted.own:
+        return Row("score fit", f"{path / score_fit.FILE}: completion.min_score gates this model's completions")
+    from dcopilot.copilot.requests import UNFITTED
+
+    return Row("score fit", UNFITTED.format(path=path, file=score_fit.FILE), "warn")
 
 
 def _tokenizer_problem(path: Path) -> str | None:

@@ -20,15 +20,18 @@ class _Scored(Protocol):
 T = TypeVar("T", bound=_Scored)
 
 
-def gate(candidates: Sequence[T], min_score: float) -> list[T]:
-    """The candidates to show: those scoring at least `min_score`, in their order (best first)."""
-    return [c for c in candidates if c.score >= min_score]
+def gate(candidates: Sequence[T], min_score: float | None) -> list[T]:
+    """The candidates to show: those scoring at least `min_score` (all of them with no gate, None), in their order
+    (best first)."""
+    return [c for c in candidates if min_score is None or c.score >= min_score]
 
 
-def why_hidden(candidates: Sequence[_Scored], min_score: float, unwritten: float | None = None) -> str | None:
+def why_hidden(candidates: Sequence[_Scored], min_score: float | None, unwritten: float | None = None) -> str | None:
     """Why nothing is shown: the best score against the threshold, or, with no candidate because the model's own
     answers could score at most `unwritten` (so none was written) and nothing was found to retrieve, that; None
     when something passes or nothing says why."""
+    if min_score is None:
+        return None
     if not candidates:
         if unwritten is None:
             return None

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
+from dcopilot.copilot.requests import UNFITTED, edit_request, gate_for, infill_request, load_configured_model
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -74,6 +74,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
     from dcopilot.copilot.gate import gate, why_hidden
+    from dcopilot.engine.tasks import score_fit
     from dcopilot.engine.tasks.infill import run_infill
 
     path = Path(path)
@@ -86,7 +87,9 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         model = load_configured_model(config)
     except Exception as e:  # the loader's errors are one-line messages
         return _fail(f"cannot load the model: {e}")
-    min_score = config.completion.min_score
+    min_score = gate_for(model, config.completion.min_score)
+    if min_score is None:
+        print(f"note: {UNFITTED.format(path=model.path, file=score_fit.FILE)}", file=sys.stderr)
     req = infill_request(
         config, text=text, cursor=cursor, language=_language(path), path=path.name, min_score=min_score
     )

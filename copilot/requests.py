@@ -22,17 +22,35 @@ def load_configured_model(config: Config) -> DiffusionGemma:
     """The model that config.model names (the embedded one when its path is empty), with model.threads applied."""
     import torch
     from dcopilot.engine.runtime.loader import load_model, pick_device
+    from dcopilot.engine.tasks import score_fit
 
     m = config.model
     threads = torch_threads(m.threads, pick_device(m.device).type, os.environ)
     if threads:
         torch.set_num_threads(threads)
-    return load_model(
+    model = load_model(
         m.path or None,
         device=m.device,
         dtype=None if m.dtype == "auto" else m.dtype,
         quantize=None if m.quantize == "none" else m.quantize,
     )
+    score_fit.of_model(model)  # a corrupt score_fit.json fails the load, as corrupt weights do
+    return model
+
+
+def gate_for(model, min_score: float) -> float | None:
+    """The gate to apply to `model`'s scores: `min_score` when its checkpoint carries a score fit of its own, None
+    (no gate) when its scores come from another model's fit and so are no probability for it
+    (dcopilot.engine.tasks.score_fit)."""
+    from dcopilot.engine.tasks import score_fit
+
+    return min_score if score_fit.of_model(model).own else None
+
+
+UNFITTED = (
+    "{path} has no score fit of its own ({file}): its completions are ranked with the embedded model's fit and "
+    "not gated by completion.min_score; fit one with bench/calibrate_score.py --write"
+)
 
 
 def torch_threads(setting: int, device: str, env: Mapping[str, str]) -> int:

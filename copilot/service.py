@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dcopilot.copilot.gate import gate
-from dcopilot.copilot.requests import edit_request, infill_request, load_configured_model
+from dcopilot.copilot.requests import UNFITTED, edit_request, gate_for, infill_request, load_configured_model
 from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
 from dcopilot.lsp.service import (
     Cancelled,
@@ -129,6 +129,10 @@ class EngineBackend:
         progress(0.2, f"loading {m.path or 'the embedded model'}")
         model = load_configured_model(self.config)
         from dcopilot.engine.runtime.prefix_cache import PrefixCache
+        from dcopilot.engine.tasks import score_fit
+
+        if gate_for(model, 0.0) is None:
+            log.warning(UNFITTED.format(path=model.path, file=score_fit.FILE))
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
         self.denoise = static_denoise(model, m.compile, backend=self.compile_backend)
@@ -178,6 +182,7 @@ class EngineBackend:
     def complete(self, model, req: CompletionRequest, cancel: Cancel) -> list[Suggestion]:
         from dcopilot.engine.tasks.infill import run_infill
 
+        min_score = gate_for(model, req.min_score)
         infill = infill_request(
             self.config,
             text=req.text,
@@ -189,12 +194,12 @@ class EngineBackend:
             hypotheses=req.hypotheses,
             max_candidates=req.candidates,
             snippets=req.snippets,
-            min_score=req.min_score,
+            min_score=min_score,
         )
         assert self.prefix is not None, "complete() before load()"
         with _out_of_memory_as_error():
             result = run_infill(model, infill, cancel=cancel, encoder=self.prefix.encode, denoise=self.denoise)
-        kept = gate(result.candidates, req.min_score)[: req.candidates]
+        kept = gate(result.candidates, min_score)[: req.candidates]
         out = [Suggestion(text=x.text, start=x.start, end=x.end, score=x.score) for x in kept]
         # Counts and reject reasons only: candidate text is document-like and stays out of the log.
         rejected = ", ".join(f"{n} {why}" for why, n in sorted(result.rejected.items())) or "none"

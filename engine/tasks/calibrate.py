@@ -49,16 +49,50 @@ FEATURES = (
     "after",
     "renamed",
 )
-# Fitted by bench/calibrate_score.py on the calibration split (embedded model at the CPU defaults, 2 hypotheses x 16
-# tokens, snippets in the prompt, echoes, bridges and renamed repeats among the retrieved candidates; the model
-# promoted last in session 8; session 13: 1,252 candidates of 320 cases, `--omit agreement`; bench/RESULTS.md). Refit
-# for another model: the scale of its log-probabilities is its own. The characters a retrieved match shares before
-# the cursor add up to 2.5 to the logit (64 shared), each equal line after it 0.7 (up to 3): a long shared run is a
-# real repeat. A text of symbols alone loses 1.4; a repeat under other names gains 0.2 over one with the same
-# context. Agreement with the suffix is left out: it changed nothing at the gate here (78 useful of 150 shown at
-# -2.0 without it, of 151 with it), and without it the model's own answers have a ceiling (`ceiling`).
-WEIGHTS = (0.106, 0.0, -0.672, 0.663, 0.323, 0.336, 0.284, 0.023, 0.287, 0.605, -1.408, 0.672, 0.244)
-BIAS = -3.437
+
+
+@dataclass(frozen=True)
+class ScoreFit:
+    """A fitted score: a weight per feature (FEATURES order) and a bias. It belongs to one checkpoint, whose
+    log-probabilities have a scale of their own: bench/calibrate_score.py fits it on the calibration split and
+    writes it beside the weights (dcopilot.engine.tasks.score_fit)."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(
+                f"a score fit needs {len(FEATURES)} weights ({', '.join(FEATURES)}), not {len(self.weights)}"
+            )
+
+    def score(self, e: Evidence) -> float:
+        return score(e, self.weights, self.bias)
+
+    def ceiling(self) -> float:
+        return ceiling(self.weights, self.bias)
+
+    def to_json(self) -> dict[str, object]:
+        return {"weights": {name: self.weights[i] for i, name in enumerate(FEATURES)}, "bias": self.bias}
+
+    @classmethod
+    def from_json(cls, d: object) -> ScoreFit:
+        """The fit `to_json` wrote; ValueError saying what is wrong otherwise (a fit of other features included:
+        it must be refit, not guessed at)."""
+        if not isinstance(d, dict) or not isinstance(d.get("weights"), dict):
+            raise ValueError('expected {"weights": {feature: weight, ...}, "bias": number}')
+        weights, bias = d["weights"], d.get("bias")
+        if set(weights) != set(FEATURES):
+            missing, extra = sorted(set(FEATURES) - set(weights)), sorted(set(weights) - set(FEATURES))
+            raise ValueError(f"fitted for other features (missing {missing}, unknown {extra}): refit it")
+        values = [weights[name] for name in FEATURES]
+        if not all(_is_number(v) for v in (*values, bias)):
+            raise ValueError("weights and bias must be finite numbers")
+        return cls(tuple(float(v) for v in values), float(bias))  # type: ignore[arg-type]
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def features(e: Evidence) -> tuple[float, ...]:
@@ -98,7 +132,7 @@ WRITTEN_RANGES = {
 }
 
 
-def ceiling(weights: Sequence[float] = WEIGHTS, bias: float = BIAS) -> float:
+def ceiling(weights: Sequence[float], bias: float) -> float:
     """The highest score a candidate the model wrote itself can get, whatever it writes: log P(useful) at best
     (0.0 when a weight lets it grow without bound). Below a gate above this, no such candidate is ever shown."""
     z = bias
@@ -115,7 +149,7 @@ def log_sigmoid(z: float) -> float:
     return -math.log1p(math.exp(-z)) if z > -30 else z
 
 
-def score(e: Evidence, weights: Sequence[float] = WEIGHTS, bias: float = BIAS) -> float:
+def score(e: Evidence, weights: Sequence[float], bias: float) -> float:
     """log P(useful | evidence) under the fitted logistic model (<= 0; higher is better)."""
     return log_sigmoid(bias + sum(w * x for w, x in zip(weights, features(e), strict=True)))
 

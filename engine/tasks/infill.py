@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 from dcopilot.engine.runtime.static import StepShape
-from dcopilot.engine.tasks import calibrate, retrieve, syntax
+from dcopilot.engine.tasks import calibrate, retrieve, score_fit, syntax
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
 from dcopilot.engine.tasks.prompting import HEADER_RESERVE, prompting
@@ -32,7 +32,7 @@ class Candidate:
     text: str  # to insert
     start: int  # replaced range in the document (code points); start == cursor
     end: int  # > start when the text replaces auto-closed brackets or the rest of the line
-    score: float  # log P(useful), calibrated from the evidence (dcopilot.engine.tasks.calibrate; higher is better)
+    score: float  # log P(useful) under the checkpoint's score fit (dcopilot.engine.tasks.score_fit; higher is better)
     confidence: float  # mean log-probability of the middle and its end token
     suffix_agreement: float  # mean log-probability of the first suffix tokens after this middle (0.0: no suffix)
     hypothesis: int | None  # pinned middle length, None = free length
@@ -225,9 +225,10 @@ def run_infill(
     multiline = pp.decide_multiline(req.multiline, window.line_prefix, window.line_suffix)
     length, hyps = canvas_plan(model, req.max_tokens, multiline, len(tail), req.hypotheses)
     # The model writes its own answers only if one could pass the caller's gate: the embedded model's never can
-    # at the default gate (calibrate.ceiling), and writing them is most of a request's time on a CPU. A compiled
+    # at the default gate (its fit's ceiling), and writing them is most of a request's time on a CPU. A compiled
     # step keeps the shapes it warmed up, so it writes them anyway.
-    most = calibrate.ceiling()
+    fit = score_fit.of_model(model).fit
+    most = fit.ceiling()
     writes = denoise is not None or req.min_score is None or most >= req.min_score
     hyps = hyps if writes else []
     unwritten = None if writes else most
@@ -340,7 +341,7 @@ def run_infill(
                 done.text,
                 req.cursor,
                 req.cursor + done.replace,
-                calibrate.score(ev),
+                fit.score(ev),
                 c,
                 a,
                 h,

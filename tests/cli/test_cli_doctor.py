@@ -67,6 +67,33 @@ def test_doctor_servable_checkpoint_exits_zero(dcopilot, tiny_checkpoint):
     assert _row(result.stdout, "checkpoint")[1].startswith("DiffusionGemmaForBlockDiffusion, ")
     assert _row(result.stdout, "tokenizer") == ("ok", "loads")
     assert f"dcopilot can serve {tiny_checkpoint}." in result.stdout
+    # no score fit of its own: it serves, ungated, and the row says how to fit one
+    status, text = _row(result.stdout, "score fit")
+    assert status == "warn" and text.startswith(f"{tiny_checkpoint} has no score fit of its own (score_fit.json)")
+
+
+def test_doctor_score_fit_rows(dcopilot, tiny_checkpoint, tmp_path):
+    import shutil
+
+    from dcopilot.engine.runtime.loader import EMBEDDED_DIR
+
+    assert _row(dcopilot("doctor").stdout, "score fit") == (
+        "ok",
+        f"{EMBEDDED_DIR / 'score_fit.json'}: completion.min_score gates this model's completions",
+    )
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    (broken / "score_fit.json").write_text('{"weights": {"confidence": 1.0}, "bias": 0}')
+    result = dcopilot("doctor", "--model", str(broken))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    status, text = _row(result.stdout, "score fit")
+    assert status == "FAIL" and text.startswith(f"{broken / 'score_fit.json'}: not a score fit (fitted for other")
+    # serving it fails the same way, before any request: a corrupt fit is not silently replaced by another
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    r = dcopilot("complete", str(src), "--line", "1", "--col", "5", "--model", str(broken))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cannot load the model: " in r.stderr and "not a score fit" in r.stderr
 
 
 def test_doctor_corrupt_weights(dcopilot, tiny_checkpoint, tmp_path):

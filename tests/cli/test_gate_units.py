@@ -23,6 +23,7 @@ class C:
         ([-2.0, -3.0], -1.0, []),
         ([-0.2, -1.5, -0.9], -1.0, [-0.2, -0.9]),  # order kept, not re-ranked
         ([0.0], 0.0, [0.0]),
+        ([-50.0, -0.5, -300.0], None, [-50.0, -0.5, -300.0]),  # no gate (a model without a score fit): all
     ],
 )
 def test_gate(scores, min_score, kept):
@@ -36,6 +37,7 @@ def test_gate(scores, min_score, kept):
         ([-0.5, -2.0], -1.0, None),
         ([-2.0, -1.25], -1.0, "best candidate's score -1.25 is below completion.min_score -1.00"),
         ([-7.123], -0.5, "best candidate's score -7.12 is below completion.min_score -0.50"),
+        ([-7.123], None, None),  # no gate hides nothing
     ],
 )
 def test_why_hidden(scores, min_score, reason):
@@ -58,3 +60,4 @@ def test_why_hidden(scores, min_score, reason):
 )
 def test_why_hidden_when_the_model_wrote_nothing(scores, unwritten, reason):
     assert why_hidden([C(s) for s in scores], -2.0, unwritten) == reason
+    assert why_hidden([C(s) for s in scores], None, unwritten) is None

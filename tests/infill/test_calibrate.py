@@ -4,10 +4,9 @@ import math
 
 import pytest
 from dcopilot.engine.tasks.calibrate import (
-    BIAS,
     FEATURES,
-    WEIGHTS,
     Evidence,
+    ScoreFit,
     _solve,
     attested,
     ceiling,
@@ -146,14 +145,58 @@ def test_ceiling_needs_one_weight_per_feature():
         ceiling((0.0,) * (len(FEATURES) - 1), 0.0)
 
 
-def test_the_shipped_score_has_a_ceiling_for_written_text():
-    # Agreement is left out of the shipped fit (weight 0), so a written text's score is bounded.
-    assert WEIGHTS[FEATURES.index("agreement")] == 0.0
-    assert ceiling() < 0.0 and ceiling() == ceiling(WEIGHTS, BIAS)
-
-
 def test_every_feature_has_a_weight():
-    assert len(WEIGHTS) == len(FEATURES) == len(features(Evidence(0.0, 0.0, 0)))
+    assert len(FEATURES) == len(features(Evidence(0.0, 0.0, 0)))
+    with pytest.raises(ValueError) as e:
+        ScoreFit((0.0,) * (len(FEATURES) - 1), 0.0)
+    assert str(e.value) == f"a score fit needs 13 weights ({', '.join(FEATURES)}), not 12"
+
+
+def test_a_fit_scores_and_bounds_as_its_weights_do():
+    weights = tuple(0.1 * (i + 1) for i in range(len(FEATURES)))
+    # no agreement, and longer texts score lower: a written text's score is bounded
+    weights = tuple(
+        {"agreement": 0.0, "log_tokens": -w}.get(name, w) for name, w in zip(FEATURES, weights, strict=True)
+    )
+    f = ScoreFit(weights, -4.0)
+    e = Evidence(-1.5, -2.0, 7, retrieved=True, context=2, shared=9)
+    assert f.score(e) == score(e, weights, -4.0)
+    assert f.ceiling() == ceiling(weights, -4.0) < 0.0
+
+
+def test_a_fit_round_trips_through_json_by_feature_name():
+    f = ScoreFit(tuple(float(i) - 6 for i in range(len(FEATURES))), -3.5)
+    d = f.to_json()
+    assert list(d["weights"]) == list(FEATURES) and d["bias"] == -3.5
+    assert ScoreFit.from_json(d) == f
+    shuffled = {"bias": -3.5, "weights": dict(reversed(list(d["weights"].items()))), "fitted_on": "anything"}
+    assert ScoreFit.from_json(shuffled) == f  # names, not order, say which weight is which; extra keys are notes
+    assert ScoreFit.from_json({**d, "bias": 2}).bias == 2.0  # an integer is a number
+
+
+SHAPE = 'expected {"weights": {feature: weight, ...}, "bias": number}'
+NUMBERS = "weights and bias must be finite numbers"
+
+
+@pytest.mark.parametrize(
+    "d,why",
+    [
+        ([], "expected"),
+        ({"bias": 0.0}, "expected"),
+        ({"weights": [0.0] * 13, "bias": 0.0}, "expected"),
+        ({"weights": {name: 0.0 for name in FEATURES[:-1]}, "bias": 0.0}, r"missing \['renamed'\], unknown \[\]"),
+        ({"weights": {**{name: 0.0 for name in FEATURES}, "vibes": 1.0}, "bias": 0.0}, r"unknown \['vibes'\]"),
+        ({"weights": {name: 0.0 for name in FEATURES}}, "finite numbers"),  # no bias
+        ({"weights": {name: 0.0 for name in FEATURES}, "bias": "1"}, "finite numbers"),
+        ({"weights": {name: 0.0 for name in FEATURES}, "bias": True}, "finite numbers"),
+        ({"weights": {name: math.nan for name in FEATURES}, "bias": 0.0}, "finite numbers"),
+        ({"weights": {name: None for name in FEATURES}, "bias": 0.0}, "finite numbers"),
+    ],
+)
+def test_a_fit_that_is_not_one_says_why(d, why):
+    with pytest.raises(ValueError, match=why) as e:
+        ScoreFit.from_json(d)
+    assert str(e.value) in (SHAPE, NUMBERS) or str(e.value).startswith("fitted for other features (missing [")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ scoring pass and ranked with its hypotheses on one calibrated score; snippets fe
 import dataclasses
 
 import pytest
-from dcopilot.engine.tasks import calibrate
+from dcopilot.engine.runtime.loader import load_model
+from dcopilot.engine.tasks import score_fit
+from dcopilot.engine.tasks.calibrate import FEATURES, ScoreFit, symbols_only
 from dcopilot.engine.tasks.infill import retrieved_ids, run_infill, step_shapes
 from dcopilot.engine.tasks.requests import InfillRequest, Snippet
 
@@ -24,7 +26,7 @@ def test_retrieved_candidates_are_scored_and_ranked_with_the_models(tiny_model):
     # one scale for all: each score is the calibrated function of the evidence from the same scoring pass
     for c in res.candidates:
         assert c.evidence is not None and c.evidence.confidence < 0.0
-        assert c.score == pytest.approx(calibrate.score(c.evidence))
+        assert c.score == pytest.approx(score_fit.of_model(tiny_model).fit.score(c.evidence))
         assert c.evidence.retrieved is (c.origin == "retrieved")
     assert retrieved.evidence.typed == len("print(ar") and retrieved.evidence.attested
     scores = [c.score for c in res.candidates]
@@ -39,7 +41,7 @@ def test_a_candidate_of_symbols_alone_says_so_in_its_evidence(tiny_model):
     closing = next(c for c in res.candidates if c.origin == "retrieved" and c.text == "))")
     assert closing.evidence.symbols_only
     for c in res.candidates:
-        assert c.evidence.symbols_only is calibrate.symbols_only(c.text)
+        assert c.evidence.symbols_only is symbols_only(c.text)
 
 
 def test_without_retrieval_only_the_model_answers(tiny_model):
@@ -130,7 +132,7 @@ def test_a_retrieved_block_longer_than_the_canvas_is_cut_to_its_whole_lines_that
 def test_the_model_writes_only_what_could_pass_the_gate(tiny_model):
     # The shipped score gives the model's own answers a ceiling: a gate above it rules every one of them out, so
     # none is written (no step loop) and only the retrieved texts are scored, exactly as they are otherwise.
-    top = calibrate.ceiling()
+    top = score_fit.of_model(tiny_model).fit.ceiling()
     req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED)
     every = run_infill(tiny_model, req)
     above = run_infill(tiny_model, dataclasses.replace(req, min_score=top + 0.01))
@@ -156,9 +158,28 @@ def test_with_nothing_to_write_or_score_the_model_is_not_run(tiny_model):
         return tiny_model.encode(ids)
 
     doc = "import os\n\nprint(os.getcwd())\nx = "  # nothing in the document continues "x = "
-    req = InfillRequest(text=doc, cursor=len(doc), multiline="never", **FIXED, min_score=calibrate.ceiling() + 0.01)
+    top = score_fit.of_model(tiny_model).fit.ceiling()
+    req = InfillRequest(text=doc, cursor=len(doc), multiline="never", **FIXED, min_score=top + 0.01)
     res = run_infill(tiny_model, req, encoder=encoder)
     assert res.candidates == [] and res.retrieved == 0 and res.steps == 0 and calls == []
-    assert res.unwritten == calibrate.ceiling() and res.prompt_tokens > 0
+    assert res.unwritten == top and res.prompt_tokens > 0
     assert run_infill(tiny_model, dataclasses.replace(req, min_score=None), encoder=encoder).model_rows == H
     assert len(calls) == 1
+
+
+def test_candidates_are_scored_with_the_fit_their_checkpoint_carries(tiny_model, tmp_path):
+    import shutil
+
+    own = tmp_path / "fitted"
+    shutil.copytree(tiny_model.path, own)
+    fit = ScoreFit(tuple(-0.5 if name == "log_tokens" else 0.25 for name in FEATURES), -1.0)
+    score_fit.write(own, fit, "a test")
+    model = load_model(str(own), device="cpu")
+    req = InfillRequest(text=DOC, cursor=len(DOC), multiline="never", max_candidates=16, **FIXED)
+    res = run_infill(model, req)
+    assert res.candidates and score_fit.of_model(model).own and not score_fit.of_model(tiny_model).own
+    for c in res.candidates:
+        assert c.evidence is not None and c.score == pytest.approx(fit.score(c.evidence))
+    # its ceiling decides what the model writes
+    above = run_infill(model, dataclasses.replace(req, min_score=fit.ceiling() + 0.01))
+    assert above.model_rows == 0 and above.unwritten == fit.ceiling()

@@ -70,22 +70,29 @@ def test_bad_cases_file(tmp_path):
         read_cases(p)
 
 
-def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
+def test_complete_and_edit_commands(tiny_checkpoint_dir, fitted_checkpoint_dir, tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    return a + b\n\nx = add(1, )\n", encoding="utf-8")
-    args = ("complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(tiny_checkpoint_dir))
+    args = ("complete", str(src), "--line", "4", "--col", "12", "--json", "--model", str(fitted_checkpoint_dir))
     r = dcopilot(*args, cwd=tmp_path, DCOPILOT_COMPLETION_MIN_SCORE="-100")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["steps"] >= 1 and out["prompt_format"] == "fim"
     for c in out["candidates"]:
         assert c["start"] == {"line": 4, "col": 12}
-    # At the default gate the model's own answers cannot pass (the score's ceiling): none is written, and with
+    # At the default gate the model's own answers cannot pass (its fit's ceiling): none is written, and with
     # nothing in the file to continue "x = add(1, " there is no candidate; the answer says why.
     r = dcopilot(*args, cwd=tmp_path)
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["steps"] == 0 and out["candidates"] == []
     assert out["hidden"].startswith("no continuation from the workspace fits here, and the model's own completions")
+    # A checkpoint without a fit of its own is not gated (its scores are no probability): it writes and shows,
+    # and says so.
+    unfitted = (*args[:-1], str(tiny_checkpoint_dir))
+    r = dcopilot(*unfitted, cwd=tmp_path)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["steps"] >= 1 and out["candidates"] and out["hidden"] is None
+    assert "has no score fit of its own (score_fit.json)" in r.stderr and "--write" in r.stderr
     r = dcopilot(
         "edit",
         str(src),
@@ -104,10 +111,10 @@ def test_complete_and_edit_commands(tiny_checkpoint_dir, tmp_path):
     assert src.read_text() == "def add(a, b):\n    return a + b\n\nx = add(1, )\n"  # the file is only read
 
 
-def test_complete_hides_candidates_below_min_score(tiny_checkpoint_dir, tmp_path):
+def test_complete_hides_candidates_below_min_score(fitted_checkpoint_dir, tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    return a + b\n\nx = add(1, )\n", encoding="utf-8")
-    args = ("complete", str(src), "--line", "4", "--col", "12", "--model", str(tiny_checkpoint_dir))
+    args = ("complete", str(src), "--line", "4", "--col", "12", "--model", str(fitted_checkpoint_dir))
 
     def run(min_score: float, *flags: str):
         return dcopilot(*args, *flags, cwd=tmp_path, DCOPILOT_COMPLETION_MIN_SCORE=repr(min_score))

@@ -268,3 +268,36 @@ def test_cancel_mid_run_stops_the_real_sampler(raw_server, slow_checkpoint):
         time.sleep(0.05)
     # the sampler raised Cancelled (engine/runtime/cancel.py) between steps; it never ran to the end
     assert stats["engineCancelled"] == 1 and stats["engineRuns"] == 0
+
+
+def test_a_model_without_a_score_fit_is_served_ungated_and_says_so(tiny_checkpoint, tmp_path):
+    import shutil
+
+    import lsp_support
+    from dcopilot.engine.runtime.loader import EMBEDDED_DIR
+    from dcopilot.engine.tasks import score_fit
+    from rawclient import RawClient
+
+    fitted = tmp_path / "fitted"
+    shutil.copytree(tiny_checkpoint, fitted)
+    score_fit.write(fitted, score_fit.read(EMBEDDED_DIR / score_fit.FILE), "the embedded model's fit, for a test")
+    doc = "import os\n\nprint(os.getcwd())\nx = \n"  # nothing in it continues "x = ": only the model can answer
+    for path, unfitted in ((tiny_checkpoint, True), (fitted, False)):
+        log = tmp_path / f"{path.name}.log"
+        with open(log, "wb") as err:
+            # the default gate (completion.min_score -2.0)
+            env = lsp_support.server_env(
+                deterministic=False, DCOPILOT_MODEL_PATH=str(path), DCOPILOT_MODEL_DEVICE="cpu"
+            )
+            client = RawClient(lsp_support.SERVE, env, stderr=err)
+            client.initialize()
+            client.wait_status("ready", timeout=240)
+            uri = "file:///work/ungated.py"
+            open_doc(client, uri, doc)
+            items = [complete(client, uri, 3, 4, trigger=1)["result"]["items"] for _ in range(3)]
+            client.close()
+        # Unfitted: ranked with the embedded model's fit, not gated, so the model's own answers are written and
+        # shown. Fitted with the embedded model's fit: none of them can pass its ceiling, and none is shown.
+        assert any(items) is unfitted
+        said = "has no score fit of its own (score_fit.json)" in log.read_text(errors="replace")
+        assert said is unfitted
