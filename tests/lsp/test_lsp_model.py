@@ -273,9 +273,10 @@ def test_cancel_mid_run_stops_the_real_sampler(raw_server, slow_checkpoint):
 def test_a_model_without_a_score_fit_is_served_ungated_and_says_so(tiny_checkpoint, tmp_path):
     import shutil
 
-    import lsp_support
     from dcopilot.engine.runtime.loader import EMBEDDED_DIR
     from dcopilot.engine.tasks import score_fit
+
+    import lsp_support
     from rawclient import RawClient
 
     fitted = tmp_path / "fitted"
