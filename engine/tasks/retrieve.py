@@ -150,11 +150,16 @@ def shape_of(line: str) -> re.Pattern[str]:
     return re.compile(rf"^[^\S\n]*{body}[^\S\n]*$", re.MULTILINE)
 
 
-def _after_shape(text: str, starts: Sequence[int], lines: Sequence[str], shape: re.Pattern[str]) -> set[int]:
-    """Indices of the lines whose nearest non-blank line before them has `shape`."""
+def _shaped(text: str, starts: Sequence[int], shape: re.Pattern[str]) -> set[int]:
+    """Indices of the lines of `text` (starting at `starts`) that have `shape`."""
+    return {bisect.bisect_right(starts, m.start()) - 1 for m in shape.finditer(text)}
+
+
+def _next_nonblank(lines: Sequence[str], ks: set[int]) -> set[int]:
+    """Indices of the nearest non-blank line after each of lines[k] for k in `ks`."""
     out = set()
-    for m in shape.finditer(text):
-        k = bisect.bisect_right(starts, m.start())  # the line after the match's
+    for k in ks:
+        k += 1
         while k < len(lines) and not lines[k].strip():
             k += 1
         out.add(k)
@@ -185,13 +190,15 @@ def _after(lines: Sequence[str], j: int, following: Sequence[str]) -> int:
     return _equal_run(lines, j + 1, 1, following)
 
 
-def _bridge(lines: Sequence[str], j: int, nearest_below: str, indent: str) -> tuple[int, int, str] | None:
-    """With lines[j] equal to the line above the cursor: (first, last, text) of the lines between it and the next
-    line equal to `nearest_below` (the line below the cursor) at most MAX_BLOCK_LINES further, blank ones at either
-    end left out, re-indented from the first one's indent to `indent`; None when there is no such line or nothing
-    lies between."""
+def _bridge(
+    lines: Sequence[str], j: int, nearest_below: str, indent: str, names: dict[str, str]
+) -> tuple[int, int, str] | None:
+    """With lines[j] equal to the line above the cursor (its words renamed as `names` says): (first, last, text) of
+    the lines between it and the next line equal to `nearest_below` (the line below the cursor; renamed alike) at
+    most MAX_BLOCK_LINES further, blank ones at either end left out, re-indented from the first one's indent to
+    `indent`; None when there is no such line or nothing lies between."""
     for k in range(j + 1, min(len(lines), j + MAX_BLOCK_LINES + 2)):
-        if lines[k].strip() != nearest_below:
+        if rename(lines[k].strip(), names) != nearest_below:
             continue
         first, last = j + 1, k - 1
         while first <= last and not lines[first].strip():
@@ -272,7 +279,8 @@ def continuations(
         starts = [0]
         for ln in lines[:-1]:
             starts.append(starts[-1] + len(ln) + 1)
-        renamable = _after_shape(text, starts, lines, shape) if shape else set()
+        shaped = _shaped(text, starts, shape) if shape else set()  # lines shaped like the one above the cursor
+        renamable = _next_nonblank(lines, shaped)
         for j, ln in enumerate(lines):
             content = ln.strip()
             if len(content) <= len(typed) or not content.startswith(typed):
@@ -298,13 +306,20 @@ def continuations(
             matches.append(Match(first, ctx, len(typed), source, d, shared, after, len(names)))
         if bridging:
             for j, ln in enumerate(lines):
-                found = _bridge(lines, j, following[0], indent) if ln.strip() == previous[0] else None
+                if ln.strip() == previous[0]:
+                    ctx, names = _context(lines, j + 1, previous), dict[str, str]()
+                elif j in shaped:  # the same structure under other names (def monday -> def tuesday): renamed alike
+                    ctx, names = _renamed_context(lines, j + 1, previous)
+                else:
+                    continue
+                found = _bridge(lines, j, following[0], indent, names) if ctx else None
                 if found is None:
                     continue
                 top, bottom, bridge = found
                 at = starts[top] + _indent(lines[top])
-                ctx, after = _context(lines, top, previous), _after(lines, bottom, following)
-                matches.append(Match(bridge, ctx, 0, source, distance_of(top), shared_before(text, at, before), after))
+                after = _after(lines, bottom, following)
+                shared = shared_before(text, at, before)
+                matches.append(Match(rename(bridge, names), ctx, 0, source, distance_of(top), shared, after, len(names)))
         if not key:
             return
         at = text.find(key)

@@ -539,3 +539,43 @@ def test_renamed_block_facts():
         Match("for x in b:\n        use(x)", context=1, typed=0, source=0, distance=3, shared=7, renamed=2),
         Match("for x in b:", context=1, typed=0, source=0, distance=3, shared=7, renamed=2),
     ]
+
+
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        # the lines between a repeat, under other names, of the line above the cursor and one of the line below,
+        # renamed alike (then the first line alone)
+        (
+            'def monday(self):\n    check("monday")\n    go()\n    done()\ndef tuesday(self):\n    |\n    done()\n',
+            # (then the same line, not renamed, as an echo of the indent after "(self):")
+            ['check("tuesday")\n    go()', 'check("tuesday")', 'check("monday")'],
+        ),
+        # the line below, renamed alike, closes it too (this bridge is one line: the line match's text, kept once)
+        ("def load(a):\n    check(a)\n    use(a)\ndef save(b):\n    |\n    use(b)\n", ["check(b)"]),
+        (
+            "def load(a):\n    check(a)\n    go()\n    use(a)\ndef save(b):\n    |\n    use(b)\n",
+            ["check(b)\n    go()", "check(b)"],
+        ),
+        # another shape above, or too many renames: no bridge
+        ("def monday(self, x):\n    check()\n    done()\ndef tuesday(self):\n    |\n    done()\n", []),
+        ("x = f(a, b)\n    check()\n    done()\ny = g(c, d)\n    |\n    done()\n", []),
+        # an exact repeat of the line above still bridges as it did, before a renamed one
+        (
+            "def t(a):\n    one()\n    end()\ndef u(a):\n    two()\n    end()\ndef u(a):\n    |\n    end()\n",
+            ["two()", "one()"],
+        ),
+    ],
+)
+def test_bridges_between_repeats_under_other_names(doc, expected):
+    assert found(doc) == expected
+
+
+def test_renamed_bridge_facts():
+    doc = 'def monday(self):\n    check("monday")\n    go()\n    done()\ndef tuesday(self):\n    '
+    got = continuations(doc, "\n    done()\n")
+    # one line of context, renamed (monday -> tuesday); the line after it repeats the one below the cursor
+    # 15 characters shared before it: "day(self):\n    "
+    assert got[0] == Match(
+        'check("tuesday")\n    go()', context=1, typed=0, source=0, distance=4, shared=15, after=1, renamed=1
+    )
