@@ -243,10 +243,10 @@ class EngineBackend:
         edits = [TextEdit(start=e.start, end=e.end, new_text=e.text) for e in result.edits]
         # Counts and reasons only: the draws' text is document-like and stays out of the log.
         log.debug(
-            "edit for %s: %.0f ms, %d canvases, draws dropped: %s; score %s%s",
+            "edit for %s: %.0f ms, %s, draws dropped: %s; score %s%s",
             req.uri,
             result.seconds * 1000,
-            result.canvases,
+            f"exact {result.exact}, no model" if result.exact else f"{result.canvases} canvases",
             ", ".join(str(sum(d.dropped is not None for d in chunk)) for chunk in result.draws) or "none",
             "-" if result.score is None else f"{result.score:.2f}",
             f"; {result.refused}" if result.refused else "",

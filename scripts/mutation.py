@@ -72,6 +72,7 @@ MODULES: dict[str, Target] = {
     # and its JSON form are all checked.
     "engine/tasks/calibrate.py": Target(("tests/infill/test_calibrate.py",)),
     "engine/tasks/syntax.py": Target(("tests/infill/test_syntax.py",)),
+    "engine/tasks/refactor.py": Target(("tests/infill/test_refactor.py",)),
 }
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}

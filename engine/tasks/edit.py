@@ -10,7 +10,8 @@ Each canvas is drawn several times (rows of one batch, each with its own re-nois
 like a completion (the model's confidence in it, plus its agreement with the pinned suffix). Draws are tried best
 first; one that breaks the syntax or replaces code with comments (engine/tasks/syntax.py) is dropped and the next
 is considered. Nothing is offered when the chosen rewrite scores below the gate (`min_score`); `refused` then says
-why, and so it does when every draw was dropped.
+why, and so it does when every draw was dropped. An instruction that names an exact refactoring (rename an
+identifier, add a parameter: engine/tasks/refactor.py) is made by the parser instead, and the model is not run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from dcopilot.engine.tasks import layout as lay
 from dcopilot.engine.tasks import postprocess as pp
+from dcopilot.engine.tasks import refactor
 from dcopilot.engine.tasks.infill import Encoder, noise_fill
 from dcopilot.engine.tasks.prompting import prompting
 from dcopilot.engine.tasks.requests import EditRequest
@@ -57,6 +59,7 @@ class EditResult:
     score: float | None = None  # mean score of the chosen draws; None when no chunk had one
     refused: str = ""  # why nothing is offered; "" when edits are offered or the model kept the range
     draws: list[list[EditCandidate]] = field(default_factory=list)  # per chunk, best first
+    exact: str = ""  # the kind of refactoring the parser made without the model (refactor.exact); "" otherwise
 
 
 def refusal(draws: list[list[EditCandidate]], changed: bool, score: float | None, min_score: float) -> str:
@@ -154,6 +157,25 @@ def rewrite(
         raise ValueError(f"edit range {req.start}..{req.end} is empty or outside the document (length {len(req.text)})")
     if not 0.0 <= req.renoise <= 1.0:
         raise ValueError("renoise must be between 0 and 1")
+    original = req.text[req.start : req.end]
+    # An instruction with one right answer (rename `a` to `b`, add a parameter `p`) gets it from the parser,
+    # certain (score 0.0), unless the result would not parse; anything else is the model's.
+    made = refactor.exact(req.language, req.text, req.start, req.end, req.instruction)
+    if made is not None:
+        what, refactored = made
+        whole = req.text[: req.start] + refactored + req.text[req.end :]
+        if breakage(req.language, req.text, whole, original, refactored) is None:
+            seconds = time.perf_counter() - started
+            return EditResult(
+                diff_edits(original, refactored, base=req.start),
+                refactored,
+                original,
+                0,
+                seconds,
+                0,
+                score=0.0,
+                exact=what,
+            )
     tok = model.tokenizer
     facts = prompting(model)
     specials = facts.required_specials()
@@ -169,7 +191,6 @@ def rewrite(
     def count(s: str) -> int:
         return len(tok.encode(s))
 
-    original = req.text[req.start : req.end]
     chunks = split_range(original, count, capacity)
     if len(chunks) > req.max_canvases:
         raise EditTooLong(

@@ -319,7 +319,9 @@ def continuations(
                 at = starts[top] + _indent(lines[top])
                 after = _after(lines, bottom, following)
                 shared = shared_before(text, at, before)
-                matches.append(Match(rename(bridge, names), ctx, 0, source, distance_of(top), shared, after, len(names)))
+                matches.append(
+                    Match(rename(bridge, names), ctx, 0, source, distance_of(top), shared, after, len(names))
+                )
         if not key:
             return
         at = text.find(key)

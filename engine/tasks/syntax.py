@@ -76,6 +76,11 @@ def parses(language: str, text: str) -> bool | None:
     return not tree.root_node.has_error
 
 
+def tree(language: str, source: bytes):
+    """tree-sitter's parse of `source` (UTF-8) in `language`, which must be `known`."""
+    return _parser(_ALIASES.get(language.lower(), language.lower())).parse(source)
+
+
 def error_count(language: str, text: str) -> int | None:
     """ERROR and MISSING nodes in tree-sitter's parse of `text`; None when there is no grammar for `language`.
 

@@ -139,3 +139,36 @@ def test_cli_edit_def_add_prints_parsing_code_or_why_not(which, min_score, tiny_
     if which == "tiny" and min_score is not None:
         assert out["refused"].startswith("no rewrite: every candidate"), out
     assert src.read_text() == ADD
+
+
+def test_an_exact_refactoring_is_made_by_the_parser_without_the_model(tiny_model):
+    doc = "import os\n\n\ndef f(a):\n    n = a + 1\n    return n * n\n\n\nn = 3\n"
+    start, end = doc.index("def"), doc.index("\n\n\nn = 3")
+    req = EditRequest(text=doc, start=start, end=end, language="python", instruction="rename `n` to `total`")
+    res = rewrite(tiny_model, req)
+    assert res.exact == "rename" and res.steps == 0 and res.canvases == 0 and res.score == 0.0 and not res.refused
+    assert res.rewritten == "def f(a):\n    total = a + 1\n    return total * total"
+    new = doc
+    for e in sorted(res.edits, key=lambda e: -e.start):
+        assert start <= e.start <= e.end <= end  # nothing outside the range: the n below keeps its name
+        new = new[: e.start] + e.text + new[e.end :]
+    assert new == doc.replace("n = a", "total = a").replace("n * n", "total * total")
+    # a gate no model score passes lets the exact answer through (its score is 0.0: certain)
+    assert rewrite(tiny_model, dataclasses.replace(req, min_score=0.0)).edits == res.edits
+    # a parameter that would not parse (after **kwargs) is not made exactly: the model's draws are tried instead
+    doc = "def f(a, **kw):\n    return a\n"
+    req = EditRequest(
+        text=doc, start=0, end=len(doc), language="python", instruction="add a parameter `b=1`", min_score=-100.0
+    )
+    res = rewrite(tiny_model, req)
+    assert res.exact == "" and res.steps > 0 and res.canvases >= 1
+
+
+def test_cli_edit_renames_exactly(tiny_checkpoint_dir, tmp_path):
+    src = tmp_path / "f.py"
+    src.write_text("def add(a, b):\n    s = a + b\n    return s\n", encoding="utf-8")
+    args = ["edit", str(src), "--range", "1:1-3:13", "--instruction", "rename s to total", "--device", "cpu"]
+    r = dcopilot(*args, "--model", str(tiny_checkpoint_dir), cwd=tmp_path)  # the default gate
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(" def add(a, b):\n-    s = a + b\n-    return s\n+    total = a + b\n+    return total\n")
+    assert src.read_text() == "def add(a, b):\n    s = a + b\n    return s\n"
