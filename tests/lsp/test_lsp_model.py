@@ -302,3 +302,21 @@ def test_a_model_without_a_score_fit_is_served_ungated_and_says_so(tiny_checkpoi
         assert any(items) is unfitted
         said = "has no score fit of its own (score_fit.json)" in log.read_text(errors="replace")
         assert said is unfitted
+
+
+def test_an_exact_rename_through_the_real_server_at_the_default_edit_gate(raw_server, tiny_checkpoint):
+    # The default gate (edit.min_score 0.0) lets no model draw through: what comes back is the parser's rename.
+    server = raw_server(deterministic=False, DCOPILOT_MODEL_PATH=str(tiny_checkpoint), DCOPILOT_MODEL_DEVICE="cpu")
+    server.initialize()
+    server.wait_status("ready", timeout=240)
+    uri = "file:///work/exact_rename.py"
+    text = "import os\n\n\ndef add(a, b):\n    s = a + b\n    return s\n\n\ns = add(1, 2)\n"
+    open_doc(server, uri, text=text)
+    selection = {"start": {"line": 3, "character": 0}, "end": {"line": 6, "character": 0}}
+    params = {"textDocument": {"uri": uri}, "range": selection}
+    renamed = server.request("dcopilot/inlineEdit", {**params, "instruction": "rename `s` to `total`"}, 240)["result"]
+    assert _apply(text, renamed["edits"]) == text.replace("    s = a", "    total = a").replace(
+        "return s", "return total"
+    )
+    hints = server.request("dcopilot/inlineEdit", {**params, "instruction": "add type hints"}, 240)["result"]
+    assert hints["edits"] == [] and hints["message"].startswith("no rewrite: "), hints
