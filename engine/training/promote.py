@@ -14,9 +14,10 @@ benchmark's test split is never used here. Both checkpoints are read by the engi
 exactly as they would ship (bf16 weights). Per-token losses are only comparable under one tokenizer, so a
 candidate with another tokenizer is refused (compare those with `bench/quality.py --split calibration`).
 
-A promotion copies the candidate's model files over the shipped ones (the model card and other files stay) and
-appends one row to the model card's "Promotions" table: date, run, the run's and the cumulative tokens and compute,
-the scores before and after. Every decision, promoted or not, is also appended to RUN_DIR/promotions.jsonl.
+A promotion copies the candidate's model files over the shipped ones (the model card and other files stay; the
+score fit is the candidate's, or none until `bench/calibrate_score.py --write` fits one) and appends one row to
+the model card's "Promotions" table: date, run, the run's and the cumulative tokens and compute, the scores before
+and after. Every decision, promoted or not, is also appended to RUN_DIR/promotions.jsonl.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import torch
 from dcopilot.engine.runtime.loader import load_model
 from dcopilot.engine.tasks.layout import fim_specials
+from dcopilot.engine.tasks.score_fit import FILE as SCORE_FIT
 from dcopilot.engine.training.fim_data import AR_MIX, Batch, ExampleSampler
 from dcopilot.engine.training.sources import CorpusSourceError, read_corpus
 from dcopilot.engine.training.train import validate
@@ -118,12 +120,16 @@ def append_card(card: Path, row: str) -> None:
 
 
 def install(candidate: Path, shipped: Path) -> None:
-    """Copy the model files in; each lands under a temporary name first, so a reader never sees half a file."""
-    for name in MODEL_FILES:
+    """Copy the model files in; each lands under a temporary name first, so a reader never sees half a file.
+    The score fit goes with the weights it was fitted on: the candidate's when it has one, else none (the old
+    model's would rank the new one on another scale; unfitted, it is served ungated until refit)."""
+    for name in (*MODEL_FILES, SCORE_FIT) if (candidate / SCORE_FIT).is_file() else MODEL_FILES:
         tmp = shipped / (name + ".promote-tmp")
         shutil.copyfile(candidate / name, tmp)
         tmp.chmod(0o644)
         tmp.replace(shipped / name)
+    if not (candidate / SCORE_FIT).is_file():
+        (shipped / SCORE_FIT).unlink(missing_ok=True)
 
 
 def promote(

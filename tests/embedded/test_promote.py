@@ -44,9 +44,11 @@ def test_better_candidate_is_promoted_and_recorded(setup, tmp_path):
 
     shipped = tmp_path / "shipped"
     shutil.copytree(setup / "shipped", shipped)
+    (shipped / "score_fit.json").write_text('{"the old model": "fit"}')
     candidate = setup / "run" / "checkpoint"
     d = promote(candidate, shipped, [setup / "manifest.json"], run_dir=tmp_path, batches=FEW)
     assert d["promoted"], d
+    assert not (shipped / "score_fit.json").exists()  # the old model's fit is not the new one's: gone until refit
     scores = d["scores"]["stdlib"]
     assert scores["candidate"]["val_diff_t0.5"] < scores["shipped"]["val_diff_t0.5"]
     for name in MODEL_FILES:
@@ -145,3 +147,15 @@ def test_default_corpora_follow_what_the_candidate_was_trained_on(tmp_path):
     v1 = candidate({"kind": "manifest-v1", "manifest": "m.json"})
     assert corpora_for(v1, shipped) == ([shipped / "corpus_manifest.json"], [])
     assert corpora_for(candidate({}), shipped) == ([shipped / "corpus_manifest.json"], [])  # older checkpoints
+
+
+def test_a_promoted_candidate_brings_its_own_score_fit(setup, tmp_path):
+    import shutil
+
+    shipped, candidate = tmp_path / "shipped", tmp_path / "candidate"
+    shutil.copytree(setup / "shipped", shipped)
+    shutil.copytree(setup / "run" / "checkpoint", candidate)
+    (shipped / "score_fit.json").write_text('{"the old model": "fit"}')
+    (candidate / "score_fit.json").write_text('{"the new model": "fit"}')
+    assert promote(candidate, shipped, [setup / "manifest.json"], batches=FEW)["promoted"]
+    assert (shipped / "score_fit.json").read_text() == '{"the new model": "fit"}'
