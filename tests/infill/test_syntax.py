@@ -10,6 +10,7 @@ from dcopilot.engine.tasks.syntax import (
     has_code,
     known,
     parses,
+    tree,
 )
 
 CODEC_CASE = "codec names are case-insensitive: UTF-8 is utf-8"
@@ -210,3 +211,13 @@ def test_errors_added(language, prefix, text, suffix, expected):
 @pytest.mark.parametrize(("base", "expected"), [(None, 0), (0, 1), (3, -2)])
 def test_errors_added_counts_from_the_base_it_is_given(base, expected):
     assert errors_added("python", "x = ", "(", "\n", base) == expected
+
+
+@pytest.mark.parametrize(
+    "language,source,root",
+    [("python", b"x = 1\n", "module"), ("py", b"x = 1\n", "module"), ("Rust", b"fn f() {}\n", "source_file")],
+)
+def test_tree_parses_with_the_languages_grammar_under_any_of_its_names(language, source, root):
+    t = tree(language, source)
+    assert t.root_node.type == root and not t.root_node.has_error
+    assert t.root_node.end_byte == len(source)
