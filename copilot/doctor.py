@@ -157,6 +157,7 @@ def _model_rows(torch, config: Config, device, rows: list[Row]) -> None:
 
 def _score_fit_row(path: Path) -> Row:
     """Whether completions are gated by a score fitted on this checkpoint (dcopilot.engine.tasks.score_fit)."""
+    from dcopilot.copilot.requests import unfitted
     from dcopilot.engine.tasks import score_fit
 
     try:
@@ -165,9 +166,7 @@ def _score_fit_row(path: Path) -> Row:
         return Row("score fit", str(exc), "FAIL")
     if fitted.own:
         return Row("score fit", f"{path / score_fit.FILE}: completion.min_score gates this model's completions")
-    from dcopilot.copilot.requests import UNFITTED
-
-    return Row("score fit", UNFITTED.format(path=path, file=score_fit.FILE), "warn")
+    return Row("score fit", unfitted(path), "warn")
 
 
 def _tokenizer_problem(path: Path) -> str | None:

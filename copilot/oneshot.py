@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from dcopilot.copilot.requests import UNFITTED, edit_request, gate_for, infill_request, load_configured_model
+from dcopilot.copilot.requests import edit_request, gate_for, infill_request, load_configured_model, unfitted
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -74,7 +74,6 @@ def _fail(message: str, code: int = 1) -> int:
 
 def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
     from dcopilot.copilot.gate import gate, why_hidden
-    from dcopilot.engine.tasks import score_fit
     from dcopilot.engine.tasks.infill import run_infill
 
     path = Path(path)
@@ -89,7 +88,7 @@ def complete_main(config, path, line: int, col: int, as_json: bool) -> int:
         return _fail(f"cannot load the model: {e}")
     min_score = gate_for(model, config.completion.min_score)
     if min_score is None:
-        print(f"note: {UNFITTED.format(path=model.path, file=score_fit.FILE)}", file=sys.stderr)
+        print(f"note: {unfitted(model.path)}", file=sys.stderr)
     req = infill_request(
         config, text=text, cursor=cursor, language=_language(path), path=path.name, min_score=min_score
     )

@@ -47,10 +47,14 @@ def gate_for(model, min_score: float) -> float | None:
     return min_score if score_fit.of_model(model).own else None
 
 
-UNFITTED = (
-    "{path} has no score fit of its own ({file}): its completions are ranked with the embedded model's fit and "
-    "not gated by completion.min_score; fit one with bench/calibrate_score.py --write"
-)
+def unfitted(path) -> str:
+    """What to tell the user about a checkpoint in `path` that has no score fit of its own."""
+    from dcopilot.engine.tasks.score_fit import FILE
+
+    return (
+        f"{path} has no score fit of its own ({FILE}): its completions are ranked with the embedded model's fit "
+        "and not gated by completion.min_score; fit one with bench/calibrate_score.py --write"
+    )
 
 
 def torch_threads(setting: int, device: str, env: Mapping[str, str]) -> int:

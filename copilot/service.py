@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dcopilot.copilot.gate import gate
-from dcopilot.copilot.requests import UNFITTED, edit_request, gate_for, infill_request, load_configured_model
+from dcopilot.copilot.requests import edit_request, gate_for, infill_request, load_configured_model, unfitted
 from dcopilot.copilot.worker import Progress, ReadyDetails, Worker
 from dcopilot.lsp.service import (
     Cancelled,
@@ -131,8 +131,8 @@ class EngineBackend:
         from dcopilot.engine.runtime.prefix_cache import PrefixCache
         from dcopilot.engine.tasks import score_fit
 
-        if gate_for(model, 0.0) is None:
-            log.warning(UNFITTED.format(path=model.path, file=score_fit.FILE))
+        if not score_fit.of_model(model).own:
+            log.warning(unfitted(model.path))
 
         self.prefix = PrefixCache(model, max_bytes=self.prefix_cache_bytes)
         self.denoise = static_denoise(model, m.compile, backend=self.compile_backend)

@@ -55,4 +55,5 @@ def write(path: Path, fit: ScoreFit, fitted_on: str) -> Path:
     """Write `fit` beside the checkpoint in directory `path` (what `for_checkpoint` reads next time)."""
     file = path / FILE
     file.write_text(json.dumps({**fit.to_json(), "fitted_on": fitted_on}, indent=2) + "\n", encoding="utf-8")
+    for_checkpoint.cache_clear()  # a fit read before this one is stale now
     return file

@@ -32,6 +32,7 @@ def test_a_checkpoint_without_a_fit_ranks_with_the_embedded_one_and_is_marked_un
 
 def test_a_written_fit_is_what_the_checkpoint_then_carries(tmp_path):
     fit = ScoreFit(tuple(0.5 for _ in FEATURES), -1.25)
+    assert not score_fit.for_checkpoint(tmp_path).own  # read (and cached) before the fit is written
     file = score_fit.write(tmp_path, fit, "a test")
     assert file == tmp_path / score_fit.FILE
     assert json.loads(file.read_text())["fitted_on"] == "a test"
